@@ -1,0 +1,1 @@
+"""OpenFlow applications written against the Ryu app model, run on os-ken."""

@@ -1,0 +1,55 @@
+"""Turn the pipeline's plain `Flow` values into os-ken OpenFlow 1.3 messages.
+
+Builders take the datapath only to reach its parser; they do not send.
+"""
+from __future__ import annotations
+
+from os_ken.ofproto import ofproto_v1_3 as ofp
+
+from vpclab.pipeline import Flow
+
+
+def _action(parser, action: tuple):
+    kind = action[0]
+    if kind == "output":
+        return parser.OFPActionOutput(action[1])
+    if kind == "set":
+        return parser.OFPActionSetField(**{action[1]: action[2]})
+    if kind == "move":
+        return parser.NXActionRegMove(src_field=action[1], dst_field=action[2], n_bits=action[3])
+    if kind == "controller":
+        return parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)
+    raise ValueError(f"unknown action {action!r}")
+
+
+def flow_mod(datapath, flow: Flow):
+    parser = datapath.ofproto_parser
+    instructions = []
+    if flow.actions:
+        instructions.append(parser.OFPInstructionActions(
+            ofp.OFPIT_APPLY_ACTIONS, [_action(parser, a) for a in flow.actions]))
+    if flow.metadata is not None:
+        instructions.append(parser.OFPInstructionWriteMetadata(flow.metadata, 0xFFFFFFFFFFFFFFFF))
+    if flow.goto is not None:
+        instructions.append(parser.OFPInstructionGotoTable(flow.goto))
+    return parser.OFPFlowMod(datapath=datapath, table_id=flow.table, priority=flow.priority,
+                             match=parser.OFPMatch(**flow.match), instructions=instructions,
+                             cookie=flow.cookie, idle_timeout=flow.idle_timeout,
+                             flags=ofp.OFPFF_SEND_FLOW_REM if flow.idle_timeout else 0)
+
+
+def delete_all_flows(datapath):
+    parser = datapath.ofproto_parser
+    return parser.OFPFlowMod(datapath=datapath, table_id=ofp.OFPTT_ALL, command=ofp.OFPFC_DELETE,
+                             out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch())
+
+
+def resubmit_packet(datapath, in_port: int, data: bytes):
+    """Send a packet back through the router's tables as if it just arrived."""
+    parser = datapath.ofproto_parser
+    return parser.OFPPacketOut(datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
+                               actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=data)
+
+
+def barrier(datapath):
+    return datapath.ofproto_parser.OFPBarrierRequest(datapath)

@@ -1,0 +1,5 @@
+import sys
+
+from vpclab.cli import main
+
+sys.exit(main())

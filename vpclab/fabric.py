@@ -1,0 +1,174 @@
+"""The running lab: Mininet nodes and links, the mapping service, one OVS per host.
+
+This code runs inside the lab's own network namespace (the runner is started
+with `ip netns exec vpclab-<lab>`), so the lab's "root" side — the underlay
+and management bridges, the mapping service's socket — lives there, and
+nothing is ever added to the machine's own namespace. Mininet creates each
+veth inside a node and moves its peer by PID, never through PID 1's namespace.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from vpclab.errors import VpclabError
+from vpclab.ovs import OvsInstance
+from vpclab.plan import (
+    CONTROLLER_IP, CONTROLLER_PORT, UNDERLAY_MTU, VM_MTU, FabricPlan, HostPlan, VmPlan,
+)
+from vpclab.shell import run
+from vpclab.state import LabState, process_start_time, stop_processes
+from vpclab.topology import MANAGEMENT_CIDR
+from vpclab.wait import wait_until
+
+REPO = Path(__file__).resolve().parent.parent
+NO_IPV6 = ("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
+           " net.ipv6.conf.lo.disable_ipv6=1")
+
+
+class Fabric:
+    def __init__(self, plan: FabricPlan, state: LabState):
+        self.plan = plan
+        self.state = state
+        self.net = None
+        self.host_nodes: dict[str, object] = {}
+        self.vm_nodes: dict[str, object] = {}
+
+    def phases(self):
+        """The build steps in order, named for the progress report."""
+        return [("nodes and links", self.build_nodes),
+                ("mapping service", self.start_mapping_service),
+                ("virtual routers", self.start_routers),
+                ("routers programmed", self.wait_routers_ready)]
+
+    # -- nodes -----------------------------------------------------------------
+    def build_nodes(self) -> None:
+        from mininet.net import Mininet
+        from mininet.node import Host, Node
+
+        self.net = Mininet(topo=None, build=False, controller=None, switch=None,
+                           autoSetMacs=False, inNamespace=False)
+        run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
+        lab_links = ["link add underlay address 0e:ff:00:00:00:01 mtu 9000 type bridge",
+                     "link add mgmt address 0e:ff:00:00:00:02 type bridge",
+                     f"addr add {CONTROLLER_IP}/{MANAGEMENT_CIDR.prefixlen} dev mgmt"]
+        for host in self.plan.hosts.values():
+            node = Node(host.node, inNamespace=True)
+            self._record(node, host.name)
+            self.host_nodes[host.name] = node
+            self.net.nameToNode[host.name] = node
+            node.cmd(self._host_setup(host))
+            lab_links += [f"link set ul-{host.node} master underlay mtu {UNDERLAY_MTU} up",
+                          f"link set mg-{host.node} master mgmt up"]
+        lab_links += ["link set underlay up", "link set mgmt up"]
+        run(["ip", "-force", "-batch", "-"], "lab bridges", stdin="\n".join(lab_links))
+        for vm in self.plan.vms.values():
+            node = self.net.addHost(vm.node, cls=Host, ip=None)
+            self._record(node, vm.name)
+            self.vm_nodes[vm.name] = node
+            self.net.nameToNode[vm.name] = node
+            node.cmd(NO_IPV6)
+            self.net.addLink(node, self.host_nodes[vm.vm.host], intfName1="eth0",
+                             intfName2=vm.port_name)
+            node.cmd(self._vm_setup(vm))
+        self._write_nodes()
+
+    def _host_setup(self, host: HostPlan) -> str:
+        pid = os.getpid()  # the runner's namespace is the lab namespace
+        return "; ".join([
+            NO_IPV6, "sysctl -qw net.ipv4.conf.all.arp_ignore=1",
+            f"ip link add eth0 mtu {UNDERLAY_MTU} type veth peer name ul-{host.node} netns {pid}",
+            f"ip link add mgmt0 type veth peer name mg-{host.node} netns {pid}",
+            f"ip addr add {host.mgmt_ip}/{MANAGEMENT_CIDR.prefixlen} dev mgmt0",
+            "ip link set lo up", "ip link set eth0 up", "ip link set mgmt0 up"])
+
+    def _vm_setup(self, vm: VmPlan) -> str:
+        prefix = self.plan.topology.vpcs[vm.vm.vpc].cidr.prefixlen
+        return "; ".join([
+            f"ip link set eth0 down address {vm.vm.mac} mtu {VM_MTU}",
+            f"ip addr add {vm.vm.ip}/{prefix} dev eth0",
+            # TCP across the userspace tunnel needs real checksums (PLATFORM.md)
+            "ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1",
+            "ip link set eth0 up", "ip link set lo up"])
+
+    def _record(self, node, name: str) -> None:
+        self.state.record_process(node.pid, "node", node=name)
+
+    def _write_nodes(self) -> None:
+        nodes = {}
+        for name, node in self.host_nodes.items():
+            nodes[name] = {"kind": "host", "node": node.name, "pid": node.pid,
+                           "underlay_ip": str(self.plan.hosts[name].host.underlay_ip)}
+        for name, node in self.vm_nodes.items():
+            vm = self.plan.vms[name].vm
+            nodes[name] = {"kind": "vm", "node": node.name, "pid": node.pid, "vpc": vm.vpc,
+                           "host": vm.host, "ip": str(vm.ip), "mac": vm.mac, "eni": vm.eni}
+        for info in nodes.values():
+            info["start"] = process_start_time(info["pid"])
+        self.state.write_nodes(nodes)
+
+    # -- mapping service ---------------------------------------------------------
+    def start_mapping_service(self) -> None:
+        env = {**os.environ, "VPCLAB_TOPOLOGY": str(self.state.topology_path),
+               "VPCLAB_EVENTS": str(self.state.events.path),
+               "PYTHONPATH": str(REPO)}
+        with self.state.log("mapping-service").open("w") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "ryu_apps.launcher", str(CONTROLLER_IP),
+                                     str(CONTROLLER_PORT)], env=env, cwd=REPO, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.state.record_process(proc.pid, "mapping-service")
+        wait_until(lambda: proc.poll() is not None or _listening(CONTROLLER_IP, CONTROLLER_PORT),
+                   "the mapping service to listen", timeout=20, on_failure=self._service_log)
+        if proc.poll() is not None:
+            raise VpclabError(f"the mapping service exited (code {proc.returncode})\n"
+                              + self._service_log())
+
+    def _service_log(self) -> str:
+        path = self.state.log("mapping-service")
+        lines = path.read_text().splitlines()[-15:] if path.exists() else []
+        return f"last lines of {path}:\n" + "\n".join("  " + line for line in lines)
+
+    # -- virtual routers -----------------------------------------------------------
+    def start_routers(self) -> None:
+        def start(host: HostPlan) -> None:
+            ovs = OvsInstance(host, self.host_nodes[host.name].pid, self.state.host_dir(host.node))
+            for pid, role in ovs.start(self.plan):
+                self.state.record_process(pid, role, node=host.name)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for future in [pool.submit(start, h) for h in self.plan.hosts.values()]:
+                future.result()
+
+    def wait_routers_ready(self) -> None:
+        want = {h.dpid for h in self.plan.hosts.values()}
+
+        def ready() -> bool:
+            return want <= {e["dpid"] for e in self.state.events.read() if e["event"] == "router_ready"}
+        wait_until(ready, "every virtual router to connect to the mapping service", timeout=30,
+                   on_failure=self._service_log)
+
+    # -- interactive ---------------------------------------------------------------
+    def cli(self) -> None:
+        from mininet.cli import CLI
+        names = ", ".join(self.vm_nodes)
+        print(f"VMs: {names}\nHosts: {', '.join(self.host_nodes)}\n"
+              f"Try: {next(iter(self.vm_nodes), 'VM')} ping -c 1 <ip>   (exit or Ctrl-D to end)")
+        CLI(self.net)
+
+    # -- teardown --------------------------------------------------------------------
+    def teardown(self) -> None:
+        """Stop what this runner started (by recorded PID); the namespaces go with them."""
+        mine = [p for p in self.state.processes() if p.role != "runner"]
+        stop_processes(mine)
+
+
+def _listening(host, port: int) -> bool:
+    try:
+        with socket.create_connection((str(host), port), timeout=0.2):
+            return True
+    except OSError:
+        return False

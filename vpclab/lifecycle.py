@@ -1,0 +1,116 @@
+"""Bringing a lab up and down from the CLI process (which is not the runner).
+
+`up` creates the lab's namespace and state directory, starts the runner
+inside that namespace, and follows its progress until it is ready or failed.
+`down` asks a live runner to tear down, then removes whatever is recorded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from vpclab.errors import VpclabError
+from vpclab.plan import FabricPlan, plan_fabric
+from vpclab.state import STATE_ROOT, LabState, remove_lab
+from vpclab.topology import Topology
+from vpclab.validation import LAB_NAME, load_topology
+from vpclab.wait import wait_until
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def prepare(path: str | Path, name: str | None = None) -> tuple[Topology, str]:
+    """Validate the file and the lab name; return the topology and its text."""
+    topology = load_topology(path)
+    if name is not None:
+        if not LAB_NAME.match(name):
+            raise VpclabError(f"--name {name!r} is not a valid lab name: lowercase letter first, "
+                              "then lowercase letters, digits or '-', at most 20")
+        topology = dataclasses.replace(topology, name=name)
+    return topology, Path(path).read_text()
+
+
+def start_runner(topology: Topology, text: str, interactive: bool = False) -> tuple[LabState, subprocess.Popen]:
+    state = LabState(topology.name)
+    if state.is_running():
+        raise VpclabError(f"lab {topology.name!r} is already running; "
+                          f"stop it with `vpclab down {topology.name}` or pick another --name")
+    if state.exists():
+        remove_lab(state)  # left over from a crash: ours by record, safe to remove
+    STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    state.dir.mkdir()
+    state.topology_path.write_text(text)
+    subprocess.run(["ip", "netns", "add", state.namespace], check=True, capture_output=True)
+    argv = ["ip", "netns", "exec", state.namespace, sys.executable, "-m", "vpclab.runner",
+            str(state.dir)] + (["--interactive"] if interactive else [])
+    if interactive:
+        proc = subprocess.Popen(argv, cwd=REPO)
+    else:
+        with state.log("runner").open("w") as log:
+            proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+    state.record_process(proc.pid, "runner")
+    return state, proc
+
+
+def follow(state: LabState, proc: subprocess.Popen, on_phase: Callable[[str, float], None],
+           timeout: float = 120.0) -> None:
+    """Report each phase as the runner finishes it; return at ready, raise on failure."""
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = list(state.progress.read())
+        for event in events[seen:]:
+            if event["event"] == "phase":
+                on_phase(event["name"], event["seconds"])
+            elif event["event"] == "ready":
+                return
+            elif event["event"] == "failed":
+                raise VpclabError(f"lab {state.name!r} failed to start: {event['error']}"
+                                  + _log_hint(state))
+        seen = len(events)
+        if proc.poll() is not None:
+            raise VpclabError(f"the lab runner exited (code {proc.returncode}) before the lab was "
+                              f"ready" + _log_hint(state))
+        time.sleep(0.02)
+    raise VpclabError(f"lab {state.name!r} was not ready after {timeout:.0f} s" + _log_hint(state))
+
+
+def _log_hint(state: LabState) -> str:
+    tail = []
+    for name in ("runner", "mapping-service"):
+        path = state.log(name)
+        if path.exists() and path.read_text().strip():
+            tail.append(f"--- {path} (last lines)\n" + "\n".join(path.read_text().splitlines()[-12:]))
+    return ("\n" + "\n".join(tail)) if tail else ""
+
+
+def up(path: str | Path, name: str | None = None,
+       on_phase: Callable[[str, float], None] = lambda n, s: None) -> tuple[LabState, FabricPlan]:
+    """Bring a lab up in the background; on failure remove everything it made."""
+    topology, text = prepare(path, name)
+    state, proc = start_runner(topology, text)
+    try:
+        follow(state, proc, on_phase)
+    except BaseException:
+        remove_lab(state)
+        raise
+    return state, plan_fabric(topology)
+
+
+def down(name: str) -> bool:
+    """Remove a lab; True if anything of it existed. Idempotent."""
+    return remove_lab(LabState(name))
+
+
+def running_lab(name: str) -> LabState:
+    state = LabState(name)
+    if not state.is_running():
+        hint = "it left debris: `vpclab down %s` removes it" % name if state.exists() else \
+            "`vpclab status` lists running labs"
+        raise VpclabError(f"lab {name!r} is not running; {hint}")
+    return state

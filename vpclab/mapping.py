@@ -1,0 +1,48 @@
+"""The mapping service's table: (VPC, IP) -> ENI, MAC and physical host.
+
+This is the seed's "Mapping Service" data: VPC identity (as its VNI), ENI id,
+ENI IP, ENI MAC and the underlay IP of the host the ENI lives on. Pure data,
+shared by the os-ken app and the tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from vpclab.topology import Topology
+
+
+@dataclass(frozen=True)
+class Mapping:
+    vpc: str
+    vni: int
+    eni: str
+    ip: IPv4Address
+    mac: str
+    host: str
+    host_ip: IPv4Address
+
+
+class MappingTable:
+    """All mappings of a lab, looked up by (VNI, IP): the VPC decides, not the IP alone."""
+
+    def __init__(self, mappings: list[Mapping]):
+        self._by_key = {(m.vni, m.ip): m for m in mappings}
+
+    @classmethod
+    def from_topology(cls, topology: Topology) -> "MappingTable":
+        return cls([Mapping(vm.vpc, topology.vpcs[vm.vpc].vni, vm.eni, vm.ip, vm.mac, vm.host,
+                            topology.hosts[vm.host].underlay_ip)
+                    for vm in topology.vms.values()])
+
+    def lookup(self, vni: int, ip: IPv4Address) -> Mapping | None:
+        return self._by_key.get((vni, ip))
+
+    def in_vpcs(self, vnis: set[int]) -> list[Mapping]:
+        return [m for (vni, _), m in self._by_key.items() if vni in vnis]
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __iter__(self):
+        return iter(self._by_key.values())

@@ -1,0 +1,95 @@
+"""One Open vSwitch instance per emulated physical host, as PLATFORM.md prescribes.
+
+Each host namespace runs its own ovsdb-server and ovs-vswitchd (userspace
+datapath: this kernel has no OVS module) with private run/db/log directories,
+so every host has its own virtual router and tunnels cross a real (veth)
+underlay instead of short-circuiting inside one datapath.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vpclab.plan import (
+    CONTROLLER_IP, CONTROLLER_PORT, TUNNEL_PORT, UNDERLAY_MTU, FabricPlan, HostPlan,
+)
+from vpclab.shell import in_netns_of, run
+from vpclab.topology import UNDERLAY_CIDR
+
+SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+
+
+class OvsInstance:
+    """The OVS daemons of one physical host, run inside that host's namespace."""
+
+    def __init__(self, host: HostPlan, ns_pid: int, directory: Path):
+        self.host = host
+        self.ns_pid = ns_pid
+        self.dir = directory
+        self.env = {**os.environ, "OVS_RUNDIR": str(directory), "OVS_DBDIR": str(directory),
+                    "OVS_LOGDIR": str(directory), "OVS_SYSCONFDIR": str(directory)}
+        self.db = f"unix:{directory}/db.sock"
+
+    def _run(self, argv: list[str], what: str) -> str:
+        return run(in_netns_of(self.ns_pid, argv), f"{self.host.name}: {what}", env=self.env)
+
+    def vsctl(self, *args: str, wait: bool = True) -> str:
+        base = ["ovs-vsctl", f"--db={self.db}", "--timeout=20"] + ([] if wait else ["--no-wait"])
+        return self._run(base + list(args), "ovs-vsctl")
+
+    def appctl(self, *args: str) -> str:
+        return self._run(["ovs-appctl", "-t", str(self.dir / "ovs-vswitchd.ctl"), *args],
+                         "ovs-appctl")
+
+    def pidfile(self, daemon: str) -> int:
+        return int((self.dir / f"{daemon}.pid").read_text())
+
+    def start(self, plan: FabricPlan) -> list[tuple[int, str]]:
+        """Start both daemons and configure both bridges; return (pid, role) pairs."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._run(["ovsdb-tool", "create", f"{self.dir}/conf.db", SCHEMA], "ovsdb-tool")
+        self._run(["ovsdb-server", f"{self.dir}/conf.db", f"--remote=punix:{self.dir}/db.sock",
+                   f"--pidfile={self.dir}/ovsdb-server.pid", "--detach",
+                   f"--log-file={self.dir}/ovsdb-server.log"], "ovsdb-server")
+        pids = [(self.pidfile("ovsdb-server"), "ovsdb-server")]
+        # The whole configuration in one transaction, before vswitchd exists: br-int is
+        # born with its controller and secure fail mode, so no flow is ever wiped.
+        self.vsctl("init", *self.bridge_commands(plan), wait=False)
+        self._run(["ovs-vswitchd", self.db, f"--pidfile={self.dir}/ovs-vswitchd.pid", "--detach",
+                   f"--log-file={self.dir}/ovs-vswitchd.log", f"--unixctl={self.dir}/ovs-vswitchd.ctl",
+                   "--disable-system"], "ovs-vswitchd")
+        pids.append((self.pidfile("ovs-vswitchd"), "ovs-vswitchd"))
+        # A waiting transaction returns once vswitchd has applied the configuration.
+        self.vsctl("set", "Open_vSwitch", ".", f"external_ids:vpclab-lab={plan.topology.name}")
+        self.configure_underlay(plan)
+        return pids
+
+    def bridge_commands(self, plan: FabricPlan) -> list[str]:
+        h = self.host
+        cmds = ["--", "add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev",
+                f"other_config:hwaddr={h.underlay_mac}",
+                "--", "set", "interface", "br-phy", f"mtu_request={UNDERLAY_MTU}",
+                "--", "add-port", "br-phy", "eth0",
+                "--", "add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
+                "fail_mode=secure", "protocols=OpenFlow13",
+                f"other_config:datapath-id={h.dpid:016x}", "other_config:disable-in-band=true",
+                "--", "set-controller", "br-int", f"tcp:{CONTROLLER_IP}:{CONTROLLER_PORT}",
+                "--", "set", "controller", "br-int", "max_backoff=1000",
+                "--", "add-port", "br-int", "tun0", "--", "set", "interface", "tun0",
+                f"type={plan.topology.encap}", "options:remote_ip=flow", "options:key=flow",
+                f"ofport_request={TUNNEL_PORT}"]
+        for vm in plan.vms_on(h.name):
+            cmds += ["--", "add-port", "br-int", vm.port_name,
+                     "--", "set", "interface", vm.port_name, f"ofport_request={vm.ofport}"]
+        return cmds
+
+    def configure_underlay(self, plan: FabricPlan) -> None:
+        """Host IP on br-phy, and every peer's MAC pre-loaded: OVS drops the packet
+        that triggers its own ARP for a tunnel peer, so the first ping would be lost."""
+        ip = f"{self.host.host.underlay_ip}/{UNDERLAY_CIDR.prefixlen}"
+        script = [f"ip addr add {ip} dev br-phy", "ip link set br-phy up"]
+        for peer in plan.hosts.values():
+            if peer.name != self.host.name:
+                script.append(f"ovs-appctl -t {self.dir}/ovs-vswitchd.ctl tnl/neigh/set br-phy "
+                              f"{peer.host.underlay_ip} {peer.underlay_mac} >/dev/null")
+        self._run(["sh", "-ec", "; ".join(script)], "underlay address and neighbours")

@@ -1,0 +1,216 @@
+"""The virtual router's OpenFlow 1.3 pipeline, as plain data and pure decisions.
+
+Nothing here talks to a switch or imports os-ken: functions return `Flow`
+values that `ryu_apps/ofmsg.py` turns into OpenFlow messages, so every rule
+of the pipeline is unit-testable (FAUCET's `valve_of` habit).
+
+Tables (one br-int per physical host):
+
+  0 CLASSIFY  VM port + its own MAC/IP (ARP sender too) -> VPC (metadata=VNI);
+              tunnel port + tun_id -> VPC. Anything else: dropped (anti-spoofing).
+  10 ARP      request for a known (VPC, IP): the router answers itself, out of
+              the port it came in. Miss: ask the mapping service (on-demand) or drop.
+  20 FORWARD  unicast by (VPC, dst IP, dst MAC): local port, or set VNI + peer
+              host IP and out the tunnel. Miss: ask the mapping service or drop.
+              Broadcast/multicast: dropped. Nothing ever floods.
+  30 DELIVER  from the tunnel: only to a local VM of that VPC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any
+
+from vpclab.mapping import Mapping, MappingTable
+from vpclab.plan import TUNNEL_PORT, FabricPlan
+
+CLASSIFY, ARP, FORWARD, DELIVER = 0, 10, 20, 30
+
+PRIO_DROP_MCAST = 200
+PRIO_ENTRY = 100
+PRIO_MISS = 10
+PRIO_DEFAULT = 0
+
+ETH_IP, ETH_ARP = 0x0800, 0x0806
+ARP_REQUEST, ARP_REPLY = 1, 2
+OFPP_IN_PORT = 0xFFFFFFF8
+OFPP_TABLE = 0xFFFFFFF9
+OFPP_CONTROLLER = 0xFFFFFFFD
+MULTICAST = ("01:00:00:00:00:00", "01:00:00:00:00:00")
+
+COOKIE_ROUTER = 0x0            # the router's own ports and defaults
+COOKIE_MAPPING = 0x01 << 56    # | VNI << 32 | IPv4: one cookie per cached mapping
+COOKIE_KIND_MASK = 0xFF << 56
+
+# Actions are tuples, read by ofmsg.py and by the test table simulator:
+#   ("output", port) ("set", field, value) ("move", src, dst, bits) ("controller",)
+Action = tuple
+
+
+@dataclass(frozen=True)
+class Flow:
+    table: int
+    priority: int
+    match: dict[str, Any]
+    actions: tuple[Action, ...] = ()
+    goto: int | None = None
+    metadata: int | None = None    # write_metadata before goto
+    cookie: int = COOKIE_ROUTER
+    idle_timeout: int = 0
+
+
+def mapping_cookie(vni: int, ip: IPv4Address) -> int:
+    """One cookie per (VPC, IP): invalidating an entry is one flow-mod by cookie."""
+    return COOKIE_MAPPING | (vni << 32) | int(ip)
+
+
+@dataclass(frozen=True)
+class LocalPort:
+    ofport: int
+    mapping: Mapping
+
+
+@dataclass(frozen=True)
+class Router:
+    """What one virtual router is: its host, datapath id and local VM ports."""
+
+    host: str
+    dpid: int
+    on_demand: bool
+    idle_timeout: int
+    ports: tuple[LocalPort, ...] = field(default_factory=tuple)
+
+    @property
+    def vnis(self) -> set[int]:
+        return {p.mapping.vni for p in self.ports}
+
+    def port_of(self, mapping: Mapping) -> int | None:
+        return next((p.ofport for p in self.ports if p.mapping == mapping), None)
+
+    def port_by_number(self, ofport: int) -> LocalPort | None:
+        return next((p for p in self.ports if p.ofport == ofport), None)
+
+
+def routers_from_plan(plan: FabricPlan, table: MappingTable) -> dict[int, Router]:
+    topo = plan.topology
+    routers = {}
+    for host in plan.hosts.values():
+        ports = tuple(LocalPort(vp.ofport, table.lookup(topo.vpcs[vp.vm.vpc].vni, vp.vm.ip))
+                      for vp in plan.vms_on(host.name))
+        routers[host.dpid] = Router(host.name, host.dpid, topo.mapping_mode == "on-demand",
+                                    topo.idle_timeout, ports)
+    return routers
+
+
+# -- flows a router always has -------------------------------------------------
+def router_flows(router: Router) -> list[Flow]:
+    """The router's own configuration: its ports, its VPCs, its defaults."""
+    flows: list[Flow] = []
+    for port in router.ports:
+        flows += classify_port_flows(port)
+        flows.append(deliver_flow(port))
+    for vni in sorted(router.vnis):
+        flows.append(Flow(CLASSIFY, PRIO_ENTRY, {"in_port": TUNNEL_PORT, "tunnel_id": vni},
+                          goto=DELIVER, metadata=vni))
+    flows.append(Flow(FORWARD, PRIO_DROP_MCAST, {"eth_dst": MULTICAST}))
+    if router.on_demand:
+        miss = (("controller",),)
+        flows.append(Flow(ARP, PRIO_MISS, {"eth_type": ETH_ARP, "arp_op": ARP_REQUEST}, miss))
+        flows.append(Flow(FORWARD, PRIO_MISS, {"eth_type": ETH_IP}, miss))
+    flows += [Flow(t, PRIO_DEFAULT, {}) for t in (CLASSIFY, ARP, FORWARD, DELIVER)]
+    return flows
+
+
+def classify_port_flows(port: LocalPort) -> list[Flow]:
+    """A VM may only speak as its own ENI: its MAC, its IP, its ARP sender fields."""
+    m = port.mapping
+    own = {"in_port": port.ofport, "eth_src": m.mac}
+    return [
+        Flow(CLASSIFY, PRIO_ENTRY, {**own, "eth_type": ETH_IP, "ipv4_src": str(m.ip)},
+             goto=FORWARD, metadata=m.vni),
+        Flow(CLASSIFY, PRIO_ENTRY, {**own, "eth_type": ETH_ARP, "arp_spa": str(m.ip),
+                                    "arp_sha": m.mac}, goto=ARP, metadata=m.vni),
+    ]
+
+
+def deliver_flow(port: LocalPort) -> Flow:
+    m = port.mapping
+    return Flow(DELIVER, PRIO_ENTRY, {"metadata": m.vni, "eth_type": ETH_IP,
+                                      "ipv4_dst": str(m.ip), "eth_dst": m.mac},
+                (("output", port.ofport),))
+
+
+# -- flows for one mapping (the cache) -------------------------------------------
+def mapping_flows(router: Router, mapping: Mapping, idle_timeout: int = 0) -> list[Flow]:
+    """What a router holds for one (VPC, IP): an ARP answer and a forwarding entry."""
+    cookie = mapping_cookie(mapping.vni, mapping.ip)
+    return [
+        Flow(ARP, PRIO_ENTRY, {"metadata": mapping.vni, "eth_type": ETH_ARP,
+                               "arp_op": ARP_REQUEST, "arp_tpa": str(mapping.ip)},
+             arp_responder_actions(mapping), cookie=cookie, idle_timeout=idle_timeout),
+        Flow(FORWARD, PRIO_ENTRY, {"metadata": mapping.vni, "eth_type": ETH_IP,
+                                   "ipv4_dst": str(mapping.ip), "eth_dst": mapping.mac},
+             forward_actions(router, mapping), cookie=cookie, idle_timeout=idle_timeout),
+    ]
+
+
+def arp_responder_actions(mapping: Mapping) -> tuple[Action, ...]:
+    """Turn the request into the reply in place (Neutron's ARP responder recipe)."""
+    return (
+        ("move", "eth_src", "eth_dst", 48),
+        ("set", "eth_src", mapping.mac),
+        ("set", "arp_op", ARP_REPLY),
+        ("move", "arp_sha", "arp_tha", 48),
+        ("move", "arp_spa", "arp_tpa", 32),
+        ("set", "arp_sha", mapping.mac),
+        ("set", "arp_spa", str(mapping.ip)),
+        ("output", OFPP_IN_PORT),
+    )
+
+
+def forward_actions(router: Router, mapping: Mapping) -> tuple[Action, ...]:
+    local = router.port_of(mapping)
+    if local is not None:
+        return (("output", local),)
+    return (("set", "tunnel_id", mapping.vni),
+            ("set", "tun_ipv4_dst", str(mapping.host_ip)),
+            ("output", TUNNEL_PORT))
+
+
+def preload_flows(router: Router, table: MappingTable) -> list[Flow]:
+    """`preload` mode: every entry of the router's VPCs, pushed at connect."""
+    return [f for m in table.in_vpcs(router.vnis) for f in mapping_flows(router, m)]
+
+
+# -- the on-demand decision -----------------------------------------------------
+@dataclass(frozen=True)
+class Miss:
+    """A packet a router could not handle, as the mapping service sees it."""
+
+    in_port: int
+    vni: int
+    target: IPv4Address   # ARP target or IPv4 destination
+    is_arp: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    flows: list[Flow]
+    resubmit: bool               # packet-out the packet back into the pipeline
+    mapping: Mapping | None
+    reason: str
+
+
+def decide_miss(router: Router, miss: Miss, table: MappingTable) -> Decision:
+    """Answer a miss from the mapping table and cache the entry on this router only.
+
+    The router then re-runs the packet through its tables, so the reply an
+    ARP request gets is exactly the one the cached flow will give next time.
+    """
+    port = router.port_by_number(miss.in_port)
+    if port is None or port.mapping.vni != miss.vni:
+        return Decision([], False, None, "not from a local VM of that VPC")
+    mapping = table.lookup(miss.vni, miss.target)
+    if mapping is None:
+        return Decision([], False, None, f"no mapping for {miss.target} in VNI {miss.vni}")
+    return Decision(mapping_flows(router, mapping, router.idle_timeout), True, mapping, "cached")

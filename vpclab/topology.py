@@ -1,0 +1,72 @@
+"""The lab's topology model: physical hosts, VPCs and VMs (one ENI each).
+
+These are plain frozen dataclasses built only by `validation.load_topology`,
+so every Topology in the program has already passed every check: code further
+down (plan, mapping service, fabric) never re-validates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+ENCAPS = ("geneve", "vxlan")
+MAPPING_MODES = ("on-demand", "preload")
+DEFAULT_IDLE_TIMEOUT = 300
+UNDERLAY_CIDR = IPv4Network("192.168.100.0/24")
+MANAGEMENT_CIDR = IPv4Network("172.31.0.0/24")
+FIRST_VNI = 1001
+
+
+@dataclass(frozen=True)
+class Host:
+    """A physical host (hypervisor) with its own virtual router."""
+
+    name: str
+    index: int  # 1-based, in file order; drives internal names and numbers
+    underlay_ip: IPv4Address
+
+
+@dataclass(frozen=True)
+class Vpc:
+    name: str
+    cidr: IPv4Network
+    vni: int
+
+
+@dataclass(frozen=True)
+class Vm:
+    """A VM with its single ENI: what the mapping service knows about it."""
+
+    name: str
+    index: int  # 1-based, in file order
+    vpc: str
+    host: str
+    ip: IPv4Address
+    mac: str
+    eni: str
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    description: str
+    encap: str
+    mapping_mode: str
+    idle_timeout: int
+    hosts: dict[str, Host] = field(default_factory=dict)
+    vpcs: dict[str, Vpc] = field(default_factory=dict)
+    vms: dict[str, Vm] = field(default_factory=dict)
+
+    def vms_on(self, host: str) -> list[Vm]:
+        return [vm for vm in self.vms.values() if vm.host == host]
+
+    def vpcs_on(self, host: str) -> list[Vpc]:
+        """VPCs with at least one VM on `host`, in file order."""
+        names = {vm.vpc for vm in self.vms_on(host)}
+        return [vpc for vpc in self.vpcs.values() if vpc.name in names]
+
+    def vm_by_address(self, vpc: str, ip: IPv4Address) -> Vm | None:
+        for vm in self.vms.values():
+            if vm.vpc == vpc and vm.ip == ip:
+                return vm
+        return None

@@ -1,0 +1,407 @@
+"""Read a topology YAML file into a `Topology`, collecting every error at once.
+
+Each problem becomes an `Issue` with the YAML path of the bad value, what is
+wrong and a hint, so one run of `vpclab validate` shows a student everything
+to fix (netlab's habit) instead of one error per run (FAUCET's slip).
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass
+from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vpclab.errors import VpclabError
+from vpclab.topology import (
+    DEFAULT_IDLE_TIMEOUT, ENCAPS, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES,
+    UNDERLAY_CIDR, Host, Topology, Vm, Vpc,
+)
+
+LAB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+DISPLAY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+ENI = re.compile(r"^eni-[0-9a-f]{1,17}$")
+MAX_HOSTS = 200
+MAX_VNI = 2**24 - 1
+
+TOP_KEYS = ("name", "description", "encap", "mapping", "hosts", "vpcs", "vms")
+MAPPING_KEYS = ("mode", "idle_timeout")
+HOST_KEYS = ("underlay_ip",)
+VPC_KEYS = ("cidr", "vni")
+VM_KEYS = ("vpc", "host", "ip", "mac", "eni")
+
+
+@dataclass(frozen=True)
+class Issue:
+    path: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+class TopologyError(VpclabError):
+    """A topology file with one or more issues."""
+
+    def __init__(self, source: str, issues: list[Issue]):
+        self.source = source
+        self.issues = issues
+        count = f"{len(issues)} error{'s' if len(issues) != 1 else ''}"
+        body = "\n".join(f"  {issue}" for issue in issues)
+        super().__init__(f"{source}: {count}\n{body}")
+
+
+def load_topology(path: str | Path) -> Topology:
+    """Read and validate a topology file; raise TopologyError listing all issues."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TopologyError(str(path), [Issue("", f"cannot read the file: {exc.strerror}",
+                                              "check the path; shipped labs are in topologies/")])
+    return parse_topology(text, str(path))
+
+
+def parse_topology(text: str, source: str = "<topology>") -> Topology:
+    raw = _read_yaml(text, source)
+    checker = _Checker()
+    topology = checker.topology(raw)
+    if checker.issues:
+        raise TopologyError(source, checker.issues)
+    assert topology is not None
+    return topology
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML silently keeps the last of two equal keys; a lab must not."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    if not text.strip():
+        raise TopologyError(source, [Issue("", "the file is empty",
+                                           "start from topologies/seed.yaml")])
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TopologyError(source, [Issue("", f"not valid YAML{where}: {problem}",
+                                           "check indentation and quoting there")])
+
+
+def default_mac(vpc: str, vm: str) -> str:
+    """A stable locally-administered unicast MAC for a VM without one."""
+    digest = hashlib.sha256(f"mac/{vpc}/{vm}".encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def default_eni(vpc: str, vm: str) -> str:
+    """A stable AWS-shaped ENI id (eni- and 17 hex digits)."""
+    return "eni-" + hashlib.sha256(f"eni/{vpc}/{vm}".encode()).hexdigest()[:17]
+
+
+def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    known = ", ".join(choices) if choices else "none defined"
+    return f"did you mean {close[0]!r}? known: {known}" if close else f"known: {known}"
+
+
+class _Checker:
+    """Walks the raw YAML once, recording issues and building the model."""
+
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+
+    def add(self, path: str, message: str, hint: str = "") -> None:
+        self.issues.append(Issue(path, message, hint))
+
+    # -- generic shapes ------------------------------------------------------
+    def mapping(self, value: Any, path: str, keys: tuple[str, ...], empty_ok: bool = True) -> dict:
+        if value is None and empty_ok:
+            return {}
+        if not isinstance(value, dict):
+            self.add(path, f"must be a mapping, got {_kind(value)}",
+                     f"write it as `key: value` lines indented under {path}")
+            return {}
+        for key in value:
+            if key not in keys:
+                self.add(f"{path}.{key}" if path else str(key), "unknown key",
+                         _did_you_mean(key, keys))
+        return value
+
+    def named_section(self, raw: dict, key: str) -> dict:
+        value = raw.get(key)
+        if value is None:
+            self.add(key, "is missing", f"add a `{key}:` section with at least one entry")
+            return {}
+        if not isinstance(value, dict) or not value:
+            self.add(key, f"must be a non-empty mapping of names, got {_kind(value)}",
+                     "see topologies/seed.yaml")
+            return {}
+        for name in value:
+            if not isinstance(name, str) or not DISPLAY_NAME.match(name):
+                self.add(f"{key}.{name}", "bad name",
+                         "names start with a letter and use letters, digits, '-', '_' or '.' (max 32)")
+        return {n: v for n, v in value.items() if isinstance(n, str) and DISPLAY_NAME.match(n)}
+
+    def choice(self, value: Any, path: str, choices: tuple[str, ...], default: str) -> str:
+        if value is None:
+            return default
+        if value not in choices:
+            self.add(path, f"{value!r} is not one of {', '.join(choices)}", f"default is {default}")
+            return default
+        return value
+
+    def ip(self, value: Any, path: str) -> IPv4Address | None:
+        try:
+            return IPv4Address(str(value))
+        except (AddressValueError, ValueError):
+            self.add(path, f"{value!r} is not an IPv4 address", "write it like 10.0.0.148")
+            return None
+
+    # -- sections ------------------------------------------------------------
+    def topology(self, raw: Any) -> Topology | None:
+        if not isinstance(raw, dict):
+            self.add("", f"the file must be a YAML mapping, got {_kind(raw)}",
+                     "start from topologies/seed.yaml")
+            return None
+        self.mapping(raw, "", TOP_KEYS)
+        name = self.lab_name(raw.get("name"))
+        description = raw.get("description") or ""
+        if not isinstance(description, str):
+            self.add("description", f"must be text, got {_kind(description)}")
+        encap = self.choice(raw.get("encap"), "encap", ENCAPS, "geneve")
+        mode, idle = self.mapping_section(raw.get("mapping"))
+        hosts = self.hosts(self.named_section(raw, "hosts"))
+        vpcs = self.vpcs(self.named_section(raw, "vpcs"))
+        vms = self.vms(raw.get("vms"), hosts, vpcs)
+        return Topology(name, str(description), encap, mode, idle, hosts, vpcs, vms)
+
+    def lab_name(self, value: Any) -> str:
+        if value is None:
+            self.add("name", "is missing", "add e.g. `name: seed` (lowercase letters, digits, '-')")
+            return "invalid"
+        if not isinstance(value, str) or not LAB_NAME.match(value):
+            self.add("name", f"{value!r} is not a valid lab name",
+                     "lowercase letter first, then lowercase letters, digits or '-', at most 20")
+            return "invalid"
+        return value
+
+    def mapping_section(self, value: Any) -> tuple[str, int]:
+        section = self.mapping(value, "mapping", MAPPING_KEYS)
+        mode = self.choice(section.get("mode"), "mapping.mode", MAPPING_MODES, "on-demand")
+        idle = section.get("idle_timeout", DEFAULT_IDLE_TIMEOUT)
+        if isinstance(idle, bool) or not isinstance(idle, int) or not 1 <= idle <= 65535:
+            self.add("mapping.idle_timeout", f"{idle!r} is not a number of seconds from 1 to 65535",
+                     f"default is {DEFAULT_IDLE_TIMEOUT}")
+            idle = DEFAULT_IDLE_TIMEOUT
+        return mode, idle
+
+    def hosts(self, raw: dict) -> dict[str, Host]:
+        if len(raw) > MAX_HOSTS:
+            self.add("hosts", f"{len(raw)} hosts, at most {MAX_HOSTS} fit the underlay")
+        wanted: dict[str, IPv4Address | None] = {}
+        owner: dict[IPv4Address, str] = {}
+        for name, body in raw.items():
+            path = f"hosts.{name}"
+            body = self.mapping(body, path, HOST_KEYS)
+            ip = None
+            if "underlay_ip" in body:
+                ip = self.underlay_ip(body["underlay_ip"], f"{path}.underlay_ip")
+                if ip is not None and ip in owner:
+                    self.add(f"{path}.underlay_ip", f"{ip} is already used by host {owner[ip]}",
+                             "every host needs its own underlay IP; omit it to get one assigned")
+                    ip = None
+                elif ip is not None:
+                    owner[ip] = name
+            wanted[name] = ip
+        free = (ip for ip in UNDERLAY_CIDR.hosts() if ip not in owner)
+        return {name: Host(name, i, ip or next(free))
+                for i, (name, ip) in enumerate(wanted.items(), start=1)}
+
+    def underlay_ip(self, value: Any, path: str) -> IPv4Address | None:
+        ip = self.ip(value, path)
+        if ip is None:
+            return None
+        usable = (ip in UNDERLAY_CIDR and ip not in (UNDERLAY_CIDR.network_address,
+                                                     UNDERLAY_CIDR.broadcast_address))
+        if not usable:
+            self.add(path, f"{ip} is outside the underlay {UNDERLAY_CIDR}",
+                     f"pick an address from {UNDERLAY_CIDR} (the lab's physical network)")
+            return None
+        return ip
+
+    def vpcs(self, raw: dict) -> dict[str, Vpc]:
+        cidrs: dict[str, IPv4Network] = {}
+        vnis: dict[str, int | None] = {}
+        owner: dict[int, str] = {}
+        for name, body in raw.items():
+            path = f"vpcs.{name}"
+            body = self.mapping(body, path, VPC_KEYS, empty_ok=False)
+            cidr = self.cidr(body.get("cidr"), f"{path}.cidr") if body else None
+            vni = self.vni(body.get("vni"), f"{path}.vni", owner, name) if body else None
+            if cidr is not None:
+                cidrs[name] = cidr
+            vnis[name] = vni
+        used = set(owner)
+        free = (n for n in range(FIRST_VNI, MAX_VNI) if n not in used)
+        return {name: Vpc(name, cidrs[name], vnis[name] or next(free))
+                for name in vnis if name in cidrs}
+
+    def cidr(self, value: Any, path: str) -> IPv4Network | None:
+        if value is None:
+            self.add(path, "is missing", "add e.g. `cidr: 10.0.0.0/24`")
+            return None
+        try:
+            network = IPv4Network(str(value), strict=False)
+        except (AddressValueError, NetmaskValueError, ValueError):
+            self.add(path, f"{value!r} is not an IPv4 CIDR", "write it like 10.0.0.0/24")
+            return None
+        if str(network) != str(value):
+            self.add(path, f"{value} has host bits set", f"did you mean {network}?")
+            return None
+        if not 16 <= network.prefixlen <= 28:
+            self.add(path, f"/{network.prefixlen} is outside what a VPC allows",
+                     "AWS VPC CIDRs are /16 to /28")
+            return None
+        if network.overlaps(MANAGEMENT_CIDR) or network.overlaps(UNDERLAY_CIDR):
+            self.add(path, f"{network} overlaps the lab's own networks",
+                     f"avoid {MANAGEMENT_CIDR} (management) and {UNDERLAY_CIDR} (underlay)")
+            return None
+        return network
+
+    def vni(self, value: Any, path: str, owner: dict[int, str], vpc: str) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VNI:
+            self.add(path, f"{value!r} is not a VNI", f"a whole number from 1 to {MAX_VNI}")
+            return None
+        if value in owner:
+            self.add(path, f"VNI {value} is already used by VPC {owner[value]}",
+                     "every VPC needs its own VNI; omit it to get one assigned")
+            return None
+        owner[value] = vpc
+        return value
+
+    def vms(self, value: Any, hosts: dict[str, Host], vpcs: dict[str, Vpc]) -> dict[str, Vm]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.add("vms", f"must be a mapping of VM names, got {_kind(value)}")
+            return {}
+        raw = {n: v for n, v in value.items() if n in self.named_vms(value)}
+        vms: dict[str, Vm] = {}
+        seen_ip: dict[tuple[str, IPv4Address], str] = {}
+        seen_mac: dict[str, str] = {}
+        seen_eni: dict[str, str] = {}
+        for index, (name, body) in enumerate(raw.items(), start=1):
+            vm = self.vm(name, index, body, hosts, vpcs)
+            if vm is None:
+                continue
+            path = f"vms.{name}"
+            if (vm.vpc, vm.ip) in seen_ip:
+                self.add(f"{path}.ip", f"{vm.ip} is already used by {seen_ip[vm.vpc, vm.ip]} in {vm.vpc}",
+                         "an IP is unique within its VPC (other VPCs may reuse it)")
+                continue
+            if vm.mac in seen_mac:
+                self.add(f"{path}.mac", f"{vm.mac} is already used by {seen_mac[vm.mac]}",
+                         "every ENI needs its own MAC; omit it to get one generated")
+                continue
+            if vm.eni in seen_eni:
+                self.add(f"{path}.eni", f"{vm.eni} is already used by {seen_eni[vm.eni]}",
+                         "every ENI id is unique; omit it to get one generated")
+                continue
+            seen_ip[vm.vpc, vm.ip], seen_mac[vm.mac], seen_eni[vm.eni] = name, name, name
+            vms[name] = vm
+        return vms
+
+    def named_vms(self, value: dict) -> set[str]:
+        good = set()
+        for name in value:
+            if isinstance(name, str) and DISPLAY_NAME.match(name):
+                good.add(name)
+            else:
+                self.add(f"vms.{name}", "bad name",
+                         "names start with a letter and use letters, digits, '-', '_' or '.' (max 32)")
+        return good
+
+    def vm(self, name: str, index: int, body: Any, hosts: dict[str, Host],
+           vpcs: dict[str, Vpc]) -> Vm | None:
+        path = f"vms.{name}"
+        body = self.mapping(body, path, VM_KEYS, empty_ok=False)
+        if not body:
+            return None
+        ok = True
+        for key in ("vpc", "host", "ip"):
+            if key not in body:
+                self.add(f"{path}.{key}", "is missing", f"every VM needs vpc, host and ip")
+                ok = False
+        vpc_name, host = body.get("vpc"), body.get("host")
+        if "vpc" in body and vpc_name not in vpcs:
+            self.add(f"{path}.vpc", f"unknown VPC {vpc_name!r}", _did_you_mean(vpc_name, list(vpcs)))
+            ok = False
+        if "host" in body and host not in hosts:
+            self.add(f"{path}.host", f"unknown host {host!r}", _did_you_mean(host, list(hosts)))
+            ok = False
+        ip = self.ip(body["ip"], f"{path}.ip") if "ip" in body else None
+        if ip is not None and vpc_name in vpcs and not self.ip_fits(ip, vpcs[vpc_name], f"{path}.ip"):
+            ok = False
+        mac = self.mac(body.get("mac"), f"{path}.mac")
+        eni = body.get("eni")
+        if eni is not None and (not isinstance(eni, str) or not ENI.match(eni)):
+            self.add(f"{path}.eni", f"{eni!r} is not an ENI id", "write it like eni-0b2c (eni- and up to 17 hex digits)")
+            ok = False
+        if not ok or ip is None or mac is False:
+            return None
+        return Vm(name, index, vpc_name, host, ip, mac or default_mac(vpc_name, name),
+                  eni or default_eni(vpc_name, name))
+
+    def ip_fits(self, ip: IPv4Address, vpc: Vpc, path: str) -> bool:
+        net = vpc.cidr
+        if ip not in net:
+            self.add(path, f"{ip} is outside {vpc.name} ({net})",
+                     f"pick an address in {net[4]}-{net[-2]}")
+            return False
+        if ip < net[4] or ip == net[-1]:
+            self.add(path, f"{ip} is reserved by AWS in {net}",
+                     f"the first four ({net[0]}-{net[3]}) and the last ({net[-1]}) addresses are reserved")
+            return False
+        return True
+
+    def mac(self, value: Any, path: str) -> str | None | bool:
+        """The MAC in canonical lower case, None if absent, False if bad."""
+        if value is None:
+            return None
+        text = str(value).lower()
+        if not MAC.match(text):
+            self.add(path, f"{value!r} is not a MAC address",
+                     "write it like 02:00:5e:ad:58:40 (quote it in YAML)")
+            return False
+        if int(text[:2], 16) & 1 or text == "00:00:00:00:00:00":
+            self.add(path, f"{text} is not a unicast MAC", "the first byte must be even, e.g. 02:...")
+            return False
+        return text
+
+
+def _kind(value: Any) -> str:
+    return {type(None): "nothing", bool: "true/false", int: "a number", float: "a number",
+            str: "text", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
