@@ -20,12 +20,14 @@ from vpclab.ovs import OvsInstance
 from vpclab.plan import (
     CONTROLLER_IP, CONTROLLER_PORT, UNDERLAY_MTU, VM_MTU, FabricPlan, HostPlan, VmPlan,
 )
-from vpclab.shell import run
+from vpclab.shell import in_netns_of, run
 from vpclab.state import LabState, process_start_time, stop_processes
 from vpclab.topology import MANAGEMENT_CIDR
 from vpclab.wait import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
+UNDERLAY_BRIDGE_MAC = "0e:ff:00:00:00:01"
+MGMT_BRIDGE_MAC = "0e:ff:00:00:00:02"
 NO_IPV6 = ("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
            " net.ipv6.conf.lo.disable_ipv6=1")
 
@@ -42,6 +44,7 @@ class Fabric:
         """The build steps in order, named for the progress report."""
         return [("nodes and links", self.build_nodes),
                 ("mapping service", self.start_mapping_service),
+                ("links up", self.wait_links_up),
                 ("virtual routers", self.start_routers),
                 ("routers programmed", self.wait_routers_ready)]
 
@@ -53,8 +56,8 @@ class Fabric:
         self.net = Mininet(topo=None, build=False, controller=None, switch=None,
                            autoSetMacs=False, inNamespace=False)
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
-        lab_links = ["link add underlay address 0e:ff:00:00:00:01 mtu 9000 type bridge",
-                     "link add mgmt address 0e:ff:00:00:00:02 type bridge",
+        lab_links = [f"link add underlay address {UNDERLAY_BRIDGE_MAC} mtu 9000 type bridge",
+                     f"link add mgmt address {MGMT_BRIDGE_MAC} type bridge",
                      f"addr add {CONTROLLER_IP}/{MANAGEMENT_CIDR.prefixlen} dev mgmt"]
         for host in self.plan.hosts.values():
             node = Node(host.node, inNamespace=True)
@@ -84,6 +87,8 @@ class Fabric:
             f"ip link add eth0 mtu {UNDERLAY_MTU} type veth peer name ul-{host.node} netns {pid}",
             f"ip link add mgmt0 type veth peer name mg-{host.node} netns {pid}",
             f"ip addr add {host.mgmt_ip}/{MANAGEMENT_CIDR.prefixlen} dev mgmt0",
+            # known up front: the controller connection must not wait on ARP
+            f"ip neigh replace {CONTROLLER_IP} lladdr {MGMT_BRIDGE_MAC} dev mgmt0 nud permanent",
             "ip link set lo up", "ip link set eth0 up", "ip link set mgmt0 up"])
 
     def _vm_setup(self, vm: VmPlan) -> str:
@@ -133,6 +138,23 @@ class Fabric:
         return f"last lines of {path}:\n" + "\n".join("  " + line for line in lines)
 
     # -- virtual routers -----------------------------------------------------------
+    def wait_links_up(self) -> None:
+        """A veth's carrier comes up through the kernel's linkwatch, up to a second
+        after `ip link set up`; until then what is sent on it is dropped (a lost
+        controller SYN costs OVS a 1 s backoff). Runs while the service starts."""
+        wait_until(self._lab_ports_up, "the lab's underlay and management ports to come up",
+                   timeout=10)
+        for host in self.plan.hosts.values():
+            wait_until(lambda: self._host_ports_up(host), f"the links of {host.name} to come up",
+                       timeout=10)
+
+    def _host_ports_up(self, host: HostPlan) -> bool:
+        out = run(in_netns_of(self.host_nodes[host.name].pid, ["ip", "-o", "link", "show"]),
+                  f"{host.name}: links")
+        up = {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()
+              if "state UP" in line}
+        return {"eth0", "mgmt0"} | {vm.port_name for vm in self.plan.vms_on(host.name)} <= up
+
     def start_routers(self) -> None:
         def start(host: HostPlan) -> None:
             ovs = OvsInstance(host, self.host_nodes[host.name].pid, self.state.host_dir(host.node))
@@ -142,6 +164,12 @@ class Fabric:
         with ThreadPoolExecutor(max_workers=8) as pool:
             for future in [pool.submit(start, h) for h in self.plan.hosts.values()]:
                 future.result()
+
+    def _lab_ports_up(self) -> bool:
+        names = ["underlay", "mgmt"] + [f"{p}-{h.node}" for h in self.plan.hosts.values()
+                                        for p in ("ul", "mg")]
+        return all(Path(f"/sys/class/net/{n}/operstate").read_text().strip() == "up"
+                   for n in names)
 
     def wait_routers_ready(self) -> None:
         want = {h.dpid for h in self.plan.hosts.values()}

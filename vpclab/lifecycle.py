@@ -6,32 +6,39 @@ inside that namespace, and follows its progress until it is ready or failed.
 """
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 from vpclab.errors import VpclabError
 from vpclab.plan import FabricPlan, plan_fabric
 from vpclab.state import STATE_ROOT, LabState, remove_lab
 from vpclab.topology import Topology
-from vpclab.validation import LAB_NAME, load_topology
+from vpclab.validation import LAB_NAME, load_topology, parse_topology
 from vpclab.wait import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def prepare(path: str | Path, name: str | None = None) -> tuple[Topology, str]:
-    """Validate the file and the lab name; return the topology and its text."""
-    topology = load_topology(path)
+def prepare(path: str | Path, name: str | None = None,
+            mode: str | None = None) -> tuple[Topology, str]:
+    """Validate the file, apply --name/--mode, and return the topology and the text
+    the lab will run from (its own copy, so runner and mapping service agree)."""
+    load_topology(path)  # errors point at the user's own file
+    raw = yaml.safe_load(Path(path).read_text())
     if name is not None:
         if not LAB_NAME.match(name):
             raise VpclabError(f"--name {name!r} is not a valid lab name: lowercase letter first, "
                               "then lowercase letters, digits or '-', at most 20")
-        topology = dataclasses.replace(topology, name=name)
-    return topology, Path(path).read_text()
+        raw["name"] = name
+    if mode is not None:
+        raw["mapping"] = {**(raw.get("mapping") or {}), "mode": mode}
+    text = yaml.safe_dump(raw, sort_keys=False)
+    return parse_topology(text, str(path)), text
 
 
 def start_runner(topology: Topology, text: str, interactive: bool = False) -> tuple[LabState, subprocess.Popen]:
@@ -89,10 +96,10 @@ def _log_hint(state: LabState) -> str:
     return ("\n" + "\n".join(tail)) if tail else ""
 
 
-def up(path: str | Path, name: str | None = None,
+def up(path: str | Path, name: str | None = None, mode: str | None = None,
        on_phase: Callable[[str, float], None] = lambda n, s: None) -> tuple[LabState, FabricPlan]:
     """Bring a lab up in the background; on failure remove everything it made."""
-    topology, text = prepare(path, name)
+    topology, text = prepare(path, name, mode)
     state, proc = start_runner(topology, text)
     try:
         follow(state, proc, on_phase)

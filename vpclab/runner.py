@@ -10,7 +10,6 @@ records it left.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import signal
 import sys
 import time
@@ -34,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interactive", action="store_true")
     args = parser.parse_args(argv)
     state = LabState(args.state_dir.name, args.state_dir.parent)
-    topology = dataclasses.replace(load_topology(state.topology_path), name=state.name)
+    topology = load_topology(state.topology_path)
     fabric = Fabric(plan_fabric(topology), state)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)

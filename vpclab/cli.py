@@ -1,0 +1,66 @@
+"""`vpclab`: the command line. One module per verb in `vpclab.commands`.
+
+User mistakes surface as a message and exit code 2 (bad input/environment)
+or 1 (a check failed); never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from vpclab.commands import demo, down, execute, run, status, up, validate
+from vpclab.errors import EXIT_BAD_INPUT, VpclabError
+
+VERBS = [validate, up, status, execute, down, run, demo]
+
+EPILOG = """examples:
+  vpclab demo                                   the seed end to end: up, capture, ping, compare, down
+  vpclab validate topologies/multi-vpc.yaml     check a topology file (no root needed)
+  vpclab up topologies/seed.yaml                start a lab in the background
+  vpclab exec seed ZIGI-VM1 -- ping -c 1 10.0.0.185
+  vpclab down seed                              remove the lab and everything it made
+
+exit codes: 0 ok, 1 a check failed, 2 bad input or environment"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vpclab", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Emulate the inside of an AWS VPC on one Linux machine: hosts, virtual "
+                    "routers (Open vSwitch), VMs (Mininet) and the mapping service (os-ken).")
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    for verb in VERBS:
+        sub = verb.add_parser(verbs)
+        sub.set_defaults(func=verb.main, needs_root=getattr(verb, "NEEDS_ROOT", True))
+    return parser
+
+
+def ensure_root(argv: list[str]) -> None:
+    """Re-run this same command through sudo, with this same interpreter."""
+    if os.geteuid() == 0:
+        return
+    if shutil.which("sudo") is None:
+        raise VpclabError("this command needs root (network namespaces, Open vSwitch): "
+                          "run it as root")
+    os.execvp("sudo", ["sudo", "--", sys.executable, "-m", "vpclab", *argv])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        if args.needs_root:
+            ensure_root(argv)
+        return args.func(args)
+    except VpclabError as exc:
+        print(f"vpclab: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("vpclab: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,66 @@
+"""vpclab status [LAB] [--json]: what labs run, and what is in one."""
+import json
+
+from vpclab.errors import EXIT_OK, VpclabError
+from vpclab.report import table
+from vpclab.state import LabState, list_labs
+
+NEEDS_ROOT = False
+
+
+def add_parser(verbs):
+    p = verbs.add_parser("status", help="list labs, or show one lab's nodes",
+                         description="Without LAB: one line per lab. With LAB: its nodes and "
+                                     "processes.")
+    p.add_argument("lab", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def lab_status(state: LabState) -> dict:
+    ready = any(e["event"] == "ready" for e in state.progress.read())
+    running = state.is_running()
+    processes = state.processes()
+    return {
+        "name": state.name,
+        "state": ("ready" if ready else "starting") if running else "stale (run `vpclab down %s`)" % state.name,
+        "namespace": state.namespace,
+        "state_dir": str(state.dir),
+        "nodes": state.nodes(),
+        "processes": [{"pid": p.pid, "role": p.role, "node": p.node, "alive": p.is_alive()}
+                      for p in processes],
+    }
+
+
+def main(args) -> int:
+    if args.lab:
+        state = LabState(args.lab)
+        if not state.exists():
+            raise VpclabError(f"no lab named {args.lab!r}; running labs: "
+                              f"{', '.join(list_labs()) or 'none'}")
+        info = lab_status(state)
+        if args.json:
+            print(json.dumps(info, indent=1))
+            return EXIT_OK
+        print(f"lab {info['name']}: {info['state']} (namespace {info['namespace']})\n")
+        rows = [[name, n["kind"], n.get("vpc", ""), n.get("host", ""),
+                 n.get("ip") or n.get("underlay_ip", ""), n.get("mac", "")]
+                for name, n in info["nodes"].items()]
+        print(table(["NODE", "KIND", "VPC", "HOST", "IP", "MAC"], rows))
+        alive = sum(p["alive"] for p in info["processes"])
+        print(f"\n{alive} of {len(info['processes'])} recorded processes alive; "
+              f"logs in {info['state_dir']}")
+        return EXIT_OK
+    labs = [lab_status(LabState(name)) for name in list_labs()]
+    if args.json:
+        print(json.dumps([{k: v for k, v in lab.items() if k != "processes"} for lab in labs],
+                         indent=1))
+        return EXIT_OK
+    if not labs:
+        print("no labs (start one: vpclab up topologies/seed.yaml)")
+        return EXIT_OK
+    print(table(["LAB", "STATE", "VMS", "HOSTS"],
+                [[lab["name"], lab["state"],
+                  str(sum(n["kind"] == "vm" for n in lab["nodes"].values())),
+                  str(sum(n["kind"] == "host" for n in lab["nodes"].values()))] for lab in labs]))
+    return EXIT_OK

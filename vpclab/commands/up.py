@@ -1,0 +1,41 @@
+"""vpclab up FILE: start a lab in the background and return when it is ready."""
+import time
+
+from vpclab import lifecycle
+from vpclab.errors import EXIT_OK
+from vpclab.report import host_table, summary, vm_table
+from vpclab.topology import MAPPING_MODES
+
+
+def add_parser(verbs):
+    p = verbs.add_parser("up", help="start a lab in the background",
+                         description="Build the lab described by FILE and return once every "
+                                     "virtual router is connected and programmed. The lab runs "
+                                     "until `vpclab down LAB`.")
+    add_lab_options(p)
+    return p
+
+
+def add_lab_options(p) -> None:
+    p.add_argument("file", help="topology YAML, e.g. topologies/seed.yaml")
+    p.add_argument("--name", help="lab name (default: the file's `name`); lets one file run twice")
+    p.add_argument("--mode", choices=MAPPING_MODES, help="override mapping.mode")
+
+
+def print_phase(name: str, seconds: float) -> None:
+    print(f"  {name:<22} {seconds:6.2f} s", flush=True)
+
+
+def main(args) -> int:
+    start = time.monotonic()
+    print(f"bringing up {args.file}", flush=True)
+    state, plan = lifecycle.up(args.file, args.name, args.mode, on_phase=print_phase)
+    print(f"lab {state.name!r} ready in {time.monotonic() - start:.2f} s "
+          f"({summary(plan.topology)})\n")
+    print(host_table(plan) + "\n")
+    print(vm_table(plan) + "\n")
+    first = next(iter(plan.topology.vms.values()), None)
+    if first:
+        print(f"next: vpclab exec {state.name} {first.name} -- ping -c 1 <ip>")
+    print(f"      vpclab status {state.name}\n      vpclab down {state.name}")
+    return EXIT_OK

@@ -1,0 +1,32 @@
+"""Text the CLI prints: tables and lab summaries."""
+from __future__ import annotations
+
+from vpclab.plan import FabricPlan
+from vpclab.topology import Topology
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    lines = ["  ".join(f"{h:<{w}}" for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(f"{str(c):<{w}}" for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def summary(topology: Topology) -> str:
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'s' if count != 1 else ''}"
+    return (f"{n(len(topology.hosts), 'host')}, {n(len(topology.vpcs), 'VPC')}, "
+            f"{n(len(topology.vms), 'VM')}; {topology.encap}, mapping {topology.mapping_mode}")
+
+
+def vm_table(plan: FabricPlan) -> str:
+    topo = plan.topology
+    rows = [[vm.name, vm.vpc, vm.host, str(vm.ip), vm.mac, vm.eni,
+             f"{topo.vpcs[vm.vpc].vni}"] for vm in topo.vms.values()]
+    return table(["VM", "VPC", "HOST", "IP", "MAC", "ENI", "VNI"], rows)
+
+
+def host_table(plan: FabricPlan) -> str:
+    rows = [[h.name, str(h.host.underlay_ip), f"{h.dpid:016x}",
+             str(len(plan.vms_on(h.name)))] for h in plan.hosts.values()]
+    return table(["HOST", "UNDERLAY IP", "ROUTER DPID", "VMS"], rows)
