@@ -82,21 +82,21 @@ def settle(captures: list[Capture], quiet: float = 0.3, timeout: float = 5.0) ->
 def capture_during(state: LabState, watch: list[str], out_dir: Path, node: str,
                    command: list[str], filter_expr: str = "icmp or arp",
                    ) -> tuple[subprocess.CompletedProcess, dict[str, list[str]]]:
-    """Capture on every node of `watch` while `command` runs in `node`; stop all after."""
+    """Capture on every `NODE[:IFACE]` of `watch` while `command` runs in `node`.
+
+    Returns the command's result and the captured lines keyed by the watch spec."""
     info = state.nodes()[node]
-    captures = []
+    captures: dict[str, Capture] = {}
     try:
-        for name in watch:
-            iface = "eth0"
-            if ":" in name:
-                name, iface = name.split(":", 1)
-            captures.append(Capture(state, name, out_dir / f"{name}.{iface}.txt", iface,
-                                    filter_expr).start())
+        for spec in watch:
+            name, _, iface = spec.partition(":")
+            iface = iface or "eth0"
+            captures[spec] = Capture(state, name, out_dir / f"{name}.{iface}.txt", iface,
+                                     filter_expr).start()
         done = subprocess.run(in_netns_of(info["pid"], command), capture_output=True, text=True,
                               timeout=60)
-        settle(captures)
+        settle(list(captures.values()))
     finally:
-        for capture in captures:
+        for capture in captures.values():
             capture.stop()
-    return done, {c.node if c.iface == "eth0" else f"{c.node}:{c.iface}": c.lines()
-                  for c in captures}
+    return done, {spec: capture.lines() for spec, capture in captures.items()}

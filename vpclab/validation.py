@@ -71,6 +71,9 @@ def load_topology(path: str | Path) -> Topology:
 
 def parse_topology(text: str, source: str = "<topology>") -> Topology:
     raw = _read_yaml(text, source)
+    if raw is None:  # only comments
+        raise TopologyError(source, [Issue("", "the file is empty",
+                                           "start from topologies/seed.yaml")])
     checker = _Checker()
     topology = checker.topology(raw)
     if checker.issues:
@@ -120,7 +123,7 @@ def default_eni(vpc: str, vm: str) -> str:
 
 
 def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
     known = ", ".join(choices) if choices else "none defined"
     return f"did you mean {close[0]!r}? known: {known}" if close else f"known: {known}"
 

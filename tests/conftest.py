@@ -1,0 +1,12 @@
+"""Integration tests need root; a user with sudo gets pytest re-run through sudo."""
+import os
+import shutil
+import sys
+
+
+def pytest_configure(config):
+    if os.geteuid() != 0 and shutil.which("sudo") and not os.environ.get("VPCLAB_NO_SUDO"):
+        print("vpclab tests: root needed for the integration tests; re-running with sudo",
+              file=sys.stderr)
+        os.execvp("sudo", ["sudo", "--", sys.executable, "-m", "pytest",
+                           *config.invocation_params.args])

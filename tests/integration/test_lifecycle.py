@@ -1,0 +1,95 @@
+"""The CLI end to end, and leaving nothing behind: after down, and after a crash."""
+import json
+import os
+import re
+import signal
+import subprocess
+import uuid
+
+from tests.integration.labtools import (
+    MULTI_VPC, REPO, SEED, VPCLAB, processes_mentioning, root_namespace_snapshot,
+)
+from vpclab.state import LabState, namespace_exists
+
+
+def vpclab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(VPCLAB + list(args), capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def unique(tag: str) -> str:
+    return f"t{uuid.uuid4().hex[:4]}-{tag}"
+
+
+def assert_gone(state: LabState, recorded) -> None:
+    assert recorded, "the lab recorded no processes"
+    assert [p for p in recorded if p.is_alive()] == []
+    assert not namespace_exists(state.namespace)
+    assert not state.dir.exists()
+    assert processes_mentioning(str(state.dir)) == []
+
+
+def test_cli_up_exec_status_down_leaves_the_machine_as_it_was():
+    name = unique("cli")
+    before = root_namespace_snapshot()
+    up = vpclab("up", str(MULTI_VPC), "--name", name)
+    try:
+        assert up.returncode == 0, up.stderr
+        for phase in ("nodes and links", "mapping service", "virtual routers", "ready in"):
+            assert phase in up.stdout
+        assert re.search(r"ZIGI-VM1\s+ZIGI-VPC1\s+host1\s+10\.0\.0\.148", up.stdout)
+        ping = vpclab("exec", name, "ZIGI-VM1", "--", "ping", "-c", "1", "10.0.0.185")
+        assert ping.returncode == 0 and "1 received" in ping.stdout
+        assert vpclab("exec", name, "WEB-VM2", "--", "sh", "-c", "exit 3").returncode == 3
+        wrong = vpclab("exec", name, "NO-SUCH-VM", "--", "true")
+        assert wrong.returncode == 2 and "has no node 'NO-SUCH-VM'" in wrong.stderr
+        status = json.loads(vpclab("status", name, "--json").stdout)
+        assert status["state"] == "ready" and len(status["nodes"]) == 11
+        assert all(p["alive"] for p in status["processes"])
+        assert name in vpclab("status").stdout
+        again = vpclab("up", str(MULTI_VPC), "--name", name)
+        assert again.returncode == 2 and "already running" in again.stderr
+        recorded = LabState(name).processes()
+    finally:
+        down = vpclab("down", name)
+    assert down.returncode == 0 and "removed" in down.stdout
+    assert_gone(LabState(name), recorded)
+    assert root_namespace_snapshot() == before
+    assert "was not running" in vpclab("down", name).stdout      # idempotent
+
+
+def test_a_killed_runner_is_cleaned_by_down():
+    name = unique("kill")
+    before = root_namespace_snapshot()
+    assert vpclab("up", str(SEED), "--name", name).returncode == 0
+    state = LabState(name)
+    recorded = state.processes()
+    os.kill(state.runner().pid, signal.SIGKILL)
+    leftovers = [p for p in recorded if p.role != "runner" and p.is_alive()]
+    assert {p.role for p in leftovers} >= {"ovs-vswitchd", "ovsdb-server", "mapping-service", "node"}
+    assert "stale" in json.loads(vpclab("status", name, "--json").stdout)["state"]
+    assert vpclab("down", name).returncode == 0
+    assert_gone(state, recorded)
+    assert root_namespace_snapshot() == before
+
+
+def test_up_after_a_crash_replaces_the_stale_lab():
+    name = unique("reup")
+    assert vpclab("up", str(SEED), "--name", name).returncode == 0
+    state = LabState(name)
+    stale = state.processes()
+    os.kill(state.runner().pid, signal.SIGKILL)
+    try:
+        up = vpclab("up", str(SEED), "--name", name)
+        assert up.returncode == 0, up.stderr
+        assert [p for p in stale if p.is_alive()] == []
+        assert vpclab("exec", name, "ZIGI-VM1", "--", "ping", "-c", "1", "10.0.0.185").returncode == 0
+    finally:
+        vpclab("down", name)
+    assert_gone(state, stale)
+
+
+def test_bad_file_fails_cleanly_without_creating_anything():
+    name = unique("bad")
+    done = vpclab("up", str(REPO / "README.md"), "--name", name)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert not LabState(name).exists()

@@ -1,0 +1,145 @@
+"""The virtual router's flows and the mapping service's decisions, walked in memory."""
+import dataclasses
+from ipaddress import IPv4Address
+
+from tests.unit.conftest import routers_for
+from tests.unit.flowsim import walk
+from vpclab.pipeline import (
+    ARP, FORWARD, OFPP_IN_PORT, Miss, decide_miss, mapping_cookie, preload_flows, router_flows,
+)
+from vpclab.plan import TUNNEL_PORT, plan_fabric
+
+
+def arp_request(port, mac, spa, tpa):
+    return {"in_port": port, "eth_src": mac, "eth_dst": "ff:ff:ff:ff:ff:ff", "eth_type": 0x0806,
+            "arp_op": 1, "arp_sha": mac, "arp_spa": spa, "arp_tha": "00:00:00:00:00:00",
+            "arp_tpa": tpa}
+
+
+def ip_packet(port, src_mac, dst_mac, src, dst):
+    return {"in_port": port, "eth_src": src_mac, "eth_dst": dst_mac, "eth_type": 0x0800,
+            "ipv4_src": src, "ipv4_dst": dst}
+
+
+def seed_parts(seed):
+    routers, table = routers_for(seed)
+    plan = plan_fabric(seed)
+    vm1, vm2 = plan.vms["ZIGI-VM1"], plan.vms["ZIGI-VM2"]
+    return routers[1], routers[2], table, vm1, vm2
+
+
+def answer(router, table, miss, flows):
+    decision = decide_miss(router, miss, table)
+    return flows + decision.flows, decision
+
+
+def test_on_demand_arp_miss_goes_to_the_mapping_service_then_is_answered_locally(seed):
+    r1, _, table, vm1, vm2 = seed_parts(seed)
+    flows = router_flows(r1)
+    request = arp_request(vm1.ofport, vm1.vm.mac, "10.0.0.148", "10.0.0.185")
+    (fate,) = walk(flows, request)
+    assert fate[0] == "controller" and fate[1] == ARP
+    flows, decision = answer(r1, table, Miss(vm1.ofport, 1001, IPv4Address("10.0.0.185"), True), flows)
+    assert decision.resubmit and decision.mapping.mac == "02:93:0e:03:bb:88"
+    (out,) = walk(flows, request)
+    kind, port, reply = out
+    assert (kind, port) == ("output", OFPP_IN_PORT)
+    assert reply["arp_op"] == 2
+    assert (reply["eth_src"], reply["arp_sha"], reply["arp_spa"]) == ("02:93:0e:03:bb:88",) * 2 + ("10.0.0.185",)
+    assert (reply["eth_dst"], reply["arp_tha"], reply["arp_tpa"]) == (vm1.vm.mac, vm1.vm.mac, "10.0.0.148")
+
+
+def test_cached_entry_has_idle_timeout_and_one_cookie_per_mapping(seed):
+    r1, _, table, vm1, _ = seed_parts(seed)
+    decision = decide_miss(r1, Miss(vm1.ofport, 1001, IPv4Address("10.0.0.185"), True), table)
+    cookie = mapping_cookie(1001, IPv4Address("10.0.0.185"))
+    assert {f.cookie for f in decision.flows} == {cookie}
+    assert {f.idle_timeout for f in decision.flows} == {seed.idle_timeout}
+    assert {f.table for f in decision.flows} == {ARP, FORWARD}
+
+
+def test_remote_destination_is_encapsulated_with_vni_and_peer_host(seed):
+    r1, _, table, vm1, vm2 = seed_parts(seed)
+    flows, _ = answer(r1, table, Miss(vm1.ofport, 1001, IPv4Address("10.0.0.185"), False), router_flows(r1))
+    (out,) = walk(flows, ip_packet(vm1.ofport, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185"))
+    assert out[:2] == ("output", TUNNEL_PORT)
+    assert out[2]["tunnel_id"] == 1001 and out[2]["tun_ipv4_dst"] == "192.168.100.2"
+
+
+def test_tunnel_ingress_delivers_only_to_the_local_vm_of_that_vpc(seed):
+    _, r2, _, vm1, vm2 = seed_parts(seed)
+    packet = ip_packet(TUNNEL_PORT, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185")
+    (out,) = walk(router_flows(r2), {**packet, "tunnel_id": 1001})
+    assert out[:2] == ("output", vm2.ofport)
+    assert walk(router_flows(r2), {**packet, "tunnel_id": 1002}) == []   # another VPC's VNI
+
+
+def test_anti_spoofing_drops_forged_ip_mac_and_arp_sender(seed):
+    r1, _, _, vm1, vm2 = seed_parts(seed)
+    flows = router_flows(r1)
+    good = ip_packet(vm1.ofport, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185")
+    assert walk(flows, good)            # reaches the mapping service (control case)
+    assert walk(flows, {**good, "ipv4_src": "10.0.0.99"}) == []
+    assert walk(flows, {**good, "eth_src": "02:00:00:00:00:99"}) == []
+    forged_arp = arp_request(vm1.ofport, vm1.vm.mac, "10.0.0.99", "10.0.0.185")
+    assert walk(flows, forged_arp) == []
+    assert walk(flows, {**arp_request(vm1.ofport, vm1.vm.mac, "10.0.0.148", "10.0.0.185"),
+                        "arp_sha": "02:00:00:00:00:99"}) == []
+
+
+def test_broadcast_and_multicast_ip_never_leave(seed):
+    r1, _, table, vm1, _ = seed_parts(seed)
+    flows = router_flows(r1) + preload_flows(r1, table)
+    for dst_mac, dst in (("ff:ff:ff:ff:ff:ff", "10.0.0.255"), ("01:00:5e:00:00:01", "224.0.0.1")):
+        assert walk(flows, ip_packet(vm1.ofport, vm1.vm.mac, dst_mac, "10.0.0.148", dst)) == []
+
+
+def test_unknown_target_gets_no_answer_and_nothing_cached(seed):
+    r1, _, table, vm1, _ = seed_parts(seed)
+    decision = decide_miss(r1, Miss(vm1.ofport, 1001, IPv4Address("10.0.0.77"), True), table)
+    assert decision.flows == [] and not decision.resubmit and decision.mapping is None
+
+
+def test_same_ip_in_another_vpc_is_never_answered(multi_vpc):
+    routers, table = routers_for(multi_vpc)
+    plan = plan_fabric(multi_vpc)
+    vm1 = plan.vms["ZIGI-VM1"]
+    # 10.0.0.77 exists only in ZIGI-VPC2: ZIGI-VM1 (ZIGI-VPC1) must get nothing
+    assert decide_miss(routers[1], Miss(vm1.ofport, 1001, IPv4Address("10.0.0.77"), True), table).mapping is None
+    # 10.0.0.185 exists in both: ZIGI-VM1 gets ZIGI-VM2's MAC, never OTHER-VM2's
+    got = decide_miss(routers[1], Miss(vm1.ofport, 1001, IPv4Address("10.0.0.185"), True), table)
+    assert got.mapping.mac == multi_vpc.vms["ZIGI-VM2"].mac != multi_vpc.vms["OTHER-VM2"].mac
+
+
+def test_a_miss_claiming_another_vpc_is_refused(multi_vpc):
+    routers, table = routers_for(multi_vpc)
+    vm1 = plan_fabric(multi_vpc).vms["ZIGI-VM1"]
+    assert decide_miss(routers[1], Miss(vm1.ofport, 1002, IPv4Address("10.0.0.185"), True), table).flows == []
+
+
+def test_same_host_pair_goes_straight_to_the_port(multi_vpc):
+    routers, table = routers_for(multi_vpc)
+    plan = plan_fabric(multi_vpc)
+    vm1, vm3 = plan.vms["ZIGI-VM1"], plan.vms["ZIGI-VM3"]
+    flows = router_flows(routers[1]) + preload_flows(routers[1], table)
+    (out,) = walk(flows, ip_packet(vm1.ofport, vm1.vm.mac, vm3.vm.mac, "10.0.0.148", "10.0.0.20"))
+    assert out[:2] == ("output", vm3.ofport)
+
+
+def test_preload_has_no_miss_path_and_every_entry_of_its_vpcs(multi_vpc):
+    preload = dataclasses.replace(multi_vpc, mapping_mode="preload")
+    routers, table = routers_for(preload)
+    r3 = routers[3]                       # host3: OTHER-VM3 (VPC2) and WEB-VM1 (VPC3)
+    flows = router_flows(r3)
+    assert not any(a == ("controller",) for f in flows for a in f.actions)
+    pushed = {f.cookie for f in preload_flows(r3, table)}
+    want = {mapping_cookie(m.vni, m.ip) for m in table if m.vni in (1002, 1003)}
+    assert pushed == want and len(want) == 5
+
+
+def test_preload_answers_arp_without_the_mapping_service(seed):
+    preload = dataclasses.replace(seed, mapping_mode="preload")
+    r1, _, table, vm1, _ = seed_parts(preload)
+    (out,) = walk(router_flows(r1) + preload_flows(r1, table),
+                  arp_request(vm1.ofport, vm1.vm.mac, "10.0.0.148", "10.0.0.185"))
+    assert out[1] == OFPP_IN_PORT and out[2]["eth_src"] == "02:93:0e:03:bb:88"
