@@ -53,6 +53,9 @@ class Fabric:
         from mininet.net import Mininet
         from mininet.node import Host, Node
 
+        # Mininet.init() would run fixLimits(), which raises machine-wide sysctls
+        # (fs.file-max, kernel.pty.max, net.core.*): not ours to change on a shared machine.
+        Mininet.inited = True
         self.net = Mininet(topo=None, build=False, controller=None, switch=None,
                            autoSetMacs=False, inNamespace=False)
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
@@ -182,10 +185,15 @@ class Fabric:
     # -- interactive ---------------------------------------------------------------
     def cli(self) -> None:
         from mininet.cli import CLI
+
+        class LabCLI(CLI):
+            identchars = CLI.identchars + "-."   # display names like ZIGI-VM1
+            prompt = f"vpclab:{self.state.name}> "
+
         names = ", ".join(self.vm_nodes)
         print(f"VMs: {names}\nHosts: {', '.join(self.host_nodes)}\n"
               f"Try: {next(iter(self.vm_nodes), 'VM')} ping -c 1 <ip>   (exit or Ctrl-D to end)")
-        CLI(self.net)
+        LabCLI(self.net)
 
     # -- teardown --------------------------------------------------------------------
     def teardown(self) -> None:

@@ -30,3 +30,7 @@ def host_table(plan: FabricPlan) -> str:
     rows = [[h.name, str(h.host.underlay_ip), f"{h.dpid:016x}",
              str(len(plan.vms_on(h.name)))] for h in plan.hosts.values()]
     return table(["HOST", "UNDERLAY IP", "ROUTER DPID", "VMS"], rows)
+
+
+def print_phase(name: str, seconds: float) -> None:
+    print(f"  {name:<22} {seconds:6.2f} s", flush=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from vpclab.errors import VpclabError
 from vpclab.fabric import Fabric
 from vpclab.plan import plan_fabric
+from vpclab.report import print_phase
 from vpclab.state import LabState
 from vpclab.validation import load_topology
 
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, step in fabric.phases():
             start = time.monotonic()
             step()
-            state.progress.write("phase", name=name, seconds=round(time.monotonic() - start, 3))
+            seconds = round(time.monotonic() - start, 3)
+            state.progress.write("phase", name=name, seconds=seconds)
+            if args.interactive:
+                print_phase(name, seconds)
         state.progress.write("ready")
         if args.interactive:
             fabric.cli()

@@ -93,3 +93,15 @@ def test_bad_file_fails_cleanly_without_creating_anything():
     done = vpclab("up", str(REPO / "README.md"), "--name", name)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert not LabState(name).exists()
+
+
+def test_run_opens_a_cli_where_display_names_work_then_removes_the_lab():
+    name = unique("run")
+    script = "ZIGI-VM1 ping -c 1 ZIGI-VM2\nZIGI-VM2 ip -br addr show eth0\nexit\n"
+    done = subprocess.run(VPCLAB + ["run", str(SEED), "--name", name], input=script,
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout + done.stderr     # Mininet's CLI prints node output on stderr
+    assert "1 received" in shown and "10.0.0.185/24" in shown
+    assert shown.index("routers programmed") < shown.index("1 received")
+    assert not LabState(name).exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vpclab import lifecycle
 from vpclab.capture import capture_during
-from vpclab.commands.up import print_phase
+from vpclab.report import print_phase
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
 from vpclab.topology import MAPPING_MODES
 from vpclab.trace import compare

@@ -3,7 +3,7 @@ import time
 
 from vpclab import lifecycle
 from vpclab.errors import EXIT_OK
-from vpclab.report import host_table, summary, vm_table
+from vpclab.report import host_table, print_phase, summary, vm_table
 from vpclab.topology import MAPPING_MODES
 
 
@@ -20,10 +20,6 @@ def add_lab_options(p) -> None:
     p.add_argument("file", help="topology YAML, e.g. topologies/seed.yaml")
     p.add_argument("--name", help="lab name (default: the file's `name`); lets one file run twice")
     p.add_argument("--mode", choices=MAPPING_MODES, help="override mapping.mode")
-
-
-def print_phase(name: str, seconds: float) -> None:
-    print(f"  {name:<22} {seconds:6.2f} s", flush=True)
 
 
 def main(args) -> int:
