@@ -177,9 +177,9 @@ def forward_actions(router: Router, mapping: Mapping) -> tuple[Action, ...]:
             ("output", TUNNEL_PORT))
 
 
-def preload_flows(router: Router, table: MappingTable) -> list[Flow]:
+def preload_flows(router: Router, table: MappingTable, idle_timeout: int = 0) -> list[Flow]:
     """`preload` mode: every entry of the router's VPCs, pushed at connect."""
-    return [f for m in table.in_vpcs(router.vnis) for f in mapping_flows(router, m)]
+    return [f for m in table.in_vpcs(router.vnis) for f in mapping_flows(router, m, idle_timeout)]
 
 
 # -- the on-demand decision -----------------------------------------------------

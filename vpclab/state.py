@@ -134,11 +134,16 @@ def namespace_exists(name: str) -> bool:
     return Path("/run/netns", name).exists()
 
 
+# Mininet node shells are interactive bash, which ignores SIGTERM, and hold nothing
+# worth flushing; daemons and tcpdump get SIGTERM so they can tidy up.
+STOP_SIGNAL = {"node": signal.SIGKILL}
+
+
 def stop_processes(processes: list[RecordedProcess], grace: float = 3.0) -> None:
-    """SIGTERM what is still ours, then SIGKILL what did not leave in time."""
+    """Signal what is still ours, then SIGKILL what did not leave in time."""
     alive = [p for p in processes if p.is_alive()]
     for proc in alive:
-        _signal(proc.pid, signal.SIGTERM)
+        _signal(proc.pid, STOP_SIGNAL.get(proc.role, signal.SIGTERM))
     deadline = time.monotonic() + grace
     while alive and time.monotonic() < deadline:
         time.sleep(0.02)
