@@ -10,16 +10,18 @@ import os
 import shutil
 import sys
 
-from vpclab.commands import demo, down, execute, run, status, up, validate
+from vpclab.commands import capture, compare, demo, down, execute, run, status, up, validate
 from vpclab.errors import EXIT_BAD_INPUT, VpclabError
 
-VERBS = [validate, up, status, execute, down, run, demo]
+VERBS = [validate, up, status, execute, down, run, capture, compare, demo]
 
 EPILOG = """examples:
   vpclab demo                                   the seed end to end: up, capture, ping, compare, down
   vpclab validate topologies/multi-vpc.yaml     check a topology file (no root needed)
   vpclab up topologies/seed.yaml                start a lab in the background
   vpclab exec seed ZIGI-VM1 -- ping -c 1 10.0.0.185
+  vpclab capture seed --on ZIGI-VM1,ZIGI-VM2 -o cap -- ZIGI-VM1 ping -c 1 10.0.0.185
+  vpclab compare cap traces/seed                does the capture show the seed's order?
   vpclab down seed                              remove the lab and everything it made
 
 exit codes: 0 ok, 1 a check failed, 2 bad input or environment"""

@@ -34,3 +34,13 @@ def host_table(plan: FabricPlan) -> str:
 
 def print_phase(name: str, seconds: float) -> None:
     print(f"  {name:<22} {seconds:6.2f} s", flush=True)
+
+
+def comparison(result, labels: tuple[str, str] = ("expected", "captured")) -> str:
+    """One capture point's verdict, side by side, with what a difference means."""
+    if result.matches:
+        head = f"{result.point}: match ({len(result.actual)} packets, same order)"
+        return head + "\n" + result.side_by_side(*labels)
+    head = f"{result.point}: DIFFERENT at #{result.first_difference + 1}"
+    why = "\n".join(f"  why: {reason}" for reason in result.explain())
+    return f"{head}\n{result.side_by_side(*labels)}\n{why}"

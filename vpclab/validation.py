@@ -23,7 +23,7 @@ from vpclab.topology import (
 )
 
 LAB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-DISPLAY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+DISPLAY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 ENI = re.compile(r"^eni-[0-9a-f]{1,17}$")
 MAX_HOSTS = 200
@@ -163,7 +163,7 @@ class _Checker:
         for name in value:
             if not isinstance(name, str) or not DISPLAY_NAME.match(name):
                 self.add(f"{key}.{name}", "bad name",
-                         "names start with a letter and use letters, digits, '-', '_' or '.' (max 32)")
+                         "names start with a letter and use letters, digits, '-' or '_' (max 32)")
         return {n: v for n, v in value.items() if isinstance(n, str) and DISPLAY_NAME.match(n)}
 
     def choice(self, value: Any, path: str, choices: tuple[str, ...], default: str) -> str:
@@ -344,7 +344,7 @@ class _Checker:
                 good.add(name)
             else:
                 self.add(f"vms.{name}", "bad name",
-                         "names start with a letter and use letters, digits, '-', '_' or '.' (max 32)")
+                         "names start with a letter and use letters, digits, '-' or '_' (max 32)")
         return good
 
     def vm(self, name: str, index: int, body: Any, hosts: dict[str, Host],

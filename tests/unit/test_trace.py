@@ -1,7 +1,14 @@
-"""Trace normalisation and comparison against the seed's documented captures."""
+"""Trace normalisation: tcpdump text and pcap give one canonical line per packet."""
 from pathlib import Path
 
-from vpclab.trace import compare, normalise, normalise_line
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.layers.vxlan import VXLAN
+from scapy.contrib.geneve import GENEVE
+from scapy.layers.inet import ICMP
+
+from vpclab.compare import PointResult
+from vpclab.trace import _packet_line, normalise, parse_text
 
 SEED_TRACES = Path(__file__).resolve().parents[2] / "traces" / "seed"
 VM2_EXPECTED = [
@@ -24,33 +31,42 @@ def test_expected_seed_trace_normalises_to_the_seed_order():
 
 
 def test_documented_typo_is_visible_and_corrected_file_fixes_it():
-    documented = normalise(lines("ZIGI-VM2.documented.txt"))
+    documented = normalise(lines("documented/ZIGI-VM2.txt"))
     assert documented[0].startswith("other: IP 10.0.0.148.148 > 10.0.0.185")
     assert documented[1:] == VM2_EXPECTED[1:]
+    result = PointResult("ZIGI-VM2:eth0", normalise(lines("ZIGI-VM2.txt")), documented)
+    assert result.first_difference == 0
 
 
-def test_timestamps_ids_and_chatter_are_dropped():
+def test_timestamps_ids_chatter_and_ipv6_noise_are_dropped():
     run = ["tcpdump: verbose output suppressed, use -v[v]... for full protocol decode",
            "listening on eth0, link-type EN10MB (Ethernet), snapshot length 262144 bytes",
+           "12:00:00.1 IP6 fe80::1 > ff02::2: ICMP6, router solicitation, length 16",
            "12:29:03.441211 IP 10.0.0.148 > 10.0.0.185: ICMP echo request, id 4468, seq 1, length 64",
            "2 packets captured"]
     assert normalise(run) == [VM2_EXPECTED[0]]
-    assert normalise_line("12:00:00.1 IP6 fe80::1 > ff02::2: ICMP6, router solicitation") \
-        .startswith("other:")
+    assert [p.line for p in parse_text(run, keep_noise=True)][0].startswith("other: IP6")
 
 
-def test_comparison_finds_a_swapped_order():
-    swapped = lines("ZIGI-VM2.txt")
-    swapped[3], swapped[4] = swapped[4], swapped[3]   # ARP request before the ICMP request
-    result = compare(lines("ZIGI-VM2.txt"), swapped)
-    assert not result.matches and result.first_difference == 0
-    assert "=>" in result.side_by_side()
+def test_underlay_text_forms_geneve_on_one_line_vxlan_on_two():
+    geneve = ("12:35:24.496529 IP 192.168.100.1.43989 > 192.168.100.2.6081: Geneve, Flags [none], "
+              "vni 0x3e9: IP 10.0.0.148 > 10.0.0.185: ICMP echo request, id 9467, seq 1, length 64")
+    vxlan = ["12:35:29.440885 IP 192.168.100.1.43989 > 192.168.100.2.4789: VXLAN, flags [I] (0x08), vni 1001",
+             "IP 10.0.0.148 > 10.0.0.185: ICMP echo request, id 9577, seq 1, length 64"]
+    inner = "ICMP echo request 10.0.0.148 > 10.0.0.185"
+    assert normalise([geneve]) == [f"Geneve 192.168.100.1 > 192.168.100.2 vni 1001: {inner}"]
+    assert normalise(vxlan) == [f"VXLAN 192.168.100.1 > 192.168.100.2 vni 1001: {inner}"]
 
 
-def test_comparison_finds_a_missing_packet_and_a_wrong_mac():
-    missing = compare(lines("ZIGI-VM2.txt"), lines("ZIGI-VM2.txt")[:-1])
-    assert not missing.matches and missing.first_difference == 3
-    wrong = [l.replace("02:00:5e:ad:58:40", "02:00:5e:ad:58:41") for l in lines("ZIGI-VM2.txt")]
-    result = compare(lines("ZIGI-VM2.txt"), wrong)
-    assert not result.matches and result.first_difference == 2
-    assert compare(lines("ZIGI-VM2.txt"), lines("ZIGI-VM2.txt")).matches
+def test_pcap_packets_get_the_same_forms():
+    inner = Ether() / IP(src="10.0.0.148", dst="10.0.0.185") / ICMP(type=8)
+    outer = Ether() / IP(src="192.168.100.1", dst="192.168.100.2") / UDP(sport=4000, dport=6081)
+    assert _packet_line(Ether(bytes(outer / GENEVE(vni=1001, proto=0x6558) / inner))) == \
+        "Geneve 192.168.100.1 > 192.168.100.2 vni 1001: ICMP echo request 10.0.0.148 > 10.0.0.185"
+    outer[UDP].dport = 4789
+    assert _packet_line(Ether(bytes(outer / VXLAN(vni=1001) / inner))).startswith("VXLAN ")
+    syn = Ether() / IP(src="10.0.0.148", dst="10.0.0.185") / TCP(sport=41000, dport=80, flags="S")
+    assert _packet_line(syn) == "TCP 10.0.0.148:41000 > 10.0.0.185:80 [S]"
+    text = "12:00:00.000001 IP 10.0.0.185.80 > 10.0.0.148.41000: Flags [S.], seq 1, ack 2, win 1"
+    synack = Ether() / IP(src="10.0.0.185", dst="10.0.0.148") / TCP(sport=80, dport=41000, flags="SA")
+    assert normalise([text]) == [_packet_line(synack)] == ["TCP 10.0.0.185:80 > 10.0.0.148:41000 [S.]"]

@@ -5,16 +5,15 @@ does (`tcpdump -nn -i eth0 icmp or arp`), runs `ping -c 1 10.0.0.185` from
 ZIGI-VM1, prints both captures beside the seed's, gives a verdict on the
 order, and removes the lab.
 """
-import tempfile
 import time
 from pathlib import Path
 
 from vpclab import lifecycle
-from vpclab.capture import capture_during
-from vpclab.report import print_phase
+from vpclab.capture import capture_during, default_dir, give_back
+from vpclab.compare import compare_traces
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
+from vpclab.report import comparison, print_phase
 from vpclab.topology import MAPPING_MODES
-from vpclab.trace import compare
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "topologies" / "seed.yaml"
@@ -29,7 +28,7 @@ def add_parser(verbs):
     p.add_argument("--mode", choices=MAPPING_MODES, help="mapping mode (default: on-demand)")
     p.add_argument("--name", default="seed-demo", help="lab name (default: seed-demo)")
     p.add_argument("-o", "--output", type=Path,
-                   help="keep the captures in this folder (default: a temporary one)")
+                   help="folder for captures and diagram (default: captures/seed-demo-DATE)")
     return p
 
 
@@ -39,30 +38,24 @@ def main(args) -> int:
     state, plan = lifecycle.up(SEED, args.name, args.mode, on_phase=print_phase)
     print(f"lab {state.name!r} ready in {time.monotonic() - start:.2f} s "
           f"(mapping {plan.topology.mapping_mode})\n", flush=True)
+    out = args.output or default_dir("seed-demo")
     try:
-        out = args.output or Path(tempfile.mkdtemp(prefix="vpclab-demo-"))
-        ping, captures = capture_during(state, WATCH, out, "ZIGI-VM1", PING)
+        ping, captures = capture_during(state, WATCH, out, "ZIGI-VM1", PING, "icmp or arp")
     finally:
         lifecycle.down(state.name)
     print("ZIGI-VM1$ " + " ".join(PING) + "\n" + ping.stdout)
-    verdicts = [show(vm, captures[vm]) for vm in WATCH]
-    if args.output:
-        print(f"captures kept in {out}/")
-    print(f"lab {state.name!r} removed")
-    if all(verdicts):
+    results = compare_traces(out, TRACES, plan.topology)
+    for result in results:
+        vm = result.point.split(":")[0]
+        print(f"== {vm}: tcpdump -nn -i eth0 icmp or arp")
+        print("\n".join("   " + line for line in captures[vm]) or "   (nothing captured)")
+        print(comparison(result, ("seed (documented)", "this lab")) + "\n")
+    give_back(out)
+    print(f"lab {state.name!r} removed; captures in {out}/")
+    if all(r.matches for r in results):
         print("\nverdict: MATCH. Both captures have the seed's order: ZIGI-VM2 saw the ICMP "
               "request before any ARP,\nbecause the virtual router answered ZIGI-VM1's ARP "
               "itself from the mapping service.")
         return EXIT_OK
     print("\nverdict: DIFFERENT from the seed (see the marked lines above)")
     return EXIT_CHECK_FAILED
-
-
-def show(vm: str, lines: list[str]) -> bool:
-    documented = (TRACES / f"{vm}.txt").read_text().splitlines()
-    print(f"== {vm}: tcpdump -nn -i eth0 icmp or arp")
-    print("\n".join("   " + line for line in lines) or "   (nothing captured)")
-    result = compare(documented, lines)
-    print(result.side_by_side("seed (documented)", "this lab"))
-    print(f"   {'same packets, same order' if result.matches else 'differs'}\n")
-    return result.matches

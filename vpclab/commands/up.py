@@ -30,8 +30,9 @@ def main(args) -> int:
           f"({summary(plan.topology)})\n")
     print(host_table(plan) + "\n")
     print(vm_table(plan) + "\n")
-    first = next(iter(plan.topology.vms.values()), None)
-    if first:
-        print(f"next: vpclab exec {state.name} {first.name} -- ping -c 1 <ip>")
+    pair = next(((a, b) for a in plan.topology.vms.values() for b in plan.topology.vms.values()
+                 if a.vpc == b.vpc and a.name != b.name), None)
+    if pair:
+        print(f"next: vpclab exec {state.name} {pair[0].name} -- ping -c 1 {pair[1].ip}")
     print(f"      vpclab status {state.name}\n      vpclab down {state.name}")
     return EXIT_OK

@@ -1,0 +1,44 @@
+"""vpclab capture LAB --on NODE[:IFACE],... -- NODE CMD: capture while a command runs."""
+from pathlib import Path
+
+from vpclab import lifecycle
+from vpclab.capture import capture_during, default_dir, give_back
+from vpclab.errors import EXIT_OK, VpclabError
+
+
+def add_parser(verbs):
+    p = verbs.add_parser(
+        "capture", help="tcpdump on nodes while a command runs in one of them",
+        description="Start tcpdump on each capture point (a VM's eth0 by default, or NODE:IFACE, "
+                    "e.g. host1:eth0 for a host's underlay NIC), wait until each is listening, "
+                    "run CMD inside the node named first in it, wait until traffic settles, and "
+                    "write NODE.IFACE.pcap and .txt per point, capture.json, the lab's topology "
+                    "and the mapping service's events of the window into DIR.",
+        epilog="example: vpclab capture seed --on ZIGI-VM1,ZIGI-VM2,host1:eth0 -- "
+               "ZIGI-VM1 ping -c 1 10.0.0.185")
+    p.add_argument("lab")
+    p.add_argument("--on", required=True, help="capture points: NODE[:IFACE][,NODE[:IFACE]...]")
+    p.add_argument("--filter", default="", help="tcpdump filter, e.g. 'icmp or arp' (default: all)")
+    p.add_argument("-o", "--output", type=Path, help="folder (default: captures/LAB-DATE)")
+    p.add_argument("command", nargs="...", help="-- NODE CMD...")
+    return p
+
+
+def main(args) -> int:
+    state = lifecycle.running_lab(args.lab)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if len(command) < 2:
+        raise VpclabError("say where and what to run: -- NODE CMD, e.g. -- ZIGI-VM1 ping -c 1 10.0.0.185")
+    node, command = command[0], command[1:]
+    watch = [spec.strip() for spec in args.on.split(",") if spec.strip()]
+    out = args.output or default_dir(args.lab)
+    done, captured = capture_during(state, watch, out, node, command, args.filter)
+    print(f"{node}$ {' '.join(command)}  (exit {done.returncode})")
+    print(done.stdout.rstrip())
+    for spec, lines in captured.items():
+        print(f"\n== {spec}  ({len(lines)} packets)")
+        print("\n".join("   " + line for line in lines) or "   (nothing captured)")
+    give_back(out)
+    print(f"\nwritten to {out}/  (compare: vpclab compare {out} EXPECTED; "
+          f"draw: vpclab diagram {out})")
+    return EXIT_OK

@@ -1,0 +1,42 @@
+"""vpclab compare CAPTURE EXPECTED: does a capture show the documented trace?"""
+from pathlib import Path
+
+from vpclab.compare import compare_traces
+from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
+from vpclab.report import comparison
+from vpclab.validation import load_topology
+
+NEEDS_ROOT = False
+
+
+def add_parser(verbs):
+    p = verbs.add_parser(
+        "compare", help="compare captures with expected traces (no lab needed)",
+        description="Compare CAPTURE with EXPECTED: each a pcap, a tcpdump -nn text file, or a "
+                    "folder of them named NODE[.IFACE].pcap/.txt. Packets are compared in order "
+                    "per capture point; the order across points is free. Timestamps, ids and "
+                    "lengths are ignored; IPv6/LLDP noise is dropped. Expected lines may use '*' "
+                    "and VM names (ZIGI-VM1, ZIGI-VM1.mac) for addresses. "
+                    "Exit 0 match, 1 differ, 2 unreadable input.",
+        epilog="example: vpclab compare captures/seed-demo-20261126-120000 traces/seed")
+    p.add_argument("capture", type=Path)
+    p.add_argument("expected", type=Path)
+    p.add_argument("--topology", type=Path,
+                   help="topology for VM-name aliases (default: CAPTURE/topology.yaml if present)")
+    p.add_argument("--keep-noise", action="store_true", help="keep IPv6 ND/MLD, LLDP packets")
+    return p
+
+
+def main(args) -> int:
+    source = args.topology or (args.capture / "topology.yaml" if args.capture.is_dir() else None)
+    topology = load_topology(source) if source and source.exists() else None
+    results = compare_traces(args.capture, args.expected, topology, args.keep_noise)
+    for result in results:
+        print(comparison(result) + "\n")
+    differ = [r for r in results if not r.matches]
+    if differ:
+        print(f"verdict: {len(differ)} of {len(results)} capture point(s) differ: "
+              f"{', '.join(r.point for r in differ)}")
+        return EXIT_CHECK_FAILED
+    print(f"verdict: match ({len(results)} capture point(s))")
+    return EXIT_OK
