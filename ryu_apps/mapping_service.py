@@ -85,7 +85,7 @@ class MappingService(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def packet_in(self, ev):
-        start = time.perf_counter()
+        received, start = time.time(), time.perf_counter()
         msg = ev.msg
         datapath = msg.datapath
         router = self.routers.get(datapath.id)
@@ -97,7 +97,7 @@ class MappingService(app_manager.OSKenApp):
             self.encoder.send(datapath, flow)
         if decision.resubmit:
             datapath.send_msg(ofmsg.resubmit_packet(datapath, miss.in_port, msg.data))
-        self.event_log.write("miss", host=router.host, vni=miss.vni, target=str(miss.target),
+        self.event_log.write("miss", at=received, host=router.host, vni=miss.vni, target=str(miss.target),
                           arp=miss.is_arp, answer=decision.mapping.mac if decision.mapping else None,
                           reason=decision.reason,
                           handled_us=round((time.perf_counter() - start) * 1e6))

@@ -10,10 +10,12 @@ import os
 import shutil
 import sys
 
-from vpclab.commands import capture, compare, demo, down, execute, run, status, up, validate
+from vpclab.commands import (
+    capture, compare, demo, diagram, down, execute, run, status, up, validate,
+)
 from vpclab.errors import EXIT_BAD_INPUT, VpclabError
 
-VERBS = [validate, up, status, execute, down, run, capture, compare, demo]
+VERBS = [validate, up, status, execute, down, run, capture, compare, diagram, demo]
 
 EPILOG = """examples:
   vpclab demo                                   the seed end to end: up, capture, ping, compare, down
@@ -22,6 +24,7 @@ EPILOG = """examples:
   vpclab exec seed ZIGI-VM1 -- ping -c 1 10.0.0.185
   vpclab capture seed --on ZIGI-VM1,ZIGI-VM2 -o cap -- ZIGI-VM1 ping -c 1 10.0.0.185
   vpclab compare cap traces/seed                does the capture show the seed's order?
+  vpclab diagram cap                            its sequence diagram (cap/diagram.svg, .md)
   vpclab down seed                              remove the lab and everything it made
 
 exit codes: 0 ok, 1 a check failed, 2 bad input or environment"""
@@ -52,7 +55,11 @@ def ensure_root(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # what follows `--` is a command for a node (exec, capture), never vpclab's options
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    if cut < len(argv):
+        args.command = argv[cut + 1:]
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -16,8 +16,9 @@ class EventLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
-    def write(self, event: str, **fields: Any) -> None:
-        record = {"t": round(time.time(), 6), "event": event, **fields}
+    def write(self, event: str, at: float | None = None, **fields: Any) -> None:
+        """Append one event; `at` is when it happened, if not now."""
+        record = {"t": round(time.time() if at is None else at, 6), "event": event, **fields}
         with self.path.open("a") as out:
             out.write(json.dumps(record, default=str) + "\n")
 

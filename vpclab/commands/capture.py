@@ -9,6 +9,7 @@ from vpclab.errors import EXIT_OK, VpclabError
 def add_parser(verbs):
     p = verbs.add_parser(
         "capture", help="tcpdump on nodes while a command runs in one of them",
+        usage="vpclab capture LAB --on NODE[:IFACE][,...] [--filter EXPR] [-o DIR] -- NODE CMD...",
         description="Start tcpdump on each capture point (a VM's eth0 by default, or NODE:IFACE, "
                     "e.g. host1:eth0 for a host's underlay NIC), wait until each is listening, "
                     "run CMD inside the node named first in it, wait until traffic settles, and "
@@ -20,13 +21,13 @@ def add_parser(verbs):
     p.add_argument("--on", required=True, help="capture points: NODE[:IFACE][,NODE[:IFACE]...]")
     p.add_argument("--filter", default="", help="tcpdump filter, e.g. 'icmp or arp' (default: all)")
     p.add_argument("-o", "--output", type=Path, help="folder (default: captures/LAB-DATE)")
-    p.add_argument("command", nargs="...", help="-- NODE CMD...")
+    p.set_defaults(command=[])
     return p
 
 
 def main(args) -> int:
     state = lifecycle.running_lab(args.lab)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.command
     if len(command) < 2:
         raise VpclabError("say where and what to run: -- NODE CMD, e.g. -- ZIGI-VM1 ping -c 1 10.0.0.185")
     node, command = command[0], command[1:]

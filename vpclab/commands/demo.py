@@ -2,8 +2,8 @@
 
 Brings up topologies/seed.yaml, captures on ZIGI-VM1 and ZIGI-VM2 as the seed
 does (`tcpdump -nn -i eth0 icmp or arp`), runs `ping -c 1 10.0.0.185` from
-ZIGI-VM1, prints both captures beside the seed's, gives a verdict on the
-order, and removes the lab.
+ZIGI-VM1, removes the lab, compares both captures with traces/seed/ (side by
+side, with a verdict on the order) and draws the sequence diagram.
 """
 import time
 from pathlib import Path
@@ -11,6 +11,7 @@ from pathlib import Path
 from vpclab import lifecycle
 from vpclab.capture import capture_during, default_dir, give_back
 from vpclab.compare import compare_traces
+from vpclab.diagram import write_diagram
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
 from vpclab.report import comparison, print_phase
 from vpclab.topology import MAPPING_MODES
@@ -50,8 +51,10 @@ def main(args) -> int:
         print(f"== {vm}: tcpdump -nn -i eth0 icmp or arp")
         print("\n".join("   " + line for line in captures[vm]) or "   (nothing captured)")
         print(comparison(result, ("seed (documented)", "this lab")) + "\n")
+    drawn = write_diagram(out)
     give_back(out)
     print(f"lab {state.name!r} removed; captures in {out}/")
+    print(f"sequence diagram: {drawn[0]} (mermaid: {drawn[1]})")
     if all(r.matches for r in results):
         print("\nverdict: MATCH. Both captures have the seed's order: ZIGI-VM2 saw the ICMP "
               "request before any ARP,\nbecause the virtual router answered ZIGI-VM1's ARP "

@@ -15,7 +15,7 @@ def add_parser(verbs):
                          epilog="example: vpclab exec seed ZIGI-VM1 -- ping -c 1 10.0.0.185")
     p.add_argument("lab")
     p.add_argument("node", help="display name, e.g. ZIGI-VM1 or host1")
-    p.add_argument("command", nargs="...", help="-- then the command")
+    p.add_argument("command", nargs="...", help="-- then the command (options first)")
     return p
 
 

@@ -1,0 +1,47 @@
+"""`vpclab capture`, `compare` and `diagram` from the command line, on a running lab."""
+import json
+import subprocess
+
+from tests.integration.labtools import REPO, SEED, VPCLAB, processes_mentioning
+
+
+def vpclab(*args):
+    return subprocess.run(VPCLAB + [str(a) for a in args], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+
+
+def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
+    state, _ = labs.up(SEED, "capcli")
+    out = tmp_path / "cap"
+    done = vpclab("capture", state.name, "--on", "ZIGI-VM1,ZIGI-VM2,host1:eth0", "-o", out,
+                  "--", "ZIGI-VM1", "ping", "-c", "1", "10.0.0.185")
+    assert done.returncode == 0, done.stderr
+    assert "== host1:eth0  (2 packets)" in done.stdout
+    files = {p.name for p in out.iterdir()}
+    assert {"ZIGI-VM1.eth0.pcap", "ZIGI-VM1.eth0.txt", "ZIGI-VM2.eth0.pcap", "host1.eth0.pcap",
+            "capture.json", "topology.yaml", "mapping-service.jsonl"} <= files
+    meta = json.loads((out / "capture.json").read_text())
+    assert meta["points"] == ["ZIGI-VM1:eth0", "ZIGI-VM2:eth0", "host1:eth0"] and meta["exit_code"] == 0
+    tcpdumps = [p for p in state.processes() if p.role == "tcpdump"]
+    assert len(tcpdumps) == 3 and not [p for p in tcpdumps if p.is_alive()]
+    assert processes_mentioning(str(out)) == []
+
+    compared = vpclab("compare", out, REPO / "traces" / "seed")
+    assert compared.returncode == 0 and "verdict: match (2 capture point(s))" in compared.stdout
+    underlay = tmp_path / "host1.eth0.txt"
+    underlay.write_text("Geneve host1 > host2 vni 1001: ICMP echo request ZIGI-VM1 > ZIGI-VM2\n"
+                        "Geneve host2 > host1 vni 1001: ICMP echo reply ZIGI-VM2 > ZIGI-VM1\n")
+    assert vpclab("compare", out, underlay).returncode == 0
+    underlay.write_text("Geneve host1 > host2 vni 1002: *\n")
+    assert vpclab("compare", out, underlay).returncode == 1
+
+    drawn = vpclab("diagram", out, "-o", tmp_path / "seed.md")
+    assert drawn.returncode == 0 and "participant L2 as mapping service" in (tmp_path / "seed.md").read_text()
+
+
+def test_capture_on_an_unknown_node_says_which_exist(labs, tmp_path):
+    state, _ = labs.up(SEED, "capbad")
+    done = vpclab("capture", state.name, "--on", "ZIGI-VM9", "-o", tmp_path / "x", "--",
+                  "ZIGI-VM1", "true")
+    assert done.returncode == 2 and "has no node 'ZIGI-VM9'; nodes: host1, host2, ZIGI-VM1, ZIGI-VM2" in done.stderr
+    assert not [p for p in state.processes() if p.role == "tcpdump" and p.is_alive()]

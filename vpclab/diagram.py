@@ -1,0 +1,201 @@
+"""Sequence diagrams of a capture: the seed's last figure, drawn from what really happened.
+
+Lanes: each captured VM, its host's virtual router, the mapping service in
+the middle. Arrows, in time order: every packet a VM sent or received (from
+its pcap), the router-to-router hop with its encapsulation (outer host IPs,
+VNI), and each mapping-service lookup and answer (from its event log).
+`build_sequence` is pure data; `to_mermaid` and `to_figure` render it.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vpclab.errors import VpclabError
+from vpclab.topology import Topology
+from vpclab.trace import read_pcap
+from vpclab.validation import load_topology
+
+MAPPING_SERVICE = "mapping service"
+SOURCE = [re.compile(p) for p in (r"^ARP request who-has \S+ tell (\S+)$", r"^ARP reply (\S+) is-at",
+                                  r"^\w+ (?:echo \w+ |unreachable )?(\d+\.\d+\.\d+\.\d+)[: ]")]
+
+
+@dataclass(frozen=True)
+class Arrow:
+    time: float
+    src: str
+    dst: str
+    label: str
+    kind: str          # packet | tunnel | lookup | answer
+
+
+@dataclass(frozen=True)
+class Sequence:
+    title: str
+    lanes: list[str]
+    arrows: list[Arrow]
+
+
+def router(host: str) -> str:
+    return f"router {host}"
+
+
+def source_ip(line: str) -> str | None:
+    for pattern in SOURCE:
+        found = pattern.match(line)
+        if found:
+            return found.group(1)
+    return None
+
+
+def build_sequence(capture_dir: Path) -> Sequence:
+    meta, topology = _load(capture_dir)
+    nodes = meta["nodes"]
+    vms = [p.split(":")[0] for p in meta["points"] if nodes.get(p.split(":")[0], {}).get("kind") == "vm"]
+    if not vms:
+        raise VpclabError(f"{capture_dir}: no VM was captured; a diagram needs VM captures")
+    lanes = _lanes(vms, nodes)
+    arrows: list[Arrow] = []
+    for vm in vms:
+        arrows += _vm_arrows(capture_dir, vm, nodes, topology, lanes)
+    arrows += _service_arrows(capture_dir, topology)
+    arrows.sort(key=lambda a: a.time)
+    title = f"{meta['node']}$ {' '.join(meta['command'])}  (lab {meta['lab']}, mapping {topology.mapping_mode})"
+    return Sequence(title, lanes, arrows)
+
+
+def _load(capture_dir: Path) -> tuple[dict, Topology]:
+    meta_path, topo_path = capture_dir / "capture.json", capture_dir / "topology.yaml"
+    if not meta_path.exists() or not topo_path.exists():
+        raise VpclabError(f"{capture_dir}: not a capture folder (capture.json and topology.yaml are "
+                          "written by `vpclab capture` and `vpclab demo`)")
+    return json.loads(meta_path.read_text()), load_topology(topo_path)
+
+
+def _lanes(vms: list[str], nodes: dict) -> list[str]:
+    """First VM and its router on the left, the mapping service, then the others."""
+    first = nodes[vms[0]]
+    lanes = [vms[0], router(first["host"]), MAPPING_SERVICE]
+    for vm in vms[1:]:
+        if router(nodes[vm]["host"]) not in lanes:
+            lanes.append(router(nodes[vm]["host"]))
+        lanes.append(vm)
+    return lanes
+
+
+def _vm_arrows(capture_dir: Path, vm: str, nodes: dict, topology: Topology,
+               lanes: list[str]) -> list[Arrow]:
+    me = nodes[vm]
+    home = router(me["host"])
+    arrows = []
+    for packet in read_pcap(capture_dir / f"{vm}.eth0.pcap"):
+        sender = source_ip(packet.line)
+        if sender == me["ip"]:
+            arrows.append(Arrow(packet.time, vm, home, packet.line, "packet"))
+            continue
+        peer = topology.vm_by_address(me["vpc"], _ip(sender)) if sender else None
+        if peer is not None and peer.host != me["host"] and not packet.line.startswith("ARP"):
+            if router(peer.host) not in lanes:
+                lanes.append(router(peer.host))
+            arrows.append(Arrow(packet.time - 1e-6, router(peer.host), home,
+                                _tunnel_label(topology, peer.host, me["host"], me["vpc"]), "tunnel"))
+        arrows.append(Arrow(packet.time, home, vm, packet.line, "packet"))
+    return arrows
+
+
+def _ip(text: str):
+    from ipaddress import IPv4Address
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        return None
+
+
+def _tunnel_label(topology: Topology, src_host: str, dst_host: str, vpc: str) -> str:
+    return (f"{topology.encap.capitalize() if topology.encap == 'geneve' else 'VXLAN'} "
+            f"{topology.hosts[src_host].underlay_ip} > {topology.hosts[dst_host].underlay_ip} "
+            f"vni {topology.vpcs[vpc].vni}")
+
+
+def _service_arrows(capture_dir: Path, topology: Topology) -> list[Arrow]:
+    path = capture_dir / "mapping-service.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    arrows = []
+    for event in events:
+        if event["event"] != "miss":
+            continue
+        asked = "ARP" if event["arp"] else "IP"
+        arrows.append(Arrow(event["t"], router(event["host"]), MAPPING_SERVICE,
+                            f"packet-in ({asked}): who is {event['target']} in VNI {event['vni']}?",
+                            "lookup"))
+        answer = (f"{event['target']} is-at {event['answer']}: cached on {event['host']}"
+                  if event["answer"] else "no mapping: no answer")
+        done = event["t"] + event.get("handled_us", 0) / 1e6
+        arrows.append(Arrow(done, MAPPING_SERVICE, router(event["host"]), answer, "answer"))
+    return arrows
+
+
+# -- renderers ------------------------------------------------------------------------
+def to_mermaid(seq: Sequence) -> str:
+    ids = {lane: f"L{i}" for i, lane in enumerate(seq.lanes)}
+    lines = ["sequenceDiagram", f"    title {seq.title}"]
+    lines += [f"    participant {ids[lane]} as {lane}" for lane in seq.lanes]
+    for arrow in seq.arrows:
+        style = "-->>" if arrow.kind == "answer" else "->>"
+        lines.append(f"    {ids[arrow.src]}{style}{ids[arrow.dst]}: {arrow.label}")
+    return "\n".join(lines) + "\n"
+
+
+COLOURS = {"packet": "#1f2937", "tunnel": "#c2410c", "lookup": "#1d4ed8", "answer": "#1d4ed8"}
+
+
+def to_figure(seq: Sequence, path: Path) -> None:
+    """Draw with matplotlib; SVG keeps its text as text (searchable, testable)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "none"
+    width, step = 2.9, 0.42
+    x = {lane: 0.6 + i * width for i, lane in enumerate(seq.lanes)}
+    bottom = -0.2 - step * len(seq.arrows)
+    height = 1.0 - bottom
+    fig, ax = plt.subplots(figsize=(0.9 + width * len(seq.lanes), height))
+    ax.set_xlim(-0.6, 0.6 + width * len(seq.lanes))
+    ax.set_ylim(bottom, 0.8)
+    ax.axis("off")
+    ax.set_title(seq.title, fontsize=9, loc="left")
+    start = seq.arrows[0].time if seq.arrows else 0.0
+    for lane in seq.lanes:
+        ax.text(x[lane], 0.35, lane, ha="center", va="center", fontsize=9, weight="bold",
+                bbox=dict(boxstyle="round", fc="#e5e7eb" if lane != MAPPING_SERVICE else "#dbeafe"))
+        ax.plot([x[lane]] * 2, [0.1, bottom + 0.1], color="#9ca3af", lw=0.8, ls="--")
+    for i, arrow in enumerate(seq.arrows):
+        y = -0.2 - step * i
+        colour = COLOURS[arrow.kind]
+        ax.annotate("", xy=(x[arrow.dst], y), xytext=(x[arrow.src], y),
+                    arrowprops=dict(arrowstyle="->", color=colour, lw=1.2,
+                                    ls="--" if arrow.kind == "answer" else "-"))
+        ax.text((x[arrow.src] + x[arrow.dst]) / 2, y + 0.05, arrow.label, ha="center", va="bottom",
+                fontsize=6.5, color=colour)
+        ax.text(-0.55, y, f"+{(arrow.time - start) * 1000:.2f} ms", fontsize=6, va="center",
+                color="#6b7280")
+    fig.savefig(path, bbox_inches="tight", dpi=150)
+    plt.close(fig)
+
+
+def write_diagram(capture_dir: Path, output: Path | None = None) -> list[Path]:
+    """Write the diagram; by default diagram.svg and diagram.md in the capture folder."""
+    seq = build_sequence(capture_dir)
+    targets = [output] if output else [capture_dir / "diagram.svg", capture_dir / "diagram.md"]
+    for target in targets:
+        if target.suffix == ".md":
+            target.write_text(f"# {seq.title}\n\n```mermaid\n{to_mermaid(seq)}```\n")
+        elif target.suffix in (".svg", ".png"):
+            to_figure(seq, target)
+        else:
+            raise VpclabError(f"{target}: say .svg, .png or .md")
+    return targets
