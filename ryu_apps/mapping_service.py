@@ -99,5 +99,5 @@ class MappingService(app_manager.OSKenApp):
             datapath.send_msg(ofmsg.resubmit_packet(datapath, miss.in_port, msg.data))
         self.event_log.write("miss", at=received, host=router.host, vni=miss.vni, target=str(miss.target),
                           arp=miss.is_arp, answer=decision.mapping.mac if decision.mapping else None,
-                          reason=decision.reason,
+                          reason=decision.reason, flows_installed=len(decision.flows),
                           handled_us=round((time.perf_counter() - start) * 1e6))

@@ -3,6 +3,7 @@ import json
 import subprocess
 
 from tests.integration.labtools import REPO, SEED, VPCLAB, processes_mentioning
+from vpclab.trace import read_trace
 
 
 def vpclab(*args):
@@ -20,6 +21,12 @@ def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
     files = {p.name for p in out.iterdir()}
     assert {"ZIGI-VM1.eth0.pcap", "ZIGI-VM1.eth0.txt", "ZIGI-VM2.eth0.pcap", "host1.eth0.pcap",
             "capture.json", "topology.yaml", "mapping-service.jsonl"} <= files
+    for point in ("ZIGI-VM1.eth0", "ZIGI-VM2.eth0", "host1.eth0"):   # text reads as its pcap
+        from_pcap = [p.line for p in read_trace(out / f"{point}.pcap")]
+        assert from_pcap and from_pcap == [p.line for p in read_trace(out / f"{point}.txt")]
+    events = [json.loads(l) for l in (out / "mapping-service.jsonl").read_text().splitlines()]
+    assert [(e["host"], e["target"], e["flows_installed"]) for e in events if e["event"] == "miss"] == [
+        ("host1", "10.0.0.185", 2), ("host2", "10.0.0.148", 2)]
     meta = json.loads((out / "capture.json").read_text())
     assert meta["points"] == ["ZIGI-VM1:eth0", "ZIGI-VM2:eth0", "host1:eth0"] and meta["exit_code"] == 0
     tcpdumps = [p for p in state.processes() if p.role == "tcpdump"]
