@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
-from vpclab.pipeline import Flow
+from vpclab.pipeline import COOKIE_KIND_MASK, COOKIE_MAPPING, Flow
 
 
 def _action(parser, action: tuple):
@@ -41,10 +41,28 @@ def flow_mod(datapath, flow: Flow):
                              flags=ofp.OFPFF_SEND_FLOW_REM if flow.idle_timeout else 0)
 
 
-def delete_all_flows(datapath):
+def delete_strict(datapath, table: int, priority: int, match: dict):
+    """Delete exactly one flow, by its identity (table, priority, match)."""
+    parser = datapath.ofproto_parser
+    return parser.OFPFlowMod(datapath=datapath, table_id=table, priority=priority,
+                             command=ofp.OFPFC_DELETE_STRICT, out_port=ofp.OFPP_ANY,
+                             out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**match))
+
+
+def delete_cookie(datapath, cookie: int):
+    """Delete every flow of one cached mapping, in every table: one message per invalidation."""
     parser = datapath.ofproto_parser
     return parser.OFPFlowMod(datapath=datapath, table_id=ofp.OFPTT_ALL, command=ofp.OFPFC_DELETE,
-                             out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=parser.OFPMatch())
+                             cookie=cookie, cookie_mask=0xFFFFFFFFFFFFFFFF, out_port=ofp.OFPP_ANY,
+                             out_group=ofp.OFPG_ANY, match=parser.OFPMatch())
+
+
+def flow_stats(datapath, mappings_only: bool = False):
+    """All flows of the router, or only the cached/pushed mapping entries."""
+    parser = datapath.ofproto_parser
+    cookie, mask = (COOKIE_MAPPING, COOKIE_KIND_MASK) if mappings_only else (0, 0)
+    return parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                      cookie, mask, parser.OFPMatch())
 
 
 def resubmit_packet(datapath, in_port: int, data: bytes):

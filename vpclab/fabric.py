@@ -37,6 +37,8 @@ class Fabric:
         self.plan = plan
         self.state = state
         self.net = None
+        self.service: subprocess.Popen | None = None
+        self.stopping = False
         self.host_nodes: dict[str, object] = {}
         self.vm_nodes: dict[str, object] = {}
 
@@ -59,7 +61,7 @@ class Fabric:
         self.net = Mininet(topo=None, build=False, controller=None, switch=None,
                            autoSetMacs=False, inNamespace=False)
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
-        lab_links = [f"link add underlay address {UNDERLAY_BRIDGE_MAC} mtu 9000 type bridge",
+        lab_links = [f"link add underlay address {UNDERLAY_BRIDGE_MAC} mtu {UNDERLAY_MTU} type bridge",
                      f"link add mgmt address {MGMT_BRIDGE_MAC} type bridge",
                      f"addr add {CONTROLLER_IP}/{MANAGEMENT_CIDR.prefixlen} dev mgmt"]
         for host in self.plan.hosts.values():
@@ -121,19 +123,31 @@ class Fabric:
 
     # -- mapping service ---------------------------------------------------------
     def start_mapping_service(self) -> None:
-        env = {**os.environ, "VPCLAB_TOPOLOGY": str(self.state.topology_path),
-               "VPCLAB_EVENTS": str(self.state.events.path),
-               "PYTHONPATH": str(REPO)}
-        with self.state.log("mapping-service").open("w") as log:
+        env = {**os.environ, "VPCLAB_STATE_DIR": str(self.state.dir), "PYTHONPATH": str(REPO)}
+        with self.state.log("mapping-service").open("a") as log:
             proc = subprocess.Popen([sys.executable, "-m", "ryu_apps.launcher", str(CONTROLLER_IP),
                                      str(CONTROLLER_PORT)], env=env, cwd=REPO, stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.service = proc
         self.state.record_process(proc.pid, "mapping-service")
-        wait_until(lambda: proc.poll() is not None or _listening(CONTROLLER_IP, CONTROLLER_PORT),
+        api = self.state.dir / "mapping.sock"
+        wait_until(lambda: proc.poll() is not None or
+                   (api.exists() and _listening(CONTROLLER_IP, CONTROLLER_PORT)),
                    "the mapping service to listen", timeout=20, on_failure=self._service_log)
         if proc.poll() is not None:
             raise VpclabError(f"the mapping service exited (code {proc.returncode})\n"
                               + self._service_log())
+
+    def supervise(self) -> None:
+        """Keep the mapping service running: the routers forward on what they hold while
+        it is away (secure fail mode); a new one resynchronises them as they reconnect."""
+        while True:
+            code = self.service.wait()
+            if self.stopping:
+                return
+            self.state.progress.write("service_died", code=code)
+            self.start_mapping_service()
+            self.state.progress.write("service_restarted", pid=self.service.pid)
 
     def _service_log(self) -> str:
         path = self.state.log("mapping-service")
@@ -198,6 +212,7 @@ class Fabric:
     # -- teardown --------------------------------------------------------------------
     def teardown(self) -> None:
         """Stop what this runner started (by recorded PID); the namespaces go with them."""
+        self.stopping = True
         mine = [p for p in self.state.processes() if p.role != "runner"]
         stop_processes(mine)
 

@@ -22,7 +22,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from vpclab.mapping import Mapping, MappingTable
-from vpclab.plan import TUNNEL_PORT, FabricPlan
+from vpclab.plan import TUNNEL_PORT
 
 CLASSIFY, ARP, FORWARD, DELIVER = 0, 10, 20, 30
 
@@ -89,17 +89,6 @@ class Router:
 
     def port_by_number(self, ofport: int) -> LocalPort | None:
         return next((p for p in self.ports if p.ofport == ofport), None)
-
-
-def routers_from_plan(plan: FabricPlan, table: MappingTable) -> dict[int, Router]:
-    topo = plan.topology
-    routers = {}
-    for host in plan.hosts.values():
-        ports = tuple(LocalPort(vp.ofport, table.lookup(topo.vpcs[vp.vm.vpc].vni, vp.vm.ip))
-                      for vp in plan.vms_on(host.name))
-        routers[host.dpid] = Router(host.name, host.dpid, topo.mapping_mode == "on-demand",
-                                    topo.idle_timeout, ports)
-    return routers
 
 
 # -- flows a router always has -------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -50,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
                 print_phase(name, seconds)
         state.progress.write("ready")
         if args.interactive:
+            threading.Thread(target=fabric.supervise, daemon=True).start()
             fabric.cli()
         else:
-            while True:
-                signal.pause()
+            fabric.supervise()
     except VpclabError as exc:
         state.progress.write("failed", error=str(exc))
         return 2

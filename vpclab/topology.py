@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Network
 ENCAPS = ("geneve", "vxlan")
 MAPPING_MODES = ("on-demand", "preload")
 DEFAULT_IDLE_TIMEOUT = 300
+DEFAULT_MAX_ENTRIES = 1024    # cached mappings per virtual router (on-demand)
 UNDERLAY_CIDR = IPv4Network("192.168.100.0/24")
 MANAGEMENT_CIDR = IPv4Network("172.31.0.0/24")
 FIRST_VNI = 1001
@@ -53,6 +54,7 @@ class Topology:
     encap: str
     mapping_mode: str
     idle_timeout: int
+    max_entries: int
     hosts: dict[str, Host] = field(default_factory=dict)
     vpcs: dict[str, Vpc] = field(default_factory=dict)
     vms: dict[str, Vm] = field(default_factory=dict)

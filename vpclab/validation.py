@@ -18,7 +18,7 @@ import yaml
 
 from vpclab.errors import VpclabError
 from vpclab.topology import (
-    DEFAULT_IDLE_TIMEOUT, ENCAPS, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ENTRIES, ENCAPS, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES,
     UNDERLAY_CIDR, Host, Topology, Vm, Vpc,
 )
 
@@ -30,7 +30,7 @@ MAX_HOSTS = 200
 MAX_VNI = 2**24 - 1
 
 TOP_KEYS = ("name", "description", "encap", "mapping", "hosts", "vpcs", "vms")
-MAPPING_KEYS = ("mode", "idle_timeout")
+MAPPING_KEYS = ("mode", "idle_timeout", "max_entries")
 HOST_KEYS = ("underlay_ip",)
 VPC_KEYS = ("cidr", "vni")
 VM_KEYS = ("vpc", "host", "ip", "mac", "eni")
@@ -74,12 +74,30 @@ def parse_topology(text: str, source: str = "<topology>") -> Topology:
     if raw is None:  # only comments
         raise TopologyError(source, [Issue("", "the file is empty",
                                            "start from topologies/seed.yaml")])
+    return check_topology(raw, source)
+
+
+def check_topology(raw: Any, source: str = "<topology>") -> Topology:
+    """Validate an already-parsed topology (a file's, or a running lab's after a change)."""
     checker = _Checker()
     topology = checker.topology(raw)
     if checker.issues:
         raise TopologyError(source, checker.issues)
     assert topology is not None
     return topology
+
+
+def topology_to_raw(topology: Topology) -> dict[str, Any]:
+    """The YAML form of a topology, every default made explicit (inverse of check_topology)."""
+    return {
+        "name": topology.name, "description": topology.description, "encap": topology.encap,
+        "mapping": {"mode": topology.mapping_mode, "idle_timeout": topology.idle_timeout,
+                    "max_entries": topology.max_entries},
+        "hosts": {h.name: {"underlay_ip": str(h.underlay_ip)} for h in topology.hosts.values()},
+        "vpcs": {v.name: {"cidr": str(v.cidr), "vni": v.vni} for v in topology.vpcs.values()},
+        "vms": {vm.name: {"vpc": vm.vpc, "host": vm.host, "ip": str(vm.ip), "mac": vm.mac,
+                          "eni": vm.eni} for vm in topology.vms.values()},
+    }
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -193,11 +211,11 @@ class _Checker:
         if not isinstance(description, str):
             self.add("description", f"must be text, got {_kind(description)}")
         encap = self.choice(raw.get("encap"), "encap", ENCAPS, "geneve")
-        mode, idle = self.mapping_section(raw.get("mapping"))
+        mode, idle, max_entries = self.mapping_section(raw.get("mapping"))
         hosts = self.hosts(self.named_section(raw, "hosts"))
         vpcs = self.vpcs(self.named_section(raw, "vpcs"))
         vms = self.vms(raw.get("vms"), hosts, vpcs)
-        return Topology(name, str(description), encap, mode, idle, hosts, vpcs, vms)
+        return Topology(name, str(description), encap, mode, idle, max_entries, hosts, vpcs, vms)
 
     def lab_name(self, value: Any) -> str:
         if value is None:
@@ -209,15 +227,20 @@ class _Checker:
             return "invalid"
         return value
 
-    def mapping_section(self, value: Any) -> tuple[str, int]:
+    def mapping_section(self, value: Any) -> tuple[str, int, int]:
         section = self.mapping(value, "mapping", MAPPING_KEYS)
         mode = self.choice(section.get("mode"), "mapping.mode", MAPPING_MODES, "on-demand")
-        idle = section.get("idle_timeout", DEFAULT_IDLE_TIMEOUT)
-        if isinstance(idle, bool) or not isinstance(idle, int) or not 1 <= idle <= 65535:
-            self.add("mapping.idle_timeout", f"{idle!r} is not a number of seconds from 1 to 65535",
-                     f"default is {DEFAULT_IDLE_TIMEOUT}")
-            idle = DEFAULT_IDLE_TIMEOUT
-        return mode, idle
+        idle = self.whole(section.get("idle_timeout", DEFAULT_IDLE_TIMEOUT), "mapping.idle_timeout",
+                          1, 65535, DEFAULT_IDLE_TIMEOUT, "a number of seconds")
+        most = self.whole(section.get("max_entries", DEFAULT_MAX_ENTRIES), "mapping.max_entries",
+                          1, 1_000_000, DEFAULT_MAX_ENTRIES, "a number of cached mappings per router")
+        return mode, idle, most
+
+    def whole(self, value: Any, path: str, low: int, high: int, default: int, what: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.add(path, f"{value!r} is not {what} from {low} to {high}", f"default is {default}")
+            return default
+        return value
 
     def hosts(self, raw: dict) -> dict[str, Host]:
         if len(raw) > MAX_HOSTS:

@@ -2,9 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.mapping import MappingTable
-from vpclab.pipeline import routers_from_plan
-from vpclab.plan import plan_fabric
+from vpclab.inventory import Inventory
 from vpclab.validation import load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
@@ -21,5 +19,5 @@ def seed():
 
 
 def routers_for(topology):
-    table = MappingTable.from_topology(topology)
-    return routers_from_plan(plan_fabric(topology), table), table
+    inventory = Inventory.from_topology(topology)
+    return inventory.routers(), inventory.table()

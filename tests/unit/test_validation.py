@@ -36,6 +36,8 @@ BAD = [
     ("bad mode", lambda r: r.update(mapping={"mode": "lazy"}), "mapping.mode", "is not one of", ""),
     ("bad idle timeout", lambda r: r.update(mapping={"idle_timeout": 0}), "mapping.idle_timeout",
      "not a number of seconds", ""),
+    ("bad max entries", lambda r: r.update(mapping={"max_entries": -3}), "mapping.max_entries",
+     "not a number of cached mappings per router from 1 to 1000000", "default is 1024"),
     ("missing hosts", lambda r: r.pop("hosts"), "hosts", "is missing", ""),
     ("unknown VPC", lambda r: vm2(r).update(vpc="ZIGI-VPC9"), "vms.ZIGI-VM2.vpc",
      "unknown VPC 'ZIGI-VPC9'", "did you mean 'ZIGI-VPC1'"),

@@ -1,0 +1,109 @@
+"""The mapping service's authoritative view: every ENI, where it lives, on which port.
+
+It starts as the lab's topology and changes through the API (add, move,
+delete). A change is applied to the topology's YAML form and validated by the
+very same checks as a topology file (AWS reserved addresses, one IP per VPC,
+unique MACs...), so the API can never accept what a file could not hold.
+Router ports are kept per VM, never recomputed: removing one VM must not
+renumber the others. After every change the service persists the inventory,
+so a restarted service rebuilds exactly the table it had.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from vpclab.mapping import MappingTable
+from vpclab.pipeline import LocalPort, Router
+from vpclab.plan import VM_PORT_BASE, plan_fabric
+from vpclab.topology import Topology
+from vpclab.validation import check_topology, topology_to_raw
+
+
+@dataclass(frozen=True)
+class Inventory:
+    topology: Topology
+    ports: dict[str, int]        # VM name -> its OpenFlow port number on its host's router
+
+    @classmethod
+    def from_topology(cls, topology: Topology) -> "Inventory":
+        plan = plan_fabric(topology)
+        return cls(topology, {name: vm.ofport for name, vm in plan.vms.items()})
+
+    @classmethod
+    def load(cls, path: Path, topology: Topology) -> "Inventory":
+        """The persisted inventory if there is one, else the topology's."""
+        if not path.exists():
+            return cls.from_topology(topology)
+        saved = json.loads(path.read_text())
+        return cls(check_topology(saved["topology"], str(path)), saved["ports"])
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"topology": topology_to_raw(self.topology),
+                                   "ports": self.ports}, indent=1))
+        tmp.replace(path)
+
+    # -- derived views ------------------------------------------------------------
+    def table(self) -> MappingTable:
+        return MappingTable.from_topology(self.topology)
+
+    def routers(self) -> dict[int, Router]:
+        table = self.table()
+        topo = self.topology
+        routers = {}
+        for host in topo.hosts.values():
+            ports = tuple(LocalPort(self.ports[vm.name], table.lookup(topo.vpcs[vm.vpc].vni, vm.ip))
+                          for vm in topo.vms_on(host.name))
+            routers[host.index] = Router(host.name, host.index, topo.mapping_mode == "on-demand",
+                                         topo.idle_timeout, ports)
+        return routers
+
+    def port_name(self, vm: str) -> str:
+        return f"vm{self.ports[vm] - VM_PORT_BASE}"
+
+    def next_port(self) -> int:
+        return max(self.ports.values(), default=VM_PORT_BASE) + 1
+
+    # -- changes (each returns a new, validated inventory) ----------------------------
+    def add(self, name: str, fields: dict, port: int | None = None) -> "Inventory":
+        raw = topology_to_raw(self.topology)
+        if name in raw["vms"]:
+            raise InventoryError(f"vms.{name}: a VM named {name} already exists")
+        raw["vms"][name] = {k: v for k, v in fields.items() if v is not None}
+        port = port or self.next_port()
+        if port in self.ports.values():
+            raise InventoryError(f"port {port} is already used")
+        return Inventory(_check(raw), {**self.ports, name: port})
+
+    def move(self, name: str, host: str) -> "Inventory":
+        raw = self._raw_with(name)
+        if raw["vms"][name]["host"] == host:
+            raise InventoryError(f"vms.{name}.host: {name} is already on {host}")
+        raw["vms"][name]["host"] = host
+        return Inventory(_check(raw), self.ports)
+
+    def remove(self, name: str) -> "Inventory":
+        raw = self._raw_with(name)
+        del raw["vms"][name]
+        return Inventory(_check(raw), {k: v for k, v in self.ports.items() if k != name})
+
+    def _raw_with(self, name: str) -> dict:
+        raw = topology_to_raw(self.topology)
+        if name not in raw["vms"]:
+            raise InventoryError(f"no VM named {name!r}; VMs: {', '.join(raw['vms']) or 'none'}")
+        return raw
+
+
+class InventoryError(ValueError):
+    """A change the inventory refuses; the message says why."""
+
+
+def _check(raw: dict) -> Topology:
+    from vpclab.validation import TopologyError
+    try:
+        return check_topology(raw, "change")
+    except TopologyError as exc:
+        raise InventoryError("; ".join(str(i).replace("\n    hint:", " (hint:") +
+                                       (")" if i.hint else "") for i in exc.issues)) from None

@@ -1,0 +1,114 @@
+"""Bringing virtual routers in line with the inventory, as plain decisions.
+
+Three moments: a change (old inventory -> new), a (re)connection (what the
+router holds -> what it should hold), and the on-demand cache (which cached
+entries a change makes stale). Each returns `RouterOps`; the os-ken app only
+sends them, then a barrier, so a change is reported done when every affected
+router has confirmed it (OVN's nb_cfg/hv_cfg idea).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any
+
+from vpclab.mapping import Mapping, MappingTable
+from vpclab.pipeline import (
+    COOKIE_KIND_MASK, COOKIE_MAPPING, COOKIE_ROUTER, Flow, Router, mapping_flows, preload_flows,
+    router_flows,
+)
+
+FlowKey = tuple   # (table, priority, frozenset(match items)): what OpenFlow calls a flow's identity
+
+
+@dataclass(frozen=True)
+class InstalledFlow:
+    table: int
+    priority: int
+    cookie: int
+    match: dict[str, Any]
+
+
+@dataclass
+class RouterOps:
+    add: list[Flow] = field(default_factory=list)              # OFPFC_ADD (overwrites in place)
+    delete: list[FlowKey] = field(default_factory=list)        # OFPFC_DELETE_STRICT
+    invalidate: list[int] = field(default_factory=list)        # OFPFC_DELETE by cookie
+
+    def __bool__(self) -> bool:
+        return bool(self.add or self.delete or self.invalidate)
+
+
+def key(table: int, priority: int, match: dict) -> FlowKey:
+    return (table, priority, frozenset(match.items()))
+
+
+def flow_key(flow: Flow) -> FlowKey:
+    return key(flow.table, flow.priority, flow.match)
+
+
+def decode_cookie(cookie: int) -> tuple[int, IPv4Address] | None:
+    if cookie & COOKIE_KIND_MASK != COOKIE_MAPPING:
+        return None
+    return (cookie >> 32) & 0xFFFFFF, IPv4Address(cookie & 0xFFFFFFFF)
+
+
+def static_flows(router: Router, table: MappingTable) -> list[Flow]:
+    """What a router always holds: its own flows, plus every entry in preload mode."""
+    return router_flows(router) + ([] if router.on_demand else preload_flows(router, table))
+
+
+def change_ops(old: Router, new: Router, old_table: MappingTable, new_table: MappingTable,
+               cached: set[int]) -> RouterOps:
+    """Operations for one router when the inventory changes.
+
+    New or changed flows are added first (an ADD replaces a flow in place, so
+    there is no gap); flows that no longer exist are deleted; cached entries
+    whose mapping changed are invalidated (the next packet asks again).
+    """
+    before = static_flows(old, old_table)
+    after = static_flows(new, new_table)
+    seen = {repr(f) for f in before}
+    keep = {flow_key(f) for f in after}
+    ops = RouterOps(add=[f for f in after if repr(f) not in seen],
+                    delete=list(dict.fromkeys(flow_key(f) for f in before if flow_key(f) not in keep)))
+    ops.invalidate = sorted(c for c in cached if _entry_changed(c, old, new, old_table, new_table))
+    return ops
+
+
+def _entry_changed(cookie: int, old: Router, new: Router, old_table: MappingTable,
+                   new_table: MappingTable) -> bool:
+    decoded = decode_cookie(cookie)
+    if decoded is None:
+        return False
+    before, after = old_table.lookup(*decoded), new_table.lookup(*decoded)
+    if before is None or after is None:
+        return True
+    return repr(mapping_flows(old, before)) != repr(mapping_flows(new, after))
+
+
+def reconcile(router: Router, table: MappingTable,
+              installed: list[InstalledFlow]) -> tuple[RouterOps, set[int]]:
+    """At (re)connection: remove what is stale, keep valid cached entries, add what is missing.
+
+    Returns the operations and the cookies of the cached entries kept.
+    """
+    desired = static_flows(router, table)
+    desired_keys = {flow_key(f) for f in desired}
+    ops = RouterOps(add=desired)
+    kept: set[int] = set()
+    for flow in installed:
+        flow_id = key(flow.table, flow.priority, flow.match)
+        if flow_id in desired_keys:
+            continue
+        if flow.cookie != COOKIE_ROUTER and router.on_demand and _still_valid(router, table, flow, flow_id):
+            kept.add(flow.cookie)
+            continue
+        ops.delete.append(flow_id)
+    return ops, kept
+
+
+def _still_valid(router: Router, table: MappingTable, flow: InstalledFlow, flow_id: FlowKey) -> bool:
+    decoded = decode_cookie(flow.cookie)
+    mapping: Mapping | None = table.lookup(*decoded) if decoded else None
+    return mapping is not None and flow_id in {flow_key(f) for f in mapping_flows(router, mapping)}
