@@ -11,11 +11,13 @@ import shutil
 import sys
 
 from vpclab.commands import (
-    capture, compare, demo, diagram, down, execute, run, status, up, validate,
+    capture, compare, demo, diagram, down, execute, mapping, move, run, stats, status, up, validate,
+    vm,
 )
 from vpclab.errors import EXIT_BAD_INPUT, VpclabError
 
-VERBS = [validate, up, status, execute, down, run, capture, compare, diagram, demo]
+VERBS = [validate, up, status, execute, down, run, capture, compare, diagram, mapping, stats,
+         move, vm, demo]
 
 EPILOG = """examples:
   vpclab demo                                   the seed end to end: up, capture, ping, compare, down

@@ -1,0 +1,31 @@
+"""vpclab vm add|del LAB NAME: add or remove a VM (and its ENI mapping) on a running lab."""
+from vpclab import lifecycle, live
+from vpclab.commands.mapping import add_vm_arguments, print_change
+from vpclab.errors import EXIT_OK
+
+
+def add_parser(verbs):
+    p = verbs.add_parser("vm", help="add or delete a VM on a running lab",
+                         description="`add` registers the ENI with the mapping service (validated "
+                                     "like a topology file) and plugs a new VM into its host's "
+                                     "router; `del` removes both. Every affected router confirms.",
+                         epilog="example: vpclab vm add seed ZIGI-VM3 --vpc ZIGI-VPC1 --host host1 "
+                                "--ip 10.0.0.20")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add_vm_arguments(sub.add_parser("add", help="add a VM"))
+    rm = sub.add_parser("del", help="delete a VM")
+    rm.add_argument("lab")
+    rm.add_argument("name")
+    return p
+
+
+def main(args) -> int:
+    state = lifecycle.running_lab(args.lab)
+    if args.action == "add":
+        result = live.add_vm(state, args.name, args.vpc, args.host, args.ip, args.mac, args.eni)
+        print_change(result)
+        print(f"  {args.name}: {args.ip} {result['mac']} {result['eni']} on {args.host}, "
+              f"port {result['port_name']}")
+    else:
+        print_change(live.delete_vm(state, args.name))
+    return EXIT_OK
