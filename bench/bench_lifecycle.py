@@ -1,0 +1,158 @@
+"""Mapping lifecycle benchmarks, printed in one run (needs root):
+
+    .venv/bin/python bench/bench_lifecycle.py
+
+1. convergence time of one change whose entry is cached on 8 routers;
+2. packets lost by a 10/s ping across a migration (several moves);
+3. ARP answers per second the mapping service sustains in on-demand mode
+   (a burst of requests for 200 known, uncached addresses);
+4. the first-ping RTT of an unrelated VM while another VM floods ARP
+   requests for unknown addresses, against the same figure when quiet.
+"""
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vpclab import api_client, lifecycle, live  # noqa: E402
+from vpclab.shell import in_netns_of  # noqa: E402
+
+HOSTS = 10
+
+
+def topology() -> str:
+    """VPC a: one pinger on each of host1..8, the target on host9, host10 spare.
+    VPC b: a flooder and two quiet VMs for the flood measurement."""
+    lines = ["name: bench-life", "hosts:"] + [f"  host{h}: {{}}" for h in range(1, HOSTS + 1)]
+    lines += ["vpcs:", "  a: {cidr: 10.0.0.0/22}", "  b: {cidr: 10.9.0.0/22}", "vms:"]
+    lines += [f"  p{h}: {{vpc: a, host: host{h}, ip: 10.0.0.{10 + h}}}" for h in range(1, 9)]
+    lines += ["  target: {vpc: a, host: host9, ip: 10.0.0.100}",
+              "  flooder: {vpc: b, host: host1, ip: 10.9.0.10}",
+              "  quiet1: {vpc: b, host: host2, ip: 10.9.0.11}",
+              "  quiet2: {vpc: b, host: host3, ip: 10.9.0.12}"]
+    return "\n".join(lines) + "\n"
+
+
+def in_vm(state, vm: str, argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(in_netns_of(state.nodes()[vm]["pid"], argv), capture_output=True,
+                          text=True, **kw)
+
+
+def first_rtt(state, vm: str, ip: str) -> float:
+    out = in_vm(state, vm, ["ping", "-c", "1", "-W", "2", ip]).stdout
+    found = re.search(r"time=([\d.]+) ms", out)
+    return float(found.group(1)) if found else float("nan")
+
+
+def convergence(state) -> None:
+    figures = []
+    for host in ("host10", "host9", "host10"):
+        for h in range(1, 9):                      # every pinger's router caches the target
+            in_vm(state, f"p{h}", ["ping", "-c", "1", "-W", "1", "10.0.0.100"])
+        result = live.move_vm(state, "target", host)
+        invalidated = sum(r["invalidated"] for r in result["routers"].values())
+        figures.append((result["converged_ms"], invalidated))
+    print("1. one change cached on 8 routers: converged (all barriers back) in "
+          + ", ".join(f"{ms:.1f} ms ({n} routers invalidated)" for ms, n in figures))
+
+
+def migration_loss(state) -> None:
+    lost = []
+    for host in ("host9", "host10", "host9", "host10", "host9"):
+        pinger = subprocess.Popen(in_netns_of(state.nodes()["p1"]["pid"],
+                                              ["ping", "-i", "0.1", "-c", "30", "-W", "1", "10.0.0.100"]),
+                                  stdout=subprocess.PIPE, text=True)
+        time.sleep(1.0)    # let the ping run before the move (this is the experiment's timing)
+        live.move_vm(state, "target", host)
+        out = pinger.communicate()[0]
+        lost.append(30 - int(re.search(r"(\d+) received", out).group(1)))
+    print(f"2. 10/s ping across a migration: lost {lost} packets in {len(lost)} moves "
+          f"(max {max(lost)}; target <= 2)")
+
+
+def arp_rate(state) -> None:
+    count = 200
+    for i in range(count):   # mappings only (no VM behind them): enough for the ARP answer
+        api_client.call(state, "POST", "/vms", {"name": f"ghost{i}", "vpc": "a", "host": "host9",
+                                                "ip": f"10.0.1.{i + 10}" if i < 240 else None})
+    script = ("from scapy.all import ARP, Ether, sendp\n"
+              "me = open('/sys/class/net/eth0/address').read().strip()\n"
+              f"frames = [Ether(src=me, dst='ff:ff:ff:ff:ff:ff') / ARP(op=1, hwsrc=me, psrc='10.0.0.12', "
+              f"pdst=f'10.0.1.{{i + 10}}') for i in range({count})]\n"
+              "sendp(frames, iface='eth0', verbose=False)\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        pcap = Path(tmp) / "arp.pcap"
+        dump = subprocess.Popen(in_netns_of(state.nodes()["p2"]["pid"],
+                                            ["tcpdump", "-U", "--immediate-mode", "-Z", "root", "-i",
+                                             "eth0", "-w", str(pcap), "arp"]),
+                                stderr=subprocess.PIPE)
+        while b"listening" not in dump.stderr.readline():
+            pass
+        in_vm(state, "p2", [sys.executable, "-c", script])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _replies(pcap) < count:
+            time.sleep(0.05)
+        dump.terminate()
+        dump.wait()
+        from scapy.all import ARP, rdpcap
+        packets = rdpcap(str(pcap))
+        requests = [float(p.time) for p in packets if ARP in p and p[ARP].op == 1]
+        replies = [float(p.time) for p in packets if ARP in p and p[ARP].op == 2]
+    elapsed = max(replies) - min(requests)
+    print(f"3. on-demand ARP answers: {len(replies)} of {count} answered in {elapsed * 1000:.0f} ms "
+          f"= {len(replies) / elapsed:.0f} answers/s (each a packet-in, a lookup, two flows)")
+
+
+def _replies(pcap: Path) -> int:
+    out = subprocess.run(["tcpdump", "-nn", "-r", str(pcap), "arp"], capture_output=True, text=True).stdout
+    return out.count("is-at")
+
+
+def flood(state) -> None:
+    quiet = first_rtt(state, "quiet1", "10.9.0.12")
+    script = ("from scapy.all import ARP, Ether, sendp, RandIP\n"
+              "me = open('/sys/class/net/eth0/address').read().strip()\n"
+              "frames = [Ether(src=me, dst='ff:ff:ff:ff:ff:ff') / ARP(op=1, hwsrc=me, psrc='10.9.0.10', "
+              "pdst=f'10.9.{2 + i // 250}.{1 + i % 250}') for i in range(500)]\n"
+              "sendp(frames, iface='eth0', verbose=False, loop=1, count=20)\n")
+    flooder = subprocess.Popen(in_netns_of(state.nodes()["flooder"]["pid"], [sys.executable, "-c", script]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)        # the flood is under way (scapy takes ~1 s to start)
+    under = first_rtt(state, "quiet2", "10.9.0.11")
+    flooder.kill()
+    flooder.wait()
+    stats = api_client.call(state, "GET", "/stats")["service"]
+    print(f"4. first ping of an unrelated VM: quiet {quiet:.2f} ms, during an ARP flood for unknown "
+          f"addresses {under:.2f} ms ({under / quiet:.1f}x); service saw {stats['unknown']} unknown lookups")
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("bench needs root: sudo .venv/bin/python bench/bench_lifecycle.py", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "life.yaml"
+        path.write_text(topology())
+        state, _ = lifecycle.up(path)
+    try:
+        print(f"vpclab lifecycle bench, {HOSTS} hosts, {time.strftime('%Y-%m-%d %H:%M')}\n")
+        flood(state)
+        convergence(state)
+        migration_loss(state)
+        arp_rate(state)
+    finally:
+        lifecycle.down(state.name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
