@@ -38,7 +38,11 @@ def topology() -> str:
     lines += ["  target: {vpc: a, host: host9, ip: 10.0.0.100}",
               "  flooder: {vpc: b, host: host1, ip: 10.9.0.10}",
               "  quiet1: {vpc: b, host: host2, ip: 10.9.0.11}",
-              "  quiet2: {vpc: b, host: host3, ip: 10.9.0.12}"]
+              "  quiet2: {vpc: b, host: host3, ip: 10.9.0.12}",
+              "  quiet3: {vpc: b, host: host4, ip: 10.9.0.13}",
+              "  quiet4: {vpc: b, host: host5, ip: 10.9.0.14}",
+              "  warm1: {vpc: b, host: host6, ip: 10.9.0.15}",
+              "  warm2: {vpc: b, host: host7, ip: 10.9.0.16}"]
     return "\n".join(lines) + "\n"
 
 
@@ -84,8 +88,8 @@ def arp_rate(state) -> None:
     for i in range(count):   # mappings only (no VM behind them): enough for the ARP answer
         api_client.call(state, "POST", "/vms", {"name": f"ghost{i}", "vpc": "a", "host": "host9",
                                                 "ip": f"10.0.1.{i + 10}" if i < 240 else None})
-    script = ("from scapy.all import ARP, Ether, sendp\n"
-              "me = open('/sys/class/net/eth0/address').read().strip()\n"
+    script = ("from scapy.all import ARP, Ether, sendp, get_if_hwaddr\n"
+              "me = get_if_hwaddr('eth0')\n"
               f"frames = [Ether(src=me, dst='ff:ff:ff:ff:ff:ff') / ARP(op=1, hwsrc=me, psrc='10.0.0.12', "
               f"pdst=f'10.0.1.{{i + 10}}') for i in range({count})]\n"
               "sendp(frames, iface='eth0', verbose=False)\n")
@@ -118,16 +122,17 @@ def _replies(pcap: Path) -> int:
 
 
 def flood(state) -> None:
-    quiet = first_rtt(state, "quiet1", "10.9.0.12")
-    script = ("from scapy.all import ARP, Ether, sendp, RandIP\n"
-              "me = open('/sys/class/net/eth0/address').read().strip()\n"
+    first_rtt(state, "warm1", "10.9.0.16")          # the service's very first miss is cold
+    quiet = first_rtt(state, "quiet1", "10.9.0.12")  # two fresh pairs: no cached entries
+    script = ("from scapy.all import ARP, Ether, sendp, get_if_hwaddr\n"
+              "me = get_if_hwaddr('eth0')\n"
               "frames = [Ether(src=me, dst='ff:ff:ff:ff:ff:ff') / ARP(op=1, hwsrc=me, psrc='10.9.0.10', "
               "pdst=f'10.9.{2 + i // 250}.{1 + i % 250}') for i in range(500)]\n"
               "sendp(frames, iface='eth0', verbose=False, loop=1, count=20)\n")
     flooder = subprocess.Popen(in_netns_of(state.nodes()["flooder"]["pid"], [sys.executable, "-c", script]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.5)        # the flood is under way (scapy takes ~1 s to start)
-    under = first_rtt(state, "quiet2", "10.9.0.11")
+    under = first_rtt(state, "quiet3", "10.9.0.14")
     flooder.kill()
     flooder.wait()
     stats = api_client.call(state, "GET", "/stats")["service"]
