@@ -25,7 +25,7 @@ from os_ken.controller import ofp_event
 from os_ken.controller.handler import (
     CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls,
 )
-from os_ken.lib.packet import arp, ipv4, packet
+from os_ken.lib.packet import arp, ethernet, ipv4, packet
 from os_ken.ofproto import ofproto_v1_3
 
 from ryu_apps import api, ofmsg
@@ -50,7 +50,8 @@ def miss_from_packet_in(msg) -> Miss | None:
     ip = pkt.get_protocol(ipv4.ipv4)
     if ip is None:
         return None
-    return Miss(msg.match["in_port"], vni, IPv4Address(ip.dst), False)
+    frame = pkt.get_protocol(ethernet.ethernet)
+    return Miss(msg.match["in_port"], vni, IPv4Address(ip.dst), False, frame.dst)
 
 
 class MappingService(app_manager.OSKenApp):
@@ -86,6 +87,9 @@ class MappingService(app_manager.OSKenApp):
                 return
             self.datapaths[datapath.id] = datapath
             self.cached.pop(datapath.id, None)
+            if router.on_demand:     # meters first: flows that name a missing meter are refused
+                for port in router.ports:
+                    self._send(datapath, ofmsg.meter_add(datapath, port.ofport, router.miss_rate))
             flows = static_flows(router, self.inventory.table())
             for flow in flows:                  # ADD replaces in place: no gap for traffic
                 self.encoder.send(datapath, flow)
@@ -97,7 +101,9 @@ class MappingService(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def flow_stats(self, ev):
-        msg = ev.msg
+        self._multipart(ev.msg)
+
+    def _multipart(self, msg) -> None:
         self.stats_parts[msg.xid] += msg.body
         if msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
             return
@@ -105,7 +111,7 @@ class MappingService(app_manager.OSKenApp):
         what, dpid, payload = self.pending.pop(msg.xid, (None, None, None))
         if what == "resync":
             self._resync(msg.datapath, body)
-        elif what == "hits":
+        elif what == "reply":
             payload[1].extend(body)
             payload[0].set()
 
@@ -150,12 +156,15 @@ class MappingService(app_manager.OSKenApp):
             decision = decide_miss(router, miss, self.inventory.table())
             for flow in decision.flows:
                 self.encoder.send(datapath, flow)
-            if decision.resubmit:
+            if decision.mapping is not None:
                 self._remember(datapath, mapping_cookie(decision.mapping.vni, decision.mapping.ip))
+            if decision.resubmit:
                 self._send(datapath, ofmsg.resubmit_packet(datapath, miss.in_port, msg.data))
             self.counters["lookups"] += 1
             self.counters["answers" if decision.mapping else "unknown"] += 1
             self.router_counters[datapath.id]["misses"] += 1
+            if decision.mapping is None:
+                self.router_counters[datapath.id]["unknown"] += 1
         self.event_log.write("miss", at=received, host=router.host, vni=miss.vni,
                              target=str(miss.target), arp=miss.is_arp,
                              answer=decision.mapping.mac if decision.mapping else None,
@@ -217,12 +226,27 @@ class MappingService(app_manager.OSKenApp):
                 "unconfirmed": late}
 
     def _send_ops(self, datapath, ops: RouterOps) -> None:
+        rate = self.inventory.topology.miss_rate
+        for meter in ops.meters_add:
+            self._send(datapath, ofmsg.meter_add(datapath, meter, rate))
         for flow in ops.add:
             self.encoder.send(datapath, flow)
         for table, priority, match in ops.delete:
             self._send(datapath, ofmsg.delete_strict(datapath, table, priority, dict(match)))
         for cookie in ops.invalidate:
             self._send(datapath, ofmsg.delete_cookie(datapath, cookie))
+        for meter in ops.meters_delete:
+            self._send(datapath, ofmsg.meter_delete(datapath, meter))
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def openflow_error(self, ev):
+        """Every refusal by a router is logged; a meter that already exists (a router
+        reconnecting to a restarted service) is the one expected case."""
+        msg, ofp = ev.msg, ev.msg.datapath.ofproto
+        if msg.type == ofp.OFPET_METER_MOD_FAILED and msg.code == ofp.OFPMMFC_METER_EXISTS:
+            return
+        self.event_log.write("openflow_error", host=self._host(msg.datapath.id), type=msg.type,
+                             code=msg.code, xid=msg.xid)
 
     def _send(self, datapath, msg) -> int:
         datapath.set_xid(msg)
@@ -241,8 +265,9 @@ class MappingService(app_manager.OSKenApp):
                 "connected": dpid in self.datapaths,
                 "cached_entries": len(self.cached[dpid]) if router.on_demand else None,
                 "hits": self._hits(dpid),
+                "misses_limited": self._limited(dpid) if router.on_demand else None,
                 **{k: self.router_counters[dpid][k]
-                   for k in ("misses", "invalidations", "evictions", "expired")},
+                   for k in ("misses", "unknown", "invalidations", "evictions", "expired")},
             }
         return {"service": {"mappings": len(self.inventory.table()),
                             **{k: self.counters[k] for k in ("lookups", "answers", "unknown", "changes")}},
@@ -250,16 +275,27 @@ class MappingService(app_manager.OSKenApp):
 
     def _hits(self, dpid: int) -> int | None:
         """Packets forwarded by this router's mapping entries (their flow counters)."""
+        body = self._ask(dpid, lambda dp: ofmsg.flow_stats(dp, mappings_only=True))
+        return None if body is None else sum(s.packet_count for s in body if s.table_id == FORWARD)
+
+    def _limited(self, dpid: int) -> int | None:
+        """Misses the ports' meters dropped before they reached the mapping service."""
+        body = self._ask(dpid, ofmsg.meter_stats)
+        return None if body is None else sum(b.packet_band_count for m in body for b in m.band_stats)
+
+    def _ask(self, dpid: int, request):
+        """A multipart request to one router, answered synchronously (for the API threads)."""
         datapath = self.datapaths.get(dpid)
         if datapath is None:
             return None
         done, body = threading.Event(), []
         with self.lock:
-            self.pending[self._send(datapath, ofmsg.flow_stats(datapath, mappings_only=True))] = \
-                ("hits", dpid, (done, body))
-        if not done.wait(BARRIER_TIMEOUT):
-            return None
-        return sum(s.packet_count for s in body if s.table_id == FORWARD)
+            self.pending[self._send(datapath, request(datapath))] = ("reply", dpid, (done, body))
+        return body if done.wait(BARRIER_TIMEOUT) else None
+
+    @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
+    def meter_stats(self, ev):
+        self._multipart(ev.msg)
 
     def cached_entries(self) -> dict:
         from vpclab.sync import decode_cookie

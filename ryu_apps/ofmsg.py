@@ -28,6 +28,8 @@ def _action(parser, action: tuple):
 def flow_mod(datapath, flow: Flow):
     parser = datapath.ofproto_parser
     instructions = []
+    if flow.meter is not None:
+        instructions.append(parser.OFPInstructionMeter(flow.meter))
     if flow.actions:
         instructions.append(parser.OFPInstructionActions(
             ofp.OFPIT_APPLY_ACTIONS, [_action(parser, a) for a in flow.actions]))
@@ -38,6 +40,7 @@ def flow_mod(datapath, flow: Flow):
     return parser.OFPFlowMod(datapath=datapath, table_id=flow.table, priority=flow.priority,
                              match=parser.OFPMatch(**flow.match), instructions=instructions,
                              cookie=flow.cookie, idle_timeout=flow.idle_timeout,
+                             hard_timeout=flow.hard_timeout,
                              flags=ofp.OFPFF_SEND_FLOW_REM if flow.idle_timeout else 0)
 
 
@@ -70,6 +73,25 @@ def resubmit_packet(datapath, in_port: int, data: bytes):
     parser = datapath.ofproto_parser
     return parser.OFPPacketOut(datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
                                actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=data)
+
+
+def meter_add(datapath, meter_id: int, rate: int):
+    """A packets-per-second drop band: what a VM port may send to the mapping service."""
+    parser = datapath.ofproto_parser
+    band = parser.OFPMeterBandDrop(rate=rate, burst_size=max(10, rate // 4))
+    return parser.OFPMeterMod(datapath, command=ofp.OFPMC_ADD,
+                              flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST | ofp.OFPMF_STATS,
+                              meter_id=meter_id, bands=[band])
+
+
+def meter_delete(datapath, meter_id: int):
+    parser = datapath.ofproto_parser
+    return parser.OFPMeterMod(datapath, command=ofp.OFPMC_DELETE, meter_id=meter_id)
+
+
+def meter_stats(datapath):
+    parser = datapath.ofproto_parser
+    return parser.OFPMeterStatsRequest(datapath, 0, ofp.OFPM_ALL)
 
 
 def barrier(datapath):

@@ -57,7 +57,7 @@ class Inventory:
             ports = tuple(LocalPort(self.ports[vm.name], table.lookup(topo.vpcs[vm.vpc].vni, vm.ip))
                           for vm in topo.vms_on(host.name))
             routers[host.index] = Router(host.name, host.index, topo.mapping_mode == "on-demand",
-                                         topo.idle_timeout, ports)
+                                         topo.idle_timeout, ports, topo.miss_rate)
         return routers
 
     def port_name(self, vm: str) -> str:

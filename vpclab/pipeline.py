@@ -23,11 +23,13 @@ from typing import Any
 
 from vpclab.mapping import Mapping, MappingTable
 from vpclab.plan import TUNNEL_PORT
+from vpclab.topology import NEGATIVE_TTL
 
 CLASSIFY, ARP, FORWARD, DELIVER = 0, 10, 20, 30
 
 PRIO_DROP_MCAST = 200
 PRIO_ENTRY = 100
+PRIO_NEGATIVE = 50     # below entries: an IP entry for the same address (another MAC) wins
 PRIO_MISS = 10
 PRIO_DEFAULT = 0
 
@@ -40,6 +42,7 @@ MULTICAST = ("01:00:00:00:00:00", "01:00:00:00:00:00")
 
 COOKIE_ROUTER = 0x0            # the router's own ports and defaults
 COOKIE_MAPPING = 0x01 << 56    # | VNI << 32 | IPv4: one cookie per cached mapping
+COOKIE_NEGATIVE = 0x02 << 56   # | VNI << 32 | IPv4: an unknown target, remembered briefly
 COOKIE_KIND_MASK = 0xFF << 56
 
 # Actions are tuples, read by ofmsg.py and by the test table simulator:
@@ -57,11 +60,17 @@ class Flow:
     metadata: int | None = None    # write_metadata before goto
     cookie: int = COOKIE_ROUTER
     idle_timeout: int = 0
+    hard_timeout: int = 0
+    meter: int | None = None       # OpenFlow meter applied first (rate limit)
 
 
 def mapping_cookie(vni: int, ip: IPv4Address) -> int:
     """One cookie per (VPC, IP): invalidating an entry is one flow-mod by cookie."""
     return COOKIE_MAPPING | (vni << 32) | int(ip)
+
+
+def negative_cookie(vni: int, ip: IPv4Address) -> int:
+    return COOKIE_NEGATIVE | (vni << 32) | int(ip)
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class Router:
     on_demand: bool
     idle_timeout: int
     ports: tuple[LocalPort, ...] = field(default_factory=tuple)
+    miss_rate: int = 100
 
     @property
     def vnis(self) -> set[int]:
@@ -103,9 +113,8 @@ def router_flows(router: Router) -> list[Flow]:
                           goto=DELIVER, metadata=vni))
     flows.append(Flow(FORWARD, PRIO_DROP_MCAST, {"eth_dst": MULTICAST}))
     if router.on_demand:
-        miss = (("controller",),)
-        flows.append(Flow(ARP, PRIO_MISS, {"eth_type": ETH_ARP, "arp_op": ARP_REQUEST}, miss))
-        flows.append(Flow(FORWARD, PRIO_MISS, {"eth_type": ETH_IP}, miss))
+        for port in router.ports:
+            flows += miss_flows(port.ofport)
     flows += [Flow(t, PRIO_DEFAULT, {}) for t in (CLASSIFY, ARP, FORWARD, DELIVER)]
     return flows
 
@@ -120,6 +129,15 @@ def classify_port_flows(port: LocalPort) -> list[Flow]:
         Flow(CLASSIFY, PRIO_ENTRY, {**own, "eth_type": ETH_ARP, "arp_spa": str(m.ip),
                                     "arp_sha": m.mac}, goto=ARP, metadata=m.vni),
     ]
+
+
+def miss_flows(ofport: int) -> list[Flow]:
+    """Ask the mapping service, through this port's meter: a VM that scans or sprays
+    unknown addresses is rate-limited on its own port and cannot crowd out the others."""
+    ask = (("controller",),)
+    own = {"in_port": ofport}
+    return [Flow(ARP, PRIO_MISS, {**own, "eth_type": ETH_ARP, "arp_op": ARP_REQUEST}, ask, meter=ofport),
+            Flow(FORWARD, PRIO_MISS, {**own, "eth_type": ETH_IP}, ask, meter=ofport)]
 
 
 def deliver_flow(port: LocalPort) -> Flow:
@@ -180,6 +198,18 @@ class Miss:
     vni: int
     target: IPv4Address   # ARP target or IPv4 destination
     is_arp: bool
+    eth_dst: str = ""     # an IP packet's destination MAC
+
+
+def negative_flows(miss: Miss, ttl: int) -> list[Flow]:
+    """Remember an unknown target briefly: its next packets are dropped on the router."""
+    cookie = negative_cookie(miss.vni, miss.target)
+    if miss.is_arp:
+        match = {"metadata": miss.vni, "eth_type": ETH_ARP, "arp_op": ARP_REQUEST,
+                 "arp_tpa": str(miss.target)}
+        return [Flow(ARP, PRIO_ENTRY, match, cookie=cookie, hard_timeout=ttl)]
+    match = {"metadata": miss.vni, "eth_type": ETH_IP, "ipv4_dst": str(miss.target)}
+    return [Flow(FORWARD, PRIO_NEGATIVE, match, cookie=cookie, hard_timeout=ttl)]
 
 
 @dataclass(frozen=True)
@@ -201,5 +231,11 @@ def decide_miss(router: Router, miss: Miss, table: MappingTable) -> Decision:
         return Decision([], False, None, "not from a local VM of that VPC")
     mapping = table.lookup(miss.vni, miss.target)
     if mapping is None:
-        return Decision([], False, None, f"no mapping for {miss.target} in VNI {miss.vni}")
-    return Decision(mapping_flows(router, mapping, router.idle_timeout), True, mapping, "cached")
+        return Decision(negative_flows(miss, NEGATIVE_TTL), False, None,
+                        f"no mapping for {miss.target} in VNI {miss.vni}")
+    flows = mapping_flows(router, mapping, router.idle_timeout)
+    if not miss.is_arp and miss.eth_dst != mapping.mac:
+        # addressed to another ENI's MAC: the entry cannot match it, and resubmitting
+        # would bounce it between router and service forever. Cache, then drop it.
+        return Decision(flows, False, mapping, f"{miss.eth_dst} is not {miss.target}'s MAC")
+    return Decision(flows, True, mapping, "cached")

@@ -14,8 +14,8 @@ from typing import Any
 
 from vpclab.mapping import Mapping, MappingTable
 from vpclab.pipeline import (
-    COOKIE_KIND_MASK, COOKIE_MAPPING, COOKIE_ROUTER, Flow, Router, mapping_flows, preload_flows,
-    router_flows,
+    COOKIE_KIND_MASK, COOKIE_MAPPING, COOKIE_NEGATIVE, COOKIE_ROUTER, Flow, Router, mapping_flows,
+    negative_cookie, preload_flows, router_flows,
 )
 
 FlowKey = tuple   # (table, priority, frozenset(match items)): what OpenFlow calls a flow's identity
@@ -34,9 +34,11 @@ class RouterOps:
     add: list[Flow] = field(default_factory=list)              # OFPFC_ADD (overwrites in place)
     delete: list[FlowKey] = field(default_factory=list)        # OFPFC_DELETE_STRICT
     invalidate: list[int] = field(default_factory=list)        # OFPFC_DELETE by cookie
+    meters_add: list[int] = field(default_factory=list)        # before the flows that use them
+    meters_delete: list[int] = field(default_factory=list)     # after the flows that used them
 
     def __bool__(self) -> bool:
-        return bool(self.add or self.delete or self.invalidate)
+        return bool(self.add or self.delete or self.invalidate or self.meters_add or self.meters_delete)
 
 
 def key(table: int, priority: int, match: dict) -> FlowKey:
@@ -47,8 +49,8 @@ def flow_key(flow: Flow) -> FlowKey:
     return key(flow.table, flow.priority, flow.match)
 
 
-def decode_cookie(cookie: int) -> tuple[int, IPv4Address] | None:
-    if cookie & COOKIE_KIND_MASK != COOKIE_MAPPING:
+def decode_cookie(cookie: int, kind: int = COOKIE_MAPPING) -> tuple[int, IPv4Address] | None:
+    if cookie & COOKIE_KIND_MASK != kind:
         return None
     return (cookie >> 32) & 0xFFFFFF, IPv4Address(cookie & 0xFFFFFFFF)
 
@@ -73,6 +75,13 @@ def change_ops(old: Router, new: Router, old_table: MappingTable, new_table: Map
     ops = RouterOps(add=[f for f in after if repr(f) not in seen],
                     delete=list(dict.fromkeys(flow_key(f) for f in before if flow_key(f) not in keep)))
     ops.invalidate = sorted(c for c in cached if _entry_changed(c, old, new, old_table, new_table))
+    # an address that now exists must not stay remembered as unknown
+    ops.invalidate += [negative_cookie(m.vni, m.ip) for m in new_table
+                       if old_table.lookup(m.vni, m.ip) is None and m.vni in new.vnis]
+    old_ports, new_ports = {p.ofport for p in old.ports}, {p.ofport for p in new.ports}
+    if new.on_demand:
+        ops.meters_add = sorted(new_ports - old_ports)
+        ops.meters_delete = sorted(old_ports - new_ports)
     return ops
 
 
@@ -104,6 +113,9 @@ def reconcile(router: Router, table: MappingTable,
         if flow.cookie != COOKIE_ROUTER and router.on_demand and _still_valid(router, table, flow, flow_id):
             kept.add(flow.cookie)
             continue
+        if flow.cookie & COOKIE_KIND_MASK == COOKIE_NEGATIVE and router.on_demand and \
+                table.lookup(*decode_cookie(flow.cookie, COOKIE_NEGATIVE)) is None:
+            continue   # still unknown: let it expire on its own
         ops.delete.append(flow_id)
     return ops, kept
 

@@ -13,6 +13,8 @@ ENCAPS = ("geneve", "vxlan")
 MAPPING_MODES = ("on-demand", "preload")
 DEFAULT_IDLE_TIMEOUT = 300
 DEFAULT_MAX_ENTRIES = 1024    # cached mappings per virtual router (on-demand)
+DEFAULT_MISS_RATE = 100       # packet-ins per second a VM port may cause (meter)
+NEGATIVE_TTL = 10             # seconds an unknown target is remembered (drop entry)
 UNDERLAY_CIDR = IPv4Network("192.168.100.0/24")
 MANAGEMENT_CIDR = IPv4Network("172.31.0.0/24")
 FIRST_VNI = 1001
@@ -55,6 +57,7 @@ class Topology:
     mapping_mode: str
     idle_timeout: int
     max_entries: int
+    miss_rate: int
     hosts: dict[str, Host] = field(default_factory=dict)
     vpcs: dict[str, Vpc] = field(default_factory=dict)
     vms: dict[str, Vm] = field(default_factory=dict)

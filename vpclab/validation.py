@@ -18,7 +18,7 @@ import yaml
 
 from vpclab.errors import VpclabError
 from vpclab.topology import (
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ENTRIES, ENCAPS, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ENTRIES, DEFAULT_MISS_RATE, ENCAPS, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES,
     UNDERLAY_CIDR, Host, Topology, Vm, Vpc,
 )
 
@@ -30,7 +30,7 @@ MAX_HOSTS = 200
 MAX_VNI = 2**24 - 1
 
 TOP_KEYS = ("name", "description", "encap", "mapping", "hosts", "vpcs", "vms")
-MAPPING_KEYS = ("mode", "idle_timeout", "max_entries")
+MAPPING_KEYS = ("mode", "idle_timeout", "max_entries", "miss_rate")
 HOST_KEYS = ("underlay_ip",)
 VPC_KEYS = ("cidr", "vni")
 VM_KEYS = ("vpc", "host", "ip", "mac", "eni")
@@ -92,7 +92,7 @@ def topology_to_raw(topology: Topology) -> dict[str, Any]:
     return {
         "name": topology.name, "description": topology.description, "encap": topology.encap,
         "mapping": {"mode": topology.mapping_mode, "idle_timeout": topology.idle_timeout,
-                    "max_entries": topology.max_entries},
+                    "max_entries": topology.max_entries, "miss_rate": topology.miss_rate},
         "hosts": {h.name: {"underlay_ip": str(h.underlay_ip)} for h in topology.hosts.values()},
         "vpcs": {v.name: {"cidr": str(v.cidr), "vni": v.vni} for v in topology.vpcs.values()},
         "vms": {vm.name: {"vpc": vm.vpc, "host": vm.host, "ip": str(vm.ip), "mac": vm.mac,
@@ -211,11 +211,12 @@ class _Checker:
         if not isinstance(description, str):
             self.add("description", f"must be text, got {_kind(description)}")
         encap = self.choice(raw.get("encap"), "encap", ENCAPS, "geneve")
-        mode, idle, max_entries = self.mapping_section(raw.get("mapping"))
+        mode, idle, max_entries, miss_rate = self.mapping_section(raw.get("mapping"))
         hosts = self.hosts(self.named_section(raw, "hosts"))
         vpcs = self.vpcs(self.named_section(raw, "vpcs"))
         vms = self.vms(raw.get("vms"), hosts, vpcs)
-        return Topology(name, str(description), encap, mode, idle, max_entries, hosts, vpcs, vms)
+        return Topology(name, str(description), encap, mode, idle, max_entries, miss_rate,
+                        hosts, vpcs, vms)
 
     def lab_name(self, value: Any) -> str:
         if value is None:
@@ -227,14 +228,16 @@ class _Checker:
             return "invalid"
         return value
 
-    def mapping_section(self, value: Any) -> tuple[str, int, int]:
+    def mapping_section(self, value: Any) -> tuple[str, int, int, int]:
         section = self.mapping(value, "mapping", MAPPING_KEYS)
         mode = self.choice(section.get("mode"), "mapping.mode", MAPPING_MODES, "on-demand")
         idle = self.whole(section.get("idle_timeout", DEFAULT_IDLE_TIMEOUT), "mapping.idle_timeout",
                           1, 65535, DEFAULT_IDLE_TIMEOUT, "a number of seconds")
         most = self.whole(section.get("max_entries", DEFAULT_MAX_ENTRIES), "mapping.max_entries",
                           1, 1_000_000, DEFAULT_MAX_ENTRIES, "a number of cached mappings per router")
-        return mode, idle, most
+        rate = self.whole(section.get("miss_rate", DEFAULT_MISS_RATE), "mapping.miss_rate",
+                          1, 100_000, DEFAULT_MISS_RATE, "a number of packet-ins per second per VM")
+        return mode, idle, most, rate
 
     def whole(self, value: Any, path: str, low: int, high: int, default: int, what: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -6,7 +6,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from vpclab.inventory import Inventory, InventoryError
-from vpclab.pipeline import ARP, COOKIE_ROUTER, FORWARD, mapping_cookie
+from vpclab.pipeline import ARP, COOKIE_ROUTER, FORWARD, mapping_cookie, negative_cookie
 from vpclab.sync import InstalledFlow, change_ops, flow_key, reconcile, static_flows
 
 VM2 = mapping_cookie(1001, IPv4Address("10.0.0.185"))
@@ -58,9 +58,20 @@ def test_move_invalidates_exactly_the_routers_that_cached_it(multi_vpc):
     assert ops["host1"].invalidate == [VM2]          # VM3 did not change: kept
     assert not ops["host1"].add and not ops["host1"].delete
     assert ops["host3"].invalidate == []
-    # host2 loses the VM's port flows and, its last ZIGI-VPC1 VM gone, that VPC's tunnel entry
-    assert len(ops["host2"].delete) == 4 and not ops["host2"].add
-    assert len(ops["host3"].add) == 4 and not ops["host3"].delete
+    # host2 loses the VM's port flows (classify x2, deliver, metered misses x2), its meter
+    # and, its last ZIGI-VPC1 VM gone, that VPC's tunnel entry; host3 gains the same
+    port = Inventory.from_topology(multi_vpc).ports["ZIGI-VM2"]
+    assert len(ops["host2"].delete) == 6 and not ops["host2"].add
+    assert ops["host2"].meters_delete == [port] and ops["host3"].meters_add == [port]
+    assert len(ops["host3"].add) == 6 and not ops["host3"].delete
+
+
+def test_an_added_address_is_no_longer_remembered_as_unknown(multi_vpc):
+    old = Inventory.from_topology(multi_vpc)
+    new = old.add("NEW-VM", {"vpc": "ZIGI-VPC1", "host": "host3", "ip": "10.0.0.77"})
+    ops = change_ops(old.routers()[1], new.routers()[1], old.table(), new.table(), set())
+    assert negative_cookie(1001, IPv4Address("10.0.0.77")) in ops.invalidate
+    assert negative_cookie(1002, IPv4Address("10.0.0.77")) not in ops.invalidate   # other VPC
 
 
 def test_preload_routers_get_the_new_entry_in_place(multi_vpc):

@@ -60,7 +60,8 @@ def test_cached_entry_has_idle_timeout_and_one_cookie_per_mapping(seed):
 
 def test_remote_destination_is_encapsulated_with_vni_and_peer_host(seed):
     r1, _, table, vm1, vm2 = seed_parts(seed)
-    flows, _ = answer(r1, table, Miss(vm1.ofport, 1001, IPv4Address("10.0.0.185"), False), router_flows(r1))
+    flows, _ = answer(r1, table, Miss(vm1.ofport, 1001, IPv4Address("10.0.0.185"), False, vm2.vm.mac),
+                      router_flows(r1))
     (out,) = walk(flows, ip_packet(vm1.ofport, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185"))
     assert out[:2] == ("output", TUNNEL_PORT)
     assert out[2]["tunnel_id"] == 1001 and out[2]["tun_ipv4_dst"] == "192.168.100.2"
@@ -94,10 +95,23 @@ def test_broadcast_and_multicast_ip_never_leave(seed):
         assert walk(flows, ip_packet(vm1.ofport, vm1.vm.mac, dst_mac, "10.0.0.148", dst)) == []
 
 
-def test_unknown_target_gets_no_answer_and_nothing_cached(seed):
+def test_unknown_target_gets_no_answer_and_is_remembered_briefly(seed):
     r1, _, table, vm1, _ = seed_parts(seed)
     decision = decide_miss(r1, Miss(vm1.ofport, 1001, IPv4Address("10.0.0.77"), True), table)
-    assert decision.flows == [] and not decision.resubmit and decision.mapping is None
+    assert not decision.resubmit and decision.mapping is None
+    (negative,) = decision.flows
+    assert negative.actions == () and negative.hard_timeout == 10
+    request = arp_request(vm1.ofport, vm1.vm.mac, "10.0.0.148", "10.0.0.77")
+    assert walk(router_flows(r1), request)[0][0] == "controller"
+    assert walk(router_flows(r1) + decision.flows, request) == []     # now dropped locally
+    known = arp_request(vm1.ofport, vm1.vm.mac, "10.0.0.148", "10.0.0.185")
+    assert walk(router_flows(r1) + decision.flows, known)[0][0] == "controller"
+
+
+def test_misses_go_through_the_port_s_own_meter(seed):
+    r1, _, _, vm1, _ = seed_parts(seed)
+    asking = [f for f in router_flows(r1) if ("controller",) in f.actions]
+    assert {(f.match["in_port"], f.meter) for f in asking} == {(vm1.ofport, vm1.ofport)}
 
 
 def test_same_ip_in_another_vpc_is_never_answered(multi_vpc):
@@ -143,3 +157,16 @@ def test_preload_answers_arp_without_the_mapping_service(seed):
     (out,) = walk(router_flows(r1) + preload_flows(r1, table),
                   arp_request(vm1.ofport, vm1.vm.mac, "10.0.0.148", "10.0.0.185"))
     assert out[1] == OFPP_IN_PORT and out[2]["eth_src"] == "02:93:0e:03:bb:88"
+
+
+def test_a_packet_for_the_wrong_mac_is_never_resubmitted(seed):
+    """It would miss again after the entry is cached: an endless router<->service loop."""
+    r1, _, table, vm1, vm2 = seed_parts(seed)
+    wrong = Miss(vm1.ofport, 1001, IPv4Address("10.0.0.185"), False, "02:00:00:00:00:99")
+    decision = decide_miss(r1, wrong, table)
+    assert decision.flows and not decision.resubmit
+    flows = router_flows(r1) + decision.flows
+    packet = ip_packet(vm1.ofport, vm1.vm.mac, "02:00:00:00:00:99", "10.0.0.148", "10.0.0.185")
+    assert walk(flows, packet)[0][0] == "controller"      # it would miss again
+    right = Miss(vm1.ofport, 1001, IPv4Address("10.0.0.185"), False, vm2.vm.mac)
+    assert decide_miss(r1, right, table).resubmit
