@@ -1,0 +1,43 @@
+"""A VM that scans cannot overload the mapping service or its neighbours."""
+import sys
+
+from tests.integration.labtools import MULTI_VPC, in_node, ping
+from vpclab import api_client
+
+SCAN = """
+from scapy.all import ARP, Ether, sendp, get_if_hwaddr
+me = get_if_hwaddr("eth0")
+frames = [Ether(src=me, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=me, psrc="10.0.0.148",
+          pdst=f"10.0.{{i // 250}}.{{1 + i % 250}}") for i in range({count})]
+sendp(frames, iface="eth0", verbose=False)
+"""
+
+
+def scan(state, vm: str, count: int) -> None:
+    done = in_node(state, vm, [sys.executable, "-c", SCAN.format(count=count)], timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_scan_is_rate_limited_and_counted(labs):
+    state, _ = labs.up(MULTI_VPC, "scan")
+    scan(state, "ZIGI-VM1", 2000)
+    stats = api_client.call(state, "GET", "/stats")
+    host1 = stats["routers"]["host1"]
+    assert host1["misses_limited"] > 1000                  # the port's meter dropped most
+    assert stats["service"]["lookups"] < 1000               # the service saw a bounded part
+    assert host1["unknown"] == stats["service"]["unknown"] > 0
+    assert ping(state, "ZIGI-VM3", "10.0.0.185")            # a neighbour on the same router
+    assert ping(state, "OTHER-VM1", "10.0.0.77")            # and one in another VPC
+    assert not [e for e in state.events.read() if e["event"] == "openflow_error"]
+
+
+def test_an_unknown_target_is_remembered_briefly(labs):
+    state, _ = labs.up(MULTI_VPC, "neg")
+    for _ in range(3):
+        arp = in_node(state, "ZIGI-VM1", ["arping", "-c", "3", "-w", "2", "-I", "eth0", "10.0.0.99"])
+        assert arp.returncode != 0
+    lookups = [e for e in state.events.read() if e["event"] == "miss" and e["target"] == "10.0.0.99"]
+    assert len(lookups) == 1                                 # 9 requests, one lookup
+    from vpclab import live
+    live.add_vm(state, "LATE-VM", "ZIGI-VPC1", "host2", "10.0.0.99")
+    assert ping(state, "ZIGI-VM1", "10.0.0.99")             # adding it clears the memory

@@ -1,0 +1,73 @@
+"""Two VPCs with identical CIDRs and IPs on three hosts: every ordered pair is tried (ICMP
+and a TCP connect); each VPC reaches exactly itself, and no VM ever receives a frame of
+the other VPC, in both mapping modes."""
+import itertools
+import subprocess
+import sys
+
+import pytest
+from scapy.layers.inet import ICMP, TCP
+from scapy.layers.l2 import ARP, Ether
+from scapy.utils import rdpcap
+
+from tests.integration.labtools import REPO, in_node
+from vpclab.capture import Capture, settle
+from vpclab.shell import in_netns_of
+from vpclab.validation import load_topology
+
+TOPOLOGY = REPO / "topologies" / "isolation.yaml"
+VMS = load_topology(TOPOLOGY).vms
+LISTEN = ("import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          "s.bind(('0.0.0.0', 7000))\ns.listen(16)\nwhile True:\n    s.accept()[0].close()\n")
+CONNECT = "import socket, sys\nsocket.create_connection((sys.argv[1], 7000), timeout=2).close()\n"
+FORGE = ("from scapy.all import Ether, IP, ICMP, sendp, get_if_hwaddr\nimport sys\n"
+         "me = get_if_hwaddr('eth0')\n"
+         "sendp(Ether(src=me, dst=sys.argv[1]) / IP(src=sys.argv[2], dst=sys.argv[3]) / ICMP(id=0x7777),"
+         " iface='eth0', verbose=False)\n")
+
+
+@pytest.mark.parametrize("mode", ["on-demand", "preload"])
+def test_every_pair_reaches_exactly_its_own_vpc(labs, tmp_path, mode):
+    state, _ = labs.up(TOPOLOGY, f"iso-{mode[:3]}", mode)
+    nodes = state.nodes()
+    listeners = [subprocess.Popen(in_netns_of(nodes[vm]["pid"], [sys.executable, "-c", LISTEN]))
+                 for vm in VMS]
+    captures = {vm: Capture(state, vm, tmp_path).start() for vm in VMS}
+    try:
+        failures = []
+        for src, dst in itertools.permutations(VMS, 2):
+            ip = str(VMS[dst].ip)
+            if ip == str(VMS[src].ip):
+                continue                     # its own address (the twin in the other VPC)
+            if in_node(state, src, ["ping", "-c", "1", "-W", "2", ip]).returncode != 0:
+                failures.append(f"{src} ping {ip}")
+            if in_node(state, src, [sys.executable, "-c", CONNECT, ip]).returncode != 0:
+                failures.append(f"{src} tcp {ip}")
+        for src in VMS:                      # frames addressed to the twin's MAC: dropped
+            twin = next(v for v in VMS if v != src and VMS[v].ip == VMS[src].ip)
+            other = next(v for v in VMS if VMS[v].vpc == VMS[twin].vpc and v != twin)
+            in_node(state, src, [sys.executable, "-c", FORGE, VMS[other].mac, str(VMS[src].ip),
+                                 str(VMS[other].ip)])
+        settle(list(captures.values()), quiet=0.5)
+    finally:
+        for capture in captures.values():
+            capture.stop()
+        for listener in listeners:
+            listener.kill()
+            listener.wait()
+    assert failures == []
+    for vm, capture in captures.items():
+        own = {v.mac for v in VMS.values() if v.vpc == VMS[vm].vpc} | {"ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"}
+        frames = rdpcap(str(capture.pcap))
+        received = [f for f in frames if f[Ether].src != VMS[vm].mac]   # not its own (forged) sends
+        assert received, f"{vm} received nothing at all: the check below would prove nothing"
+        foreign = [f.summary() for f in received if f[Ether].src not in own or f[Ether].dst not in own
+                   or (ARP in f and f[ARP].hwsrc not in own)]
+        assert foreign == [], f"{vm} saw the other VPC: {foreign[:3]}"
+        echo_requests = [f for f in received if ICMP in f and f[ICMP].type == 8]
+        # its 2 peers each pinged its address twice (once meaning it, once meaning its twin
+        # in the other VPC: from inside a VPC the twin's address is simply this VM)
+        assert len(echo_requests) == 4, f"{vm}: {len(echo_requests)} echo requests"
+        syns = [f for f in received if TCP in f and f[TCP].flags == "S"]
+        assert len(syns) == 4, f"{vm}: {len(syns)} TCP connects"
+        assert not [f for f in received if ICMP in f and f[ICMP].id == 0x7777]
