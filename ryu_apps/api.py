@@ -75,6 +75,13 @@ def _handler_for(service):
         def do_DELETE(self):
             self._dispatch("DELETE")
 
+        def do_PATCH(self):
+            self._dispatch("PATCH")
+
+        def send_error(self, code, message=None, explain=None):
+            """http.server's own errors (malformed request, unknown method) in JSON too."""
+            self._reply(code, {"error": message or self.responses.get(code, ("error",))[0]})
+
         def _dispatch(self, method: str) -> None:
             try:
                 status, body = 200, route(service, method, self.path.rstrip("/"), self._body())
@@ -82,6 +89,9 @@ def _handler_for(service):
                 status, body = exc.status, {"error": str(exc)}
             except InventoryError as exc:
                 status, body = 400, {"error": str(exc)}
+            self._reply(status, body)
+
+        def _reply(self, status: int, body) -> None:
             data = json.dumps(body, indent=1).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

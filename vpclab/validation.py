@@ -385,14 +385,19 @@ class _Checker:
                 self.add(f"{path}.{key}", "is missing", f"every VM needs vpc, host and ip")
                 ok = False
         vpc_name, host = body.get("vpc"), body.get("host")
-        if "vpc" in body and vpc_name not in vpcs:
-            self.add(f"{path}.vpc", f"unknown VPC {vpc_name!r}", _did_you_mean(vpc_name, list(vpcs)))
-            ok = False
-        if "host" in body and host not in hosts:
-            self.add(f"{path}.host", f"unknown host {host!r}", _did_you_mean(host, list(hosts)))
-            ok = False
+        for key, value, known, what in (("vpc", vpc_name, vpcs, "VPC"), ("host", host, hosts, "host")):
+            if key not in body:
+                continue
+            if not isinstance(value, str):
+                self.add(f"{path}.{key}", f"must be a {what} name, got {_kind(value)}",
+                         f"known: {', '.join(known) or 'none defined'}")
+                ok = False
+            elif value not in known:
+                self.add(f"{path}.{key}", f"unknown {what} {value!r}", _did_you_mean(value, list(known)))
+                ok = False
         ip = self.ip(body["ip"], f"{path}.ip") if "ip" in body else None
-        if ip is not None and vpc_name in vpcs and not self.ip_fits(ip, vpcs[vpc_name], f"{path}.ip"):
+        if ip is not None and isinstance(vpc_name, str) and vpc_name in vpcs and \
+                not self.ip_fits(ip, vpcs[vpc_name], f"{path}.ip"):
             ok = False
         mac = self.mac(body.get("mac"), f"{path}.mac")
         eni = body.get("eni")
