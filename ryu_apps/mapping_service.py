@@ -31,7 +31,10 @@ from os_ken.ofproto import ofproto_v1_3
 from ryu_apps import api, ofmsg
 from vpclab.events import EventLog
 from vpclab.inventory import Inventory
-from vpclab.pipeline import ARP, FORWARD, Miss, decide_miss, mapping_cookie, preload_flows
+from vpclab.pipeline import (
+    ARP, CHECK, COOKIE_CHECK_FAILED, FORWARD, Miss, decide_miss, mapping_cookie, preload_flows,
+)
+from vpclab.plan import TUNNEL_PORT
 from vpclab.sync import InstalledFlow, RouterOps, change_ops, reconcile, static_flows
 from vpclab.validation import load_topology
 
@@ -42,6 +45,13 @@ def miss_from_packet_in(msg) -> Miss | None:
     """What the router is asking about, or None for a packet we never answer."""
     vni = msg.match.get("metadata")
     pkt = packet.Packet(msg.data)
+    if msg.table_id == CHECK:        # from the tunnel: is the inner source who it claims?
+        ip, frame = pkt.get_protocol(ipv4.ipv4), pkt.get_protocol(ethernet.ethernet)
+        tun_src = msg.match.get("tun_ipv4_src")
+        if ip is None or tun_src is None:
+            return None
+        return Miss(msg.match["in_port"], vni, IPv4Address(ip.src), False, frame.dst,
+                    IPv4Address(tun_src), IPv4Address(ip.dst))
     request = pkt.get_protocol(arp.arp)
     if request is not None:
         if request.opcode != arp.ARP_REQUEST:
@@ -88,8 +98,8 @@ class MappingService(app_manager.OSKenApp):
             self.datapaths[datapath.id] = datapath
             self.cached.pop(datapath.id, None)
             if router.on_demand:     # meters first: flows that name a missing meter are refused
-                for port in router.ports:
-                    self._send(datapath, ofmsg.meter_add(datapath, port.ofport, router.miss_rate))
+                for meter in [TUNNEL_PORT] + [port.ofport for port in router.ports]:
+                    self._send(datapath, ofmsg.meter_add(datapath, meter, router.miss_rate))
             flows = static_flows(router, self.inventory.table())
             for flow in flows:                  # ADD replaces in place: no gap for traffic
                 self.encoder.send(datapath, flow)
@@ -122,7 +132,7 @@ class MappingService(app_manager.OSKenApp):
             ops, kept = reconcile(router, self.inventory.table(), installed)
             self._send_ops(datapath, RouterOps(delete=ops.delete))
             for cookie in sorted(kept):
-                self.cached[datapath.id][cookie] = {ARP, FORWARD}
+                self.cached[datapath.id][cookie] = {ARP, FORWARD, CHECK}
             xid = self._send(datapath, ofmsg.barrier(datapath))
             self.pending[xid] = ("ready", datapath.id, None)
         self.event_log.write("router_resynced", host=router.host, removed=len(ops.delete),
@@ -157,9 +167,16 @@ class MappingService(app_manager.OSKenApp):
             for flow in decision.flows:
                 self.encoder.send(datapath, flow)
             if decision.mapping is not None:
-                self._remember(datapath, mapping_cookie(decision.mapping.vni, decision.mapping.ip))
+                cookie = mapping_cookie(decision.mapping.vni, decision.mapping.ip)
+                self._remember(datapath, cookie, {f.table for f in decision.flows if f.cookie == cookie})
             if decision.resubmit:
                 self._send(datapath, ofmsg.resubmit_packet(datapath, miss.in_port, msg.data))
+            elif decision.output is not None:
+                self._send(datapath, ofmsg.packet_to_port(datapath, decision.output, msg.data))
+            if miss.tun_src is not None and decision.mapping is None:
+                self.router_counters[datapath.id]["receive_check_failed"] += 1
+                self.event_log.write("receive_check_failed", host=router.host, vni=miss.vni,
+                                     claimed_source=str(miss.target), outer_source=str(miss.tun_src))
             self.counters["lookups"] += 1
             self.counters["answers" if decision.mapping else "unknown"] += 1
             self.router_counters[datapath.id]["misses"] += 1
@@ -167,14 +184,15 @@ class MappingService(app_manager.OSKenApp):
                 self.router_counters[datapath.id]["unknown"] += 1
         self.event_log.write("miss", at=received, host=router.host, vni=miss.vni,
                              target=str(miss.target), arp=miss.is_arp,
+                             outer_source=str(miss.tun_src) if miss.tun_src else None,
                              answer=decision.mapping.mac if decision.mapping else None,
                              reason=decision.reason, flows_installed=len(decision.flows),
                              handled_us=round((time.perf_counter() - start) * 1e6))
 
-    def _remember(self, datapath, cookie: int) -> None:
+    def _remember(self, datapath, cookie: int, tables: set[int]) -> None:
         """Track a cached entry; past the router's bound, evict the least recent one."""
         cache = self.cached[datapath.id]
-        cache[cookie] = {ARP, FORWARD}
+        cache[cookie] = cache.get(cookie, set()) | tables
         cache.move_to_end(cookie)
         while len(cache) > self.inventory.topology.max_entries:
             oldest, _ = cache.popitem(last=False)
@@ -266,6 +284,7 @@ class MappingService(app_manager.OSKenApp):
                 "cached_entries": len(self.cached[dpid]) if router.on_demand else None,
                 "hits": self._hits(dpid),
                 "misses_limited": self._limited(dpid) if router.on_demand else None,
+                "receive_check_failed": self._check_failures(dpid),
                 **{k: self.router_counters[dpid][k]
                    for k in ("misses", "unknown", "invalidations", "evictions", "expired")},
             }
@@ -277,6 +296,13 @@ class MappingService(app_manager.OSKenApp):
         """Packets forwarded by this router's mapping entries (their flow counters)."""
         body = self._ask(dpid, lambda dp: ofmsg.flow_stats(dp, mappings_only=True))
         return None if body is None else sum(s.packet_count for s in body if s.table_id == FORWARD)
+
+    def _check_failures(self, dpid: int) -> int | None:
+        """Packets dropped by the receive-side check: asked about, or dropped on the router."""
+        body = self._ask(dpid, lambda dp: ofmsg.flow_stats(dp, cookie_kind=COOKIE_CHECK_FAILED))
+        if body is None:
+            return None
+        return self.router_counters[dpid]["receive_check_failed"] + sum(s.packet_count for s in body)
 
     def _limited(self, dpid: int) -> int | None:
         """Misses the ports' meters dropped before they reached the mapping service."""

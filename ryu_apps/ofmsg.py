@@ -60,10 +60,11 @@ def delete_cookie(datapath, cookie: int):
                              out_group=ofp.OFPG_ANY, match=parser.OFPMatch())
 
 
-def flow_stats(datapath, mappings_only: bool = False):
-    """All flows of the router, or only the cached/pushed mapping entries."""
+def flow_stats(datapath, mappings_only: bool = False, cookie_kind: int | None = None):
+    """All flows of the router, or only those of one cookie kind (e.g. mapping entries)."""
     parser = datapath.ofproto_parser
-    cookie, mask = (COOKIE_MAPPING, COOKIE_KIND_MASK) if mappings_only else (0, 0)
+    kind = COOKIE_MAPPING if mappings_only else cookie_kind
+    cookie, mask = (kind, COOKIE_KIND_MASK) if kind is not None else (0, 0)
     return parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
                                       cookie, mask, parser.OFPMatch())
 
@@ -92,6 +93,14 @@ def meter_delete(datapath, meter_id: int):
 def meter_stats(datapath):
     parser = datapath.ofproto_parser
     return parser.OFPMeterStatsRequest(datapath, 0, ofp.OFPM_ALL)
+
+
+def packet_to_port(datapath, port: int, data: bytes):
+    """Deliver a packet straight out of one port (what the router's own flow would do)."""
+    parser = datapath.ofproto_parser
+    return parser.OFPPacketOut(datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER,
+                               in_port=ofp.OFPP_CONTROLLER,
+                               actions=[parser.OFPActionOutput(port)], data=data)
 
 
 def barrier(datapath):

@@ -58,9 +58,10 @@ def build_sequence(capture_dir: Path) -> Sequence:
     if not vms:
         raise VpclabError(f"{capture_dir}: no VM was captured; a diagram needs VM captures")
     lanes = _lanes(vms, nodes)
+    packets = {vm: read_pcap(capture_dir / f"{vm}.eth0.pcap") for vm in vms}
     arrows: list[Arrow] = []
     for vm in vms:
-        arrows += _vm_arrows(capture_dir, vm, nodes, topology, lanes)
+        arrows += _vm_arrows(packets, vm, nodes, topology, lanes)
     arrows += _service_arrows(capture_dir, topology)
     arrows.sort(key=lambda a: a.time)
     title = f"{meta['node']}$ {' '.join(meta['command'])}  (lab {meta['lab']}, mapping {topology.mapping_mode})"
@@ -86,12 +87,22 @@ def _lanes(vms: list[str], nodes: dict) -> list[str]:
     return lanes
 
 
-def _vm_arrows(capture_dir: Path, vm: str, nodes: dict, topology: Topology,
+def _sent_at(packets: dict, nodes: dict, sender_ip: str, vpc: str, line: str,
+             arrival: float) -> float | None:
+    """When a captured VM sent this packet (the latest identical send before it arrived)."""
+    for vm, captured in packets.items():
+        if nodes[vm]["ip"] == sender_ip and nodes[vm]["vpc"] == vpc:
+            sends = [p.time for p in captured if p.line == line and p.time <= arrival]
+            return max(sends) if sends else None
+    return None
+
+
+def _vm_arrows(packets: dict, vm: str, nodes: dict, topology: Topology,
                lanes: list[str]) -> list[Arrow]:
     me = nodes[vm]
     home = router(me["host"])
     arrows = []
-    for packet in read_pcap(capture_dir / f"{vm}.eth0.pcap"):
+    for packet in packets[vm]:
         sender = source_ip(packet.line)
         if sender == me["ip"]:
             arrows.append(Arrow(packet.time, vm, home, packet.line, "packet"))
@@ -100,7 +111,9 @@ def _vm_arrows(capture_dir: Path, vm: str, nodes: dict, topology: Topology,
         if peer is not None and peer.host != me["host"] and not packet.line.startswith("ARP"):
             if router(peer.host) not in lanes:
                 lanes.append(router(peer.host))
-            arrows.append(Arrow(packet.time - 1e-6, router(peer.host), home,
+            left = _sent_at(packets, nodes, sender, me["vpc"], packet.line, packet.time)
+            arrows.append(Arrow(left + 1e-6 if left is not None else packet.time - 1e-6,
+                                router(peer.host), home,
                                 _tunnel_label(topology, peer.host, me["host"], me["vpc"]), "tunnel"))
         arrows.append(Arrow(packet.time, home, vm, packet.line, "packet"))
     return arrows
@@ -127,12 +140,17 @@ def _service_arrows(capture_dir: Path, topology: Topology) -> list[Arrow]:
     for event in events:
         if event["event"] != "miss":
             continue
-        asked = "ARP" if event["arp"] else "IP"
-        arrows.append(Arrow(event["t"], router(event["host"]), MAPPING_SERVICE,
-                            f"packet-in ({asked}): who is {event['target']} in VNI {event['vni']}?",
-                            "lookup"))
-        answer = (f"{event['target']} is-at {event['answer']}: cached on {event['host']}"
-                  if event["answer"] else "no mapping: no answer")
+        if event.get("outer_source"):      # the receive-side check of a tunnelled packet
+            question = (f"packet-in (from tunnel): is {event['target']} behind "
+                        f"{event['outer_source']} in VNI {event['vni']}?")
+            answer = (f"yes, {event['target']} is-at {event['answer']}: cached on {event['host']}"
+                      if event["answer"] else "no: dropped (receive check failed)")
+        else:
+            asked = "ARP" if event["arp"] else "IP"
+            question = f"packet-in ({asked}): who is {event['target']} in VNI {event['vni']}?"
+            answer = (f"{event['target']} is-at {event['answer']}: cached on {event['host']}"
+                      if event["answer"] else "no mapping: no answer")
+        arrows.append(Arrow(event["t"], router(event["host"]), MAPPING_SERVICE, question, "lookup"))
         done = event["t"] + event.get("handled_us", 0) / 1e6
         arrows.append(Arrow(done, MAPPING_SERVICE, router(event["host"]), answer, "answer"))
     return arrows

@@ -8,6 +8,8 @@ Tables (one br-int per physical host):
 
   0 CLASSIFY  VM port + its own MAC/IP (ARP sender too) -> VPC (metadata=VNI);
               tunnel port + tun_id -> VPC. Anything else: dropped (anti-spoofing).
+  25 CHECK    from the tunnel: the outer source must be the host the mapping names
+              for the inner source (AWS's receive-side check); else dropped, counted.
   10 ARP      request for a known (VPC, IP): the router answers itself, out of
               the port it came in. Miss: ask the mapping service (on-demand) or drop.
   20 FORWARD  unicast by (VPC, dst IP, dst MAC): local port, or set VNI + peer
@@ -25,7 +27,7 @@ from vpclab.mapping import Mapping, MappingTable
 from vpclab.plan import TUNNEL_PORT
 from vpclab.topology import NEGATIVE_TTL
 
-CLASSIFY, ARP, FORWARD, DELIVER = 0, 10, 20, 30
+CLASSIFY, ARP, FORWARD, CHECK, DELIVER = 0, 10, 20, 25, 30
 
 PRIO_DROP_MCAST = 200
 PRIO_ENTRY = 100
@@ -43,6 +45,7 @@ MULTICAST = ("01:00:00:00:00:00", "01:00:00:00:00:00")
 COOKIE_ROUTER = 0x0            # the router's own ports and defaults
 COOKIE_MAPPING = 0x01 << 56    # | VNI << 32 | IPv4: one cookie per cached mapping
 COOKIE_NEGATIVE = 0x02 << 56   # | VNI << 32 | IPv4: an unknown target, remembered briefly
+COOKIE_CHECK_FAILED = 0x03 << 56  # receive-side check failures: their drops are counted
 COOKIE_KIND_MASK = 0xFF << 56
 
 # Actions are tuples, read by ofmsg.py and by the test table simulator:
@@ -110,13 +113,24 @@ def router_flows(router: Router) -> list[Flow]:
         flows.append(deliver_flow(port))
     for vni in sorted(router.vnis):
         flows.append(Flow(CLASSIFY, PRIO_ENTRY, {"in_port": TUNNEL_PORT, "tunnel_id": vni},
-                          goto=DELIVER, metadata=vni))
+                          goto=CHECK, metadata=vni))
     flows.append(Flow(FORWARD, PRIO_DROP_MCAST, {"eth_dst": MULTICAST}))
     if router.on_demand:
         for port in router.ports:
             flows += miss_flows(port.ofport)
+        flows.append(Flow(CHECK, PRIO_MISS, {"eth_type": ETH_IP}, (("controller",),),
+                          meter=TUNNEL_PORT))
     flows += [Flow(t, PRIO_DEFAULT, {}) for t in (CLASSIFY, ARP, FORWARD, DELIVER)]
+    flows.append(Flow(CHECK, PRIO_DEFAULT, {}, cookie=COOKIE_CHECK_FAILED))   # counted drops
     return flows
+
+
+def check_flow(mapping: Mapping, idle_timeout: int = 0) -> Flow:
+    """A verified source: its packets come from the host its mapping names."""
+    return Flow(CHECK, PRIO_ENTRY, {"metadata": mapping.vni, "eth_type": ETH_IP,
+                                    "ipv4_src": str(mapping.ip), "tun_ipv4_src": str(mapping.host_ip)},
+                goto=DELIVER, cookie=mapping_cookie(mapping.vni, mapping.ip),
+                idle_timeout=idle_timeout)
 
 
 def classify_port_flows(port: LocalPort) -> list[Flow]:
@@ -186,7 +200,13 @@ def forward_actions(router: Router, mapping: Mapping) -> tuple[Action, ...]:
 
 def preload_flows(router: Router, table: MappingTable, idle_timeout: int = 0) -> list[Flow]:
     """`preload` mode: every entry of the router's VPCs, pushed at connect."""
-    return [f for m in table.in_vpcs(router.vnis) for f in mapping_flows(router, m, idle_timeout)]
+    return [f for m in table.in_vpcs(router.vnis) for f in entry_flows(router, m, idle_timeout)]
+
+
+def entry_flows(router: Router, mapping: Mapping, idle_timeout: int = 0) -> list[Flow]:
+    """Everything a router may hold for one mapping: answer, forward, verify as a source."""
+    remote = [check_flow(mapping, idle_timeout)] if mapping.host != router.host else []
+    return mapping_flows(router, mapping, idle_timeout) + remote
 
 
 # -- the on-demand decision -----------------------------------------------------
@@ -199,6 +219,8 @@ class Miss:
     target: IPv4Address   # ARP target or IPv4 destination
     is_arp: bool
     eth_dst: str = ""     # an IP packet's destination MAC
+    tun_src: IPv4Address | None = None       # set for a receive-side check: the outer source
+    destination: IPv4Address | None = None   # ...and the inner destination
 
 
 def negative_flows(miss: Miss, ttl: int) -> list[Flow]:
@@ -218,14 +240,18 @@ class Decision:
     resubmit: bool               # packet-out the packet back into the pipeline
     mapping: Mapping | None
     reason: str
+    output: int | None = None    # or send it straight out of this port
 
 
 def decide_miss(router: Router, miss: Miss, table: MappingTable) -> Decision:
-    """Answer a miss from the mapping table and cache the entry on this router only.
+    """Answer a miss from the mapping table and cache the entry on this router only
+    (its ARP answer, forwarding and, for a remote VM, trust in its host as a source).
 
     The router then re-runs the packet through its tables, so the reply an
     ARP request gets is exactly the one the cached flow will give next time.
     """
+    if miss.tun_src is not None:
+        return decide_check(router, miss, table)
     port = router.port_by_number(miss.in_port)
     if port is None or port.mapping.vni != miss.vni:
         return Decision([], False, None, "not from a local VM of that VPC")
@@ -233,9 +259,30 @@ def decide_miss(router: Router, miss: Miss, table: MappingTable) -> Decision:
     if mapping is None:
         return Decision(negative_flows(miss, NEGATIVE_TTL), False, None,
                         f"no mapping for {miss.target} in VNI {miss.vni}")
-    flows = mapping_flows(router, mapping, router.idle_timeout)
+    flows = entry_flows(router, mapping, router.idle_timeout)
     if not miss.is_arp and miss.eth_dst != mapping.mac:
         # addressed to another ENI's MAC: the entry cannot match it, and resubmitting
         # would bounce it between router and service forever. Cache, then drop it.
         return Decision(flows, False, mapping, f"{miss.eth_dst} is not {miss.target}'s MAC")
     return Decision(flows, True, mapping, "cached")
+
+
+def decide_check(router: Router, miss: Miss, table: MappingTable) -> Decision:
+    """Receive-side check: does the inner source live behind the outer source host?
+
+    A packet that passes is delivered straight to its local port (a resubmit would
+    lose its tunnel metadata); one that fails is dropped, remembered briefly, counted.
+    """
+    source = table.lookup(miss.vni, miss.target)
+    if source is None or source.host_ip != miss.tun_src or source.host == router.host:
+        cookie = COOKIE_CHECK_FAILED | (miss.vni << 32) | int(miss.target)
+        match = {"metadata": miss.vni, "eth_type": ETH_IP, "ipv4_src": str(miss.target),
+                 "tun_ipv4_src": str(miss.tun_src)}
+        drop = Flow(CHECK, PRIO_ENTRY, match, cookie=cookie, hard_timeout=NEGATIVE_TTL)
+        return Decision([drop], False, None,
+                        f"receive check failed: {miss.target} does not live behind {miss.tun_src}")
+    local = next((p for p in router.ports if p.mapping.vni == miss.vni
+                  and p.mapping.ip == miss.destination and p.mapping.mac == miss.eth_dst), None)
+    # the whole entry: this router is about to answer the VM's ARP for it and forward its reply
+    return Decision(entry_flows(router, source, router.idle_timeout), False, source,
+                    "source verified", local.ofport if local else None)

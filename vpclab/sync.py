@@ -14,8 +14,8 @@ from typing import Any
 
 from vpclab.mapping import Mapping, MappingTable
 from vpclab.pipeline import (
-    COOKIE_KIND_MASK, COOKIE_MAPPING, COOKIE_NEGATIVE, COOKIE_ROUTER, Flow, Router, mapping_flows,
-    negative_cookie, preload_flows, router_flows,
+    COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, COOKIE_NEGATIVE, COOKIE_ROUTER, Flow,
+    Router, entry_flows, negative_cookie, preload_flows, router_flows,
 )
 
 FlowKey = tuple   # (table, priority, frozenset(match items)): what OpenFlow calls a flow's identity
@@ -93,7 +93,7 @@ def _entry_changed(cookie: int, old: Router, new: Router, old_table: MappingTabl
     before, after = old_table.lookup(*decoded), new_table.lookup(*decoded)
     if before is None or after is None:
         return True
-    return repr(mapping_flows(old, before)) != repr(mapping_flows(new, after))
+    return repr(entry_flows(old, before)) != repr(entry_flows(new, after))
 
 
 def reconcile(router: Router, table: MappingTable,
@@ -116,6 +116,8 @@ def reconcile(router: Router, table: MappingTable,
         if flow.cookie & COOKIE_KIND_MASK == COOKIE_NEGATIVE and router.on_demand and \
                 table.lookup(*decode_cookie(flow.cookie, COOKIE_NEGATIVE)) is None:
             continue   # still unknown: let it expire on its own
+        if flow.cookie & COOKIE_KIND_MASK == COOKIE_CHECK_FAILED and router.on_demand:
+            continue   # a rogue source, remembered briefly: let it expire on its own
         ops.delete.append(flow_id)
     return ops, kept
 
@@ -123,4 +125,4 @@ def reconcile(router: Router, table: MappingTable,
 def _still_valid(router: Router, table: MappingTable, flow: InstalledFlow, flow_id: FlowKey) -> bool:
     decoded = decode_cookie(flow.cookie)
     mapping: Mapping | None = table.lookup(*decoded) if decoded else None
-    return mapping is not None and flow_id in {flow_key(f) for f in mapping_flows(router, mapping)}
+    return mapping is not None and flow_id in {flow_key(f) for f in entry_flows(router, mapping)}

@@ -26,7 +26,7 @@ def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
         assert from_pcap and from_pcap == [p.line for p in read_trace(out / f"{point}.txt")]
     events = [json.loads(l) for l in (out / "mapping-service.jsonl").read_text().splitlines()]
     assert [(e["host"], e["target"], e["flows_installed"]) for e in events if e["event"] == "miss"] == [
-        ("host1", "10.0.0.185", 2), ("host2", "10.0.0.148", 2)]
+        ("host1", "10.0.0.185", 3), ("host2", "10.0.0.148", 3)]   # answer, forward, trust its host
     meta = json.loads((out / "capture.json").read_text())
     assert meta["points"] == ["ZIGI-VM1:eth0", "ZIGI-VM2:eth0", "host1:eth0"] and meta["exit_code"] == 0
     tcpdumps = [p for p in state.processes() if p.role == "tcpdump"]

@@ -6,7 +6,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from vpclab.inventory import Inventory, InventoryError
-from vpclab.pipeline import ARP, COOKIE_ROUTER, FORWARD, mapping_cookie, negative_cookie
+from vpclab.pipeline import ARP, CHECK, COOKIE_ROUTER, FORWARD, mapping_cookie, negative_cookie
 from vpclab.sync import InstalledFlow, change_ops, flow_key, reconcile, static_flows
 
 VM2 = mapping_cookie(1001, IPv4Address("10.0.0.185"))
@@ -77,10 +77,13 @@ def test_an_added_address_is_no_longer_remembered_as_unknown(multi_vpc):
 def test_preload_routers_get_the_new_entry_in_place(multi_vpc):
     preload = dataclasses.replace(multi_vpc, mapping_mode="preload")
     ops = ops_for_move(preload, {})
-    (changed,) = ops["host1"].add                  # only ZIGI-VM2's forwarding entry changed
-    assert changed.table == FORWARD and changed.cookie == VM2
-    assert ("set", "tun_ipv4_dst", "192.168.100.3") in changed.actions
-    assert not ops["host1"].delete                 # replaced in place, never deleted first
+    changed = {f.table: f for f in ops["host1"].add}    # only ZIGI-VM2's entries changed:
+    assert set(changed) == {FORWARD, CHECK} and {f.cookie for f in changed.values()} == {VM2}
+    assert ("set", "tun_ipv4_dst", "192.168.100.3") in changed[FORWARD].actions   # where to send
+    assert changed[CHECK].match["tun_ipv4_src"] == "192.168.100.3"               # whom to trust
+    # forwarding is replaced in place (same match); the old host is no longer trusted
+    (gone,) = ops["host1"].delete
+    assert gone[0] == CHECK and ("tun_ipv4_src", "192.168.100.2") in gone[2]
     assert any(f.cookie == VM2 and f.table == ARP for f in ops["host3"].add)
 
 

@@ -4,8 +4,10 @@ from ipaddress import IPv4Address
 
 from tests.unit.conftest import routers_for
 from tests.unit.flowsim import walk
+import dataclasses
+
 from vpclab.pipeline import (
-    ARP, FORWARD, OFPP_IN_PORT, Miss, decide_miss, mapping_cookie, preload_flows, router_flows,
+    ARP, CHECK, FORWARD, OFPP_IN_PORT, Miss, decide_miss, mapping_cookie, preload_flows, router_flows,
 )
 from vpclab.plan import TUNNEL_PORT, plan_fabric
 
@@ -55,7 +57,7 @@ def test_cached_entry_has_idle_timeout_and_one_cookie_per_mapping(seed):
     cookie = mapping_cookie(1001, IPv4Address("10.0.0.185"))
     assert {f.cookie for f in decision.flows} == {cookie}
     assert {f.idle_timeout for f in decision.flows} == {seed.idle_timeout}
-    assert {f.table for f in decision.flows} == {ARP, FORWARD}
+    assert {f.table for f in decision.flows} == {ARP, FORWARD, CHECK}   # remote: trust its host too
 
 
 def test_remote_destination_is_encapsulated_with_vni_and_peer_host(seed):
@@ -67,12 +69,37 @@ def test_remote_destination_is_encapsulated_with_vni_and_peer_host(seed):
     assert out[2]["tunnel_id"] == 1001 and out[2]["tun_ipv4_dst"] == "192.168.100.2"
 
 
-def test_tunnel_ingress_delivers_only_to_the_local_vm_of_that_vpc(seed):
-    _, r2, _, vm1, vm2 = seed_parts(seed)
-    packet = ip_packet(TUNNEL_PORT, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185")
-    (out,) = walk(router_flows(r2), {**packet, "tunnel_id": 1001})
+def test_tunnel_ingress_checks_the_source_then_delivers_only_locally(seed):
+    _, r2, table, vm1, vm2 = seed_parts(seed)
+    packet = {**ip_packet(TUNNEL_PORT, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185"),
+              "tunnel_id": 1001, "tun_ipv4_src": "192.168.100.1"}
+    (asked,) = walk(router_flows(r2), packet)
+    assert asked[:2] == ("controller", CHECK)                   # on-demand: verify the source
+    miss = Miss(TUNNEL_PORT, 1001, IPv4Address("10.0.0.148"), False, vm2.vm.mac,
+                IPv4Address("192.168.100.1"), IPv4Address("10.0.0.185"))
+    decision = decide_miss(r2, miss, table)
+    assert decision.output == vm2.ofport and decision.reason == "source verified"
+    (out,) = walk(router_flows(r2) + decision.flows, packet)
     assert out[:2] == ("output", vm2.ofport)
-    assert walk(router_flows(r2), {**packet, "tunnel_id": 1002}) == []   # another VPC's VNI
+    assert walk(router_flows(r2) + decision.flows, {**packet, "tunnel_id": 1002}) == []
+
+
+def test_a_source_arriving_from_the_wrong_host_is_dropped(seed):
+    """AWS's receive-side check: a rogue host claiming ZIGI-VM1."""
+    _, r2, table, vm1, vm2 = seed_parts(seed)
+    rogue = Miss(TUNNEL_PORT, 1001, IPv4Address("10.0.0.148"), False, vm2.vm.mac,
+                 IPv4Address("192.168.100.3"), IPv4Address("10.0.0.185"))
+    decision = decide_miss(r2, rogue, table)
+    assert decision.output is None and decision.mapping is None
+    assert decision.reason.startswith("receive check failed")
+    packet = {**ip_packet(TUNNEL_PORT, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185"),
+              "tunnel_id": 1001, "tun_ipv4_src": "192.168.100.3"}
+    assert walk(router_flows(r2) + decision.flows, packet) == []
+    preload = dataclasses.replace(seed, mapping_mode="preload")
+    _, p2, ptable, _, _ = seed_parts(preload)
+    flows = router_flows(p2) + preload_flows(p2, ptable)
+    assert walk(flows, packet) == []                            # preload: dropped by default
+    assert walk(flows, {**packet, "tun_ipv4_src": "192.168.100.1"})[0][:2] == ("output", vm2.ofport)
 
 
 def test_anti_spoofing_drops_forged_ip_mac_and_arp_sender(seed):
@@ -111,7 +138,8 @@ def test_unknown_target_gets_no_answer_and_is_remembered_briefly(seed):
 def test_misses_go_through_the_port_s_own_meter(seed):
     r1, _, _, vm1, _ = seed_parts(seed)
     asking = [f for f in router_flows(r1) if ("controller",) in f.actions]
-    assert {(f.match["in_port"], f.meter) for f in asking} == {(vm1.ofport, vm1.ofport)}
+    assert {(f.match.get("in_port"), f.meter) for f in asking} == {(vm1.ofport, vm1.ofport),
+                                                                   (None, TUNNEL_PORT)}
 
 
 def test_same_ip_in_another_vpc_is_never_answered(multi_vpc):

@@ -26,10 +26,10 @@ def main(args) -> int:
         return EXIT_OK
     service = stats["service"]
     print("mapping service: " + ", ".join(f"{k} {v}" for k, v in service.items()) + "\n")
-    keys = ["cached_entries", "hits", "misses", "unknown", "misses_limited", "invalidations",
-            "evictions", "expired"]
+    keys = ["cached_entries", "hits", "misses", "unknown", "misses_limited", "receive_check_failed",
+            "invalidations", "evictions", "expired"]
     rows = [[host, "yes" if r["connected"] else "NO"] +
             ["-" if r[k] is None else str(r[k]) for k in keys] for host, r in stats["routers"].items()]
     print(table(["ROUTER", "CONNECTED", "CACHED", "HITS", "MISSES", "UNKNOWN", "LIMITED",
-                 "INVALIDATIONS", "EVICTIONS", "EXPIRED"], rows))
+                 "CHECK FAILED", "INVALIDATIONS", "EVICTIONS", "EXPIRED"], rows))
     return EXIT_OK
