@@ -51,7 +51,7 @@ def miss_from_packet_in(msg) -> Miss | None:
         if ip is None or tun_src is None:
             return None
         return Miss(msg.match["in_port"], vni, IPv4Address(ip.src), False, frame.dst,
-                    IPv4Address(tun_src), IPv4Address(ip.dst))
+                    IPv4Address(tun_src), IPv4Address(ip.dst), frame.src)
     request = pkt.get_protocol(arp.arp)
     if request is not None:
         if request.opcode != arp.ARP_REQUEST:

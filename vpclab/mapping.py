@@ -21,6 +21,7 @@ class Mapping:
     mac: str
     host: str
     host_ip: IPv4Address
+    source_dest_check: bool = True
 
 
 class MappingTable:
@@ -32,11 +33,16 @@ class MappingTable:
     @classmethod
     def from_topology(cls, topology: Topology) -> "MappingTable":
         return cls([Mapping(vm.vpc, topology.vpcs[vm.vpc].vni, vm.eni, vm.ip, vm.mac, vm.host,
-                            topology.hosts[vm.host].underlay_ip)
+                            topology.hosts[vm.host].underlay_ip, vm.source_dest_check)
                     for vm in topology.vms.values()])
 
     def lookup(self, vni: int, ip: IPv4Address) -> Mapping | None:
         return self._by_key.get((vni, ip))
+
+    def appliance(self, vni: int, mac: str) -> Mapping | None:
+        """The ENI with this MAC in this VPC, if its source/destination check is off."""
+        return next((m for (v, _), m in self._by_key.items()
+                     if v == vni and m.mac == mac and not m.source_dest_check), None)
 
     def in_vpcs(self, vnis: set[int]) -> list[Mapping]:
         return [m for (vni, _), m in self._by_key.items() if vni in vnis]

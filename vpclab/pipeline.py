@@ -31,6 +31,7 @@ CLASSIFY, ARP, FORWARD, CHECK, DELIVER = 0, 10, 20, 25, 30
 
 PRIO_DROP_MCAST = 200
 PRIO_ENTRY = 100
+PRIO_APPLIANCE = 90    # by MAC only, for an ENI whose source/destination check is off
 PRIO_NEGATIVE = 50     # below entries: an IP entry for the same address (another MAC) wins
 PRIO_MISS = 10
 PRIO_DEFAULT = 0
@@ -111,6 +112,10 @@ def router_flows(router: Router) -> list[Flow]:
     for port in router.ports:
         flows += classify_port_flows(port)
         flows.append(deliver_flow(port))
+        if not port.mapping.source_dest_check:     # an appliance also receives for others
+            flows.append(Flow(DELIVER, PRIO_APPLIANCE, {"metadata": port.mapping.vni, "eth_type": ETH_IP,
+                                                        "eth_dst": port.mapping.mac},
+                              (("output", port.ofport),)))
     for vni in sorted(router.vnis):
         flows.append(Flow(CLASSIFY, PRIO_ENTRY, {"in_port": TUNNEL_PORT, "tunnel_id": vni},
                           goto=CHECK, metadata=vni))
@@ -134,11 +139,13 @@ def check_flow(mapping: Mapping, idle_timeout: int = 0) -> Flow:
 
 
 def classify_port_flows(port: LocalPort) -> list[Flow]:
-    """A VM may only speak as its own ENI: its MAC, its IP, its ARP sender fields."""
+    """A VM may only speak as its own ENI: its MAC, its IP, its ARP sender fields.
+    With its source/destination check off (a NAT), any source IP, still only its MAC."""
     m = port.mapping
     own = {"in_port": port.ofport, "eth_src": m.mac}
+    source = {"ipv4_src": str(m.ip)} if m.source_dest_check else {}
     return [
-        Flow(CLASSIFY, PRIO_ENTRY, {**own, "eth_type": ETH_IP, "ipv4_src": str(m.ip)},
+        Flow(CLASSIFY, PRIO_ENTRY, {**own, "eth_type": ETH_IP, **source},
              goto=FORWARD, metadata=m.vni),
         Flow(CLASSIFY, PRIO_ENTRY, {**own, "eth_type": ETH_ARP, "arp_spa": str(m.ip),
                                     "arp_sha": m.mac}, goto=ARP, metadata=m.vni),
@@ -205,8 +212,25 @@ def preload_flows(router: Router, table: MappingTable, idle_timeout: int = 0) ->
 
 def entry_flows(router: Router, mapping: Mapping, idle_timeout: int = 0) -> list[Flow]:
     """Everything a router may hold for one mapping: answer, forward, verify as a source."""
-    remote = [check_flow(mapping, idle_timeout)] if mapping.host != router.host else []
-    return mapping_flows(router, mapping, idle_timeout) + remote
+    remote = mapping.host != router.host
+    flows = mapping_flows(router, mapping, idle_timeout)
+    flows += [check_flow(mapping, idle_timeout)] if remote else []
+    if not mapping.source_dest_check:
+        flows += appliance_flows(router, mapping, remote, idle_timeout)
+    return flows
+
+
+def appliance_flows(router: Router, mapping: Mapping, remote: bool, idle_timeout: int) -> list[Flow]:
+    """An ENI with its check off is reached, and trusted, by its MAC, whatever the IPs."""
+    cookie = mapping_cookie(mapping.vni, mapping.ip)
+    base = {"metadata": mapping.vni, "eth_type": ETH_IP}
+    flows = [Flow(FORWARD, PRIO_APPLIANCE, {**base, "eth_dst": mapping.mac},
+                  forward_actions(router, mapping), cookie=cookie, idle_timeout=idle_timeout)]
+    if remote:
+        flows.append(Flow(CHECK, PRIO_APPLIANCE, {**base, "eth_src": mapping.mac,
+                                                  "tun_ipv4_src": str(mapping.host_ip)},
+                          goto=DELIVER, cookie=cookie, idle_timeout=idle_timeout))
+    return flows
 
 
 # -- the on-demand decision -----------------------------------------------------
@@ -221,6 +245,7 @@ class Miss:
     eth_dst: str = ""     # an IP packet's destination MAC
     tun_src: IPv4Address | None = None       # set for a receive-side check: the outer source
     destination: IPv4Address | None = None   # ...and the inner destination
+    eth_src: str = ""
 
 
 def negative_flows(miss: Miss, ttl: int) -> list[Flow]:
@@ -256,6 +281,11 @@ def decide_miss(router: Router, miss: Miss, table: MappingTable) -> Decision:
     if port is None or port.mapping.vni != miss.vni:
         return Decision([], False, None, "not from a local VM of that VPC")
     mapping = table.lookup(miss.vni, miss.target)
+    if mapping is None and not miss.is_arp:
+        appliance = table.appliance(miss.vni, miss.eth_dst)     # e.g. routed via a NAT VM
+        if appliance is not None:
+            return Decision(entry_flows(router, appliance, router.idle_timeout), True, appliance,
+                            f"to appliance {appliance.ip} (source/destination check off)")
     if mapping is None:
         return Decision(negative_flows(miss, NEGATIVE_TTL), False, None,
                         f"no mapping for {miss.target} in VNI {miss.vni}")
@@ -274,6 +304,8 @@ def decide_check(router: Router, miss: Miss, table: MappingTable) -> Decision:
     lose its tunnel metadata); one that fails is dropped, remembered briefly, counted.
     """
     source = table.lookup(miss.vni, miss.target)
+    if source is None or source.host_ip != miss.tun_src:
+        source = table.appliance(miss.vni, miss.eth_src) or source    # a NAT speaking for others
     if source is None or source.host_ip != miss.tun_src or source.host == router.host:
         cookie = COOKIE_CHECK_FAILED | (miss.vni << 32) | int(miss.target)
         match = {"metadata": miss.vni, "eth_type": ETH_IP, "ipv4_src": str(miss.target),
@@ -281,8 +313,8 @@ def decide_check(router: Router, miss: Miss, table: MappingTable) -> Decision:
         drop = Flow(CHECK, PRIO_ENTRY, match, cookie=cookie, hard_timeout=NEGATIVE_TTL)
         return Decision([drop], False, None,
                         f"receive check failed: {miss.target} does not live behind {miss.tun_src}")
-    local = next((p for p in router.ports if p.mapping.vni == miss.vni
-                  and p.mapping.ip == miss.destination and p.mapping.mac == miss.eth_dst), None)
+    local = next((p for p in router.ports if p.mapping.vni == miss.vni and p.mapping.mac == miss.eth_dst
+                  and (p.mapping.ip == miss.destination or not p.mapping.source_dest_check)), None)
     # the whole entry: this router is about to answer the VM's ARP for it and forward its reply
     return Decision(entry_flows(router, source, router.idle_timeout), False, source,
                     "source verified", local.ofport if local else None)

@@ -47,6 +47,7 @@ class Vm:
     ip: IPv4Address
     mac: str
     eni: str
+    source_dest_check: bool = True   # off: a NAT/appliance VM may send and receive for others
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ TOP_KEYS = ("name", "description", "encap", "mapping", "hosts", "vpcs", "vms")
 MAPPING_KEYS = ("mode", "idle_timeout", "max_entries", "miss_rate")
 HOST_KEYS = ("underlay_ip",)
 VPC_KEYS = ("cidr", "vni")
-VM_KEYS = ("vpc", "host", "ip", "mac", "eni")
+VM_KEYS = ("vpc", "host", "ip", "mac", "eni", "source_dest_check")
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,8 @@ def topology_to_raw(topology: Topology) -> dict[str, Any]:
         "hosts": {h.name: {"underlay_ip": str(h.underlay_ip)} for h in topology.hosts.values()},
         "vpcs": {v.name: {"cidr": str(v.cidr), "vni": v.vni} for v in topology.vpcs.values()},
         "vms": {vm.name: {"vpc": vm.vpc, "host": vm.host, "ip": str(vm.ip), "mac": vm.mac,
-                          "eni": vm.eni} for vm in topology.vms.values()},
+                          "eni": vm.eni, **({} if vm.source_dest_check else {"source_dest_check": False})}
+                for vm in topology.vms.values()},
     }
 
 
@@ -404,10 +405,15 @@ class _Checker:
         if eni is not None and (not isinstance(eni, str) or not ENI.match(eni)):
             self.add(f"{path}.eni", f"{eni!r} is not an ENI id", "write it like eni-0b2c (eni- and up to 17 hex digits)")
             ok = False
+        check = body.get("source_dest_check", True)
+        if not isinstance(check, bool):
+            self.add(f"{path}.source_dest_check", f"{check!r} is not true or false",
+                     "false lets a NAT or appliance VM send and receive traffic not its own")
+            ok = False
         if not ok or ip is None or mac is False:
             return None
         return Vm(name, index, vpc_name, host, ip, mac or default_mac(vpc_name, name),
-                  eni or default_eni(vpc_name, name))
+                  eni or default_eni(vpc_name, name), check)
 
     def ip_fits(self, ip: IPv4Address, vpc: Vpc, path: str) -> bool:
         net = vpc.cidr
