@@ -4,6 +4,7 @@ os-ken 4.x dropped the `osken-manager` command; this is its minimal
 equivalent (see PLATFORM.md). The AppManager import must come before the
 config call because importing it registers the `--ofp-*` options.
 """
+import logging
 import os
 import sys
 
@@ -21,6 +22,8 @@ def main() -> None:
     if os.environ.get("VPCLAB_DEBUG"):
         args.append("--verbose")
     cfg.CONF(args=args, project="os_ken")
+    # errors in event handlers must reach mapping-service.log, not vanish
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log.init_log()
     AppManager.run_apps(["ryu_apps.mapping_service"])
 
