@@ -89,6 +89,11 @@ def _handler_for(service):
                 status, body = exc.status, {"error": str(exc)}
             except InventoryError as exc:
                 status, body = 400, {"error": str(exc)}
+            except Exception as exc:          # a bug: say so, keep serving, leave a trace
+                import logging
+                logging.getLogger("vpclab.api").exception("%s %s failed", method, self.path)
+                status, body = 500, {"error": f"internal error: {type(exc).__name__}: {exc} "
+                                              "(see mapping-service.log)"}
             self._reply(status, body)
 
         def _reply(self, status: int, body) -> None:

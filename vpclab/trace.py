@@ -41,7 +41,8 @@ TUNNEL_TEXT = re.compile(
 
 
 def is_noise(body: str) -> bool:
-    return body.startswith(NOISE_PREFIXES)
+    """IPv6 ND/MLD, LLDP, STP and IGMP: what interfaces say when they come up."""
+    return body.startswith(NOISE_PREFIXES) or ": igmp " in body
 
 
 def _inner_text(body: str) -> str:
@@ -143,6 +144,8 @@ def _packet_line(pkt) -> str | None:
     if pkt.haslayer(UDP):
         udp = pkt[UDP]
         return f"UDP {ip.src}:{udp.sport} > {ip.dst}:{udp.dport}"
+    if ip.proto == 2:       # IGMP: noise, like IPv6's MLD
+        return None
     return f"other: IP {ip.src} > {ip.dst} proto {ip.proto}"
 
 

@@ -379,6 +379,8 @@ class _Checker:
         path = f"vms.{name}"
         body = self.mapping(body, path, VM_KEYS, empty_ok=False)
         if not body:
+            if isinstance(body, dict):
+                self.add(path, "is empty", "every VM needs vpc, host and ip")
             return None
         ok = True
         for key in ("vpc", "host", "ip"):

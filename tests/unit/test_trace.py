@@ -42,6 +42,7 @@ def test_timestamps_ids_chatter_and_ipv6_noise_are_dropped():
     run = ["tcpdump: verbose output suppressed, use -v[v]... for full protocol decode",
            "listening on eth0, link-type EN10MB (Ethernet), snapshot length 262144 bytes",
            "12:00:00.1 IP6 fe80::1 > ff02::2: ICMP6, router solicitation, length 16",
+           "12:31:44.350450 IP 0.0.0.0 > 224.0.0.22: igmp v3 report, 1 group record(s)",
            "12:29:03.441211 IP 10.0.0.148 > 10.0.0.185: ICMP echo request, id 4468, seq 1, length 64",
            "2 packets captured"]
     assert normalise(run) == [VM2_EXPECTED[0]]
