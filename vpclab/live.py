@@ -26,20 +26,22 @@ NO_IPV6 = ("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.di
            "net.ipv6.conf.lo.disable_ipv6=1")
 
 
-def _host(state: LabState, name: str) -> dict:
+def _node(state: LabState, name: str, kind: str) -> dict:
+    """A node of the running lab by display name, of the kind asked for ("host" or "vm")."""
     node = state.nodes().get(name)
-    if node is None or node["kind"] != "host":
-        hosts = [n for n, info in state.nodes().items() if info["kind"] == "host"]
-        raise VpclabError(f"lab {state.name!r} has no host {name!r}; hosts: {', '.join(hosts)}")
+    if node is None or node["kind"] != kind:
+        known = [n for n, info in state.nodes().items() if info["kind"] == kind]
+        label = "host" if kind == "host" else "VM"
+        raise VpclabError(f"lab {state.name!r} has no {label} {name!r}; {label}s: {', '.join(known)}")
     return node
+
+
+def _host(state: LabState, name: str) -> dict:
+    return _node(state, name, "host")
 
 
 def _vm(state: LabState, name: str) -> dict:
-    node = state.nodes().get(name)
-    if node is None or node["kind"] != "vm":
-        vms = [n for n, info in state.nodes().items() if info["kind"] == "vm"]
-        raise VpclabError(f"lab {state.name!r} has no VM {name!r}; VMs: {', '.join(vms)}")
-    return node
+    return _node(state, name, "vm")
 
 
 def _ovs(state: LabState, host: str) -> OvsInstance:
