@@ -62,9 +62,6 @@ class FabricPlan:
     def namespace(self) -> str:
         return namespace_for(self.topology.name)
 
-    def host_by_dpid(self, dpid: int) -> HostPlan | None:
-        return next((h for h in self.hosts.values() if h.dpid == dpid), None)
-
     def vms_on(self, host: str) -> list[VmPlan]:
         return [self.vms[vm.name] for vm in self.topology.vms_on(host)]
 

@@ -66,11 +66,6 @@ class Topology:
     def vms_on(self, host: str) -> list[Vm]:
         return [vm for vm in self.vms.values() if vm.host == host]
 
-    def vpcs_on(self, host: str) -> list[Vpc]:
-        """VPCs with at least one VM on `host`, in file order."""
-        names = {vm.vpc for vm in self.vms_on(host)}
-        return [vpc for vpc in self.vpcs.values() if vpc.name in names]
-
     def vm_by_address(self, vpc: str, ip: IPv4Address) -> Vm | None:
         for vm in self.vms.values():
             if vm.vpc == vpc and vm.ip == ip:
