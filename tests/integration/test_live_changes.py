@@ -29,8 +29,9 @@ def received(proc) -> int:
     return int(re.search(r"(\d+) received", out).group(1))
 
 
-def test_migration_keeps_a_running_ping_going(labs):
-    state, _ = labs.up(MULTI_VPC, "mig")
+@pytest.mark.parametrize("mode", ["on-demand", "preload"])
+def test_migration_keeps_a_running_ping_going(labs, mode):
+    state, _ = labs.up(MULTI_VPC, f"mig-{mode[:3]}", mode)
     assert ping(state, "ZIGI-VM1", "10.0.0.185")
     pinger = background_ping(state, "ZIGI-VM1", "10.0.0.185", 40)
     subprocess.run(in_netns_of(state.nodes()["ZIGI-VM1"]["pid"], ["ping", "-c", "3", "-i", "0.2",
@@ -42,6 +43,9 @@ def test_migration_keeps_a_running_ping_going(labs):
     assert f"in_port={port}" in dump_flows(state, "host3")
     assert f"in_port={port}" not in dump_flows(state, "host2")
     assert ping(state, "ZIGI-VM2", "10.0.0.148") and ping(state, "ZIGI-VM3", "10.0.0.185")
+    if mode == "preload":      # every router of the VPC got the new entry, none was asked
+        assert "set_field:192.168.100.3->tun_dst" in dump_flows(state, "host1")
+        assert not [e for e in state.events.read() if e["event"] == "miss"]
 
 
 def test_invalidation_reaches_exactly_the_routers_that_cached(labs):
