@@ -72,7 +72,7 @@ class Fabric:
             node.cmd(self._host_setup(host))
             lab_links += [f"link set ul-{host.node} master underlay mtu {UNDERLAY_MTU} up",
                           f"link set mg-{host.node} master mgmt up"]
-        lab_links += ["link set underlay up", "link set mgmt up"]
+        lab_links += ["link set underlay multicast off up", "link set mgmt multicast off up"]
         run(["ip", "-force", "-batch", "-"], "lab bridges", stdin="\n".join(lab_links))
         for vm in self.plan.vms.values():
             node = self.net.addHost(vm.node, cls=Host, ip=None)
@@ -94,12 +94,14 @@ class Fabric:
             f"ip addr add {host.mgmt_ip}/{MANAGEMENT_CIDR.prefixlen} dev mgmt0",
             # known up front: the controller connection must not wait on ARP
             f"ip neigh replace {CONTROLLER_IP} lladdr {MGMT_BRIDGE_MAC} dev mgmt0 nud permanent",
-            "ip link set lo up", "ip link set eth0 up", "ip link set mgmt0 up"])
+            # no multicast anywhere in a VPC lab: no IGMP reports in anyone's capture
+            "ip link set lo up", "ip link set eth0 multicast off up",
+            "ip link set mgmt0 multicast off up"])
 
     def _vm_setup(self, vm: VmPlan) -> str:
         prefix = self.plan.topology.vpcs[vm.vm.vpc].cidr.prefixlen
         return "; ".join([
-            f"ip link set eth0 down address {vm.vm.mac} mtu {VM_MTU}",
+            f"ip link set eth0 down address {vm.vm.mac} mtu {VM_MTU} multicast off",
             f"ip addr add {vm.vm.ip}/{prefix} dev eth0",
             # TCP across the userspace tunnel needs real checksums (PLATFORM.md)
             "ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1",

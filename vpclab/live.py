@@ -97,7 +97,8 @@ def add_vm(state: LabState, name: str, vpc: str, host: str, ip: str,
         run(in_netns_of(target["pid"], ["sh", "-ec",
                                         f"ip link add {port} mtu {VM_MTU} type veth peer name eth0 "
                                         f"netns {pid}; ip link set {port} up"]), f"{name}: link")
-        run(in_netns_of(pid, ["sh", "-ec", f"ip link set eth0 address {result['mac']} mtu {VM_MTU}; "
+        run(in_netns_of(pid, ["sh", "-ec", f"ip link set eth0 address {result['mac']} mtu {VM_MTU} "
+                                           "multicast off; "
                                            f"ip addr add {ip}/{prefix} dev eth0; "
                                            "ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 "
                                            "|| true; ip link set eth0 up"]), f"{name}: eth0")

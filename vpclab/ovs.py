@@ -87,7 +87,7 @@ class OvsInstance:
         """Host IP on br-phy, and every peer's MAC pre-loaded: OVS drops the packet
         that triggers its own ARP for a tunnel peer, so the first ping would be lost."""
         ip = f"{self.host.host.underlay_ip}/{UNDERLAY_CIDR.prefixlen}"
-        script = [f"ip addr add {ip} dev br-phy", "ip link set br-phy up"]
+        script = [f"ip addr add {ip} dev br-phy", "ip link set br-phy multicast off up"]
         for peer in plan.hosts.values():
             if peer.name != self.host.name:
                 script.append(f"ovs-appctl -t {self.dir}/ovs-vswitchd.ctl tnl/neigh/set br-phy "

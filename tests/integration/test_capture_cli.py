@@ -17,7 +17,7 @@ def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
     done = vpclab("capture", state.name, "--on", "ZIGI-VM1,ZIGI-VM2,host1:eth0", "-o", out,
                   "--", "ZIGI-VM1", "ping", "-c", "1", "10.0.0.185")
     assert done.returncode == 0, done.stderr
-    assert "== host1:eth0  (2 packets)" in done.stdout
+    assert "== host1:eth0" in done.stdout
     files = {p.name for p in out.iterdir()}
     assert {"ZIGI-VM1.eth0.pcap", "ZIGI-VM1.eth0.txt", "ZIGI-VM2.eth0.pcap", "host1.eth0.pcap",
             "capture.json", "topology.yaml", "mapping-service.jsonl"} <= files
@@ -33,6 +33,7 @@ def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
     assert len(tcpdumps) == 3 and not [p for p in tcpdumps if p.is_alive()]
     assert processes_mentioning(str(out)) == []
 
+    assert vpclab("compare", out / "host1.eth0.pcap", REPO / "traces" / "underlay" / "host1.eth0.txt").returncode == 0
     compared = vpclab("compare", out, REPO / "traces" / "seed")
     assert compared.returncode == 0 and "verdict: match (2 capture point(s))" in compared.stdout
     underlay = tmp_path / "host1.eth0.txt"
