@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from vpclab.mapping import MappingTable
@@ -45,11 +46,19 @@ class Inventory:
                                    "ports": self.ports}, indent=1))
         tmp.replace(path)
 
-    # -- derived views ------------------------------------------------------------
+    # -- derived views (computed once per inventory: the mapping service asks on every miss)
     def table(self) -> MappingTable:
-        return MappingTable.from_topology(self.topology)
+        return self._table
 
     def routers(self) -> dict[int, Router]:
+        return self._routers
+
+    @cached_property
+    def _table(self) -> MappingTable:
+        return MappingTable.from_topology(self.topology)
+
+    @cached_property
+    def _routers(self) -> dict[int, Router]:
         table = self.table()
         topo = self.topology
         routers = {}
