@@ -35,7 +35,7 @@ from vpclab.pipeline import (
     ARP, CHECK, COOKIE_CHECK_FAILED, FORWARD, Miss, decide_miss, mapping_cookie, preload_flows,
 )
 from vpclab.plan import TUNNEL_PORT
-from vpclab.sync import InstalledFlow, RouterOps, change_ops, reconcile, static_flows
+from vpclab.sync import InstalledFlow, RouterOps, change_ops, decode_cookie, reconcile, static_flows
 from vpclab.validation import load_topology
 
 BARRIER_TIMEOUT = 5.0
@@ -104,10 +104,10 @@ class MappingService(app_manager.OSKenApp):
             for flow in flows:                  # ADD replaces in place: no gap for traffic
                 self.encoder.send(datapath, flow)
             self.pending[self._send(datapath, ofmsg.flow_stats(datapath))] = ("resync", datapath.id, None)
+            if router.on_demand:   # encode now what this router may ask for, so misses are fast
+                for flow in preload_flows(router, self.inventory.table(), router.idle_timeout):
+                    self.encoder.encode(datapath, flow)
         self.event_log.write("router_connected", host=router.host, dpid=datapath.id, flows=len(flows))
-        if router.on_demand:   # encode now what this router may ask for, so misses are fast
-            for flow in preload_flows(router, self.inventory.table(), router.idle_timeout):
-                self.encoder.encode(datapath, flow)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def flow_stats(self, ev):
@@ -129,13 +129,13 @@ class MappingService(app_manager.OSKenApp):
         installed = [InstalledFlow(s.table_id, s.priority, s.cookie, dict(s.match.items())) for s in body]
         with self.lock:
             router = self.inventory.routers()[datapath.id]
-            ops, kept = reconcile(router, self.inventory.table(), installed)
-            self._send_ops(datapath, RouterOps(delete=ops.delete))
+            stale, kept = reconcile(router, self.inventory.table(), installed)
+            self._send_ops(datapath, RouterOps(delete=stale))
             for cookie in sorted(kept):
                 self.cached[datapath.id][cookie] = {ARP, FORWARD, CHECK}
             xid = self._send(datapath, ofmsg.barrier(datapath))
             self.pending[xid] = ("ready", datapath.id, None)
-        self.event_log.write("router_resynced", host=router.host, removed=len(ops.delete),
+        self.event_log.write("router_resynced", host=router.host, removed=len(stale),
                              kept_cached=len(kept))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
@@ -324,7 +324,6 @@ class MappingService(app_manager.OSKenApp):
         self._multipart(ev.msg)
 
     def cached_entries(self) -> dict:
-        from vpclab.sync import decode_cookie
         table = self.inventory.table()
         out = {}
         for dpid, router in self.inventory.routers().items():

@@ -128,7 +128,7 @@ def _ip(text: str):
 
 
 def _tunnel_label(topology: Topology, src_host: str, dst_host: str, vpc: str) -> str:
-    return (f"{topology.encap.capitalize() if topology.encap == 'geneve' else 'VXLAN'} "
+    return (f"{ {'geneve': 'Geneve', 'vxlan': 'VXLAN'}[topology.encap]} "
             f"{topology.hosts[src_host].underlay_ip} > {topology.hosts[dst_host].underlay_ip} "
             f"vni {topology.vpcs[vpc].vni}")
 

@@ -20,7 +20,7 @@ from vpclab.ovs import OvsInstance
 from vpclab.plan import (
     CONTROLLER_IP, CONTROLLER_PORT, UNDERLAY_MTU, VM_MTU, FabricPlan, HostPlan, VmPlan,
 )
-from vpclab.shell import in_netns_of, run
+from vpclab.shell import links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
 from vpclab.topology import MANAGEMENT_CIDR
 from vpclab.wait import wait_until
@@ -168,11 +168,8 @@ class Fabric:
                        timeout=10)
 
     def _host_ports_up(self, host: HostPlan) -> bool:
-        out = run(in_netns_of(self.host_nodes[host.name].pid, ["ip", "-o", "link", "show"]),
-                  f"{host.name}: links")
-        up = {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()
-              if "state UP" in line}
-        return {"eth0", "mgmt0"} | {vm.port_name for vm in self.plan.vms_on(host.name)} <= up
+        wanted = {"eth0", "mgmt0"} | {vm.port_name for vm in self.plan.vms_on(host.name)}
+        return wanted <= links_up(self.host_nodes[host.name].pid)
 
     def start_routers(self) -> None:
         def start(host: HostPlan) -> None:

@@ -19,7 +19,6 @@ from vpclab.plan import FabricPlan, plan_fabric
 from vpclab.state import STATE_ROOT, LabState, remove_lab
 from vpclab.topology import Topology
 from vpclab.validation import LAB_NAME, load_topology, parse_topology
-from vpclab.wait import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 

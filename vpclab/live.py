@@ -17,7 +17,7 @@ from vpclab import api_client
 from vpclab.errors import VpclabError
 from vpclab.ovs import OvsInstance
 from vpclab.plan import VM_MTU, plan_fabric
-from vpclab.shell import in_netns_of, run
+from vpclab.shell import in_netns_of, links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
 from vpclab.validation import load_topology
 from vpclab.wait import wait_until
@@ -59,12 +59,6 @@ def _update_node(state: LabState, name: str, **fields) -> None:
     state.write_nodes(nodes)
 
 
-def _link_up(state: LabState, pid: int, ifname: str) -> bool:
-    out = subprocess.run(in_netns_of(pid, ["ip", "-o", "link", "show", ifname]),
-                         capture_output=True, text=True).stdout
-    return "state UP" in out
-
-
 def move_vm(state: LabState, name: str, host: str) -> dict:
     vm, new = _vm(state, name), _host(state, host)
     old = _host(state, vm["host"])
@@ -77,7 +71,7 @@ def move_vm(state: LabState, name: str, host: str) -> dict:
     _ovs(state, host).vsctl("add-port", "br-int", port, "--", "set", "interface", port,
                             f"ofport_request={result['port']}")
     _ovs(state, vm["host"]).vsctl("--if-exists", "del-port", "br-int", port)
-    wait_until(lambda: _link_up(state, new["pid"], port), f"{name}'s link on {host}", timeout=10)
+    wait_until(lambda: port in links_up(new["pid"]), f"{name}'s link on {host}", timeout=10)
     _update_node(state, name, host=host)
     return {**result, "reattached_ms": round((time.monotonic() - started) * 1000, 1)}
 
@@ -104,7 +98,7 @@ def add_vm(state: LabState, name: str, vpc: str, host: str, ip: str,
                                            "|| true; ip link set eth0 up"]), f"{name}: eth0")
         _ovs(state, host).vsctl("add-port", "br-int", port, "--", "set", "interface", port,
                                 f"ofport_request={result['port']}")
-        wait_until(lambda: _link_up(state, target["pid"], port), f"{name}'s link", timeout=10)
+        wait_until(lambda: port in links_up(target["pid"]), f"{name}'s link", timeout=10)
     except BaseException:
         api_client.call(state, "DELETE", f"/vms/{name}")
         raise

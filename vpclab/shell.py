@@ -12,6 +12,13 @@ def in_netns_of(pid: int, argv: list[str]) -> list[str]:
     return ["nsenter", f"--net=/proc/{pid}/ns/net", "--", *argv]
 
 
+def links_up(pid: int) -> set[str]:
+    """Names of the interfaces that are operationally up in a node's namespace."""
+    out = run(in_netns_of(pid, ["ip", "-o", "link", "show"]), "interface state")
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()
+            if "state UP" in line}
+
+
 def run(argv: list[str], what: str, env: Mapping[str, str] | None = None,
         timeout: float = 30.0, stdin: str | None = None) -> str:
     """Run argv, return its stdout; raise VpclabError with its stderr if it fails."""

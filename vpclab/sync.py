@@ -97,14 +97,11 @@ def _entry_changed(cookie: int, old: Router, new: Router, old_table: MappingTabl
 
 
 def reconcile(router: Router, table: MappingTable,
-              installed: list[InstalledFlow]) -> tuple[RouterOps, set[int]]:
-    """At (re)connection: remove what is stale, keep valid cached entries, add what is missing.
-
-    Returns the operations and the cookies of the cached entries kept.
-    """
-    desired = static_flows(router, table)
-    desired_keys = {flow_key(f) for f in desired}
-    ops = RouterOps(add=desired)
+              installed: list[InstalledFlow]) -> tuple[list[FlowKey], set[int]]:
+    """At (re)connection, after the router's static flows were (re)sent: what it holds
+    that is stale (to delete) and which valid cached entries it keeps (their cookies)."""
+    desired_keys = {flow_key(f) for f in static_flows(router, table)}
+    stale: list[FlowKey] = []
     kept: set[int] = set()
     for flow in installed:
         flow_id = key(flow.table, flow.priority, flow.match)
@@ -118,8 +115,8 @@ def reconcile(router: Router, table: MappingTable,
             continue   # still unknown: let it expire on its own
         if flow.cookie & COOKIE_KIND_MASK == COOKIE_CHECK_FAILED and router.on_demand:
             continue   # a rogue source, remembered briefly: let it expire on its own
-        ops.delete.append(flow_id)
-    return ops, kept
+        stale.append(flow_id)
+    return stale, kept
 
 
 def _still_valid(router: Router, table: MappingTable, flow: InstalledFlow, flow_id: FlowKey) -> bool:

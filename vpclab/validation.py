@@ -385,7 +385,7 @@ class _Checker:
         ok = True
         for key in ("vpc", "host", "ip"):
             if key not in body:
-                self.add(f"{path}.{key}", "is missing", f"every VM needs vpc, host and ip")
+                self.add(f"{path}.{key}", "is missing", "every VM needs vpc, host and ip")
                 ok = False
         vpc_name, host = body.get("vpc"), body.get("host")
         for key, value, known, what in (("vpc", vpc_name, vpcs, "VPC"), ("host", host, hosts, "host")):

@@ -4,7 +4,6 @@ from ipaddress import IPv4Address
 
 from tests.unit.conftest import routers_for
 from tests.unit.flowsim import walk
-import dataclasses
 
 from vpclab.pipeline import (
     ARP, CHECK, FORWARD, OFPP_IN_PORT, Miss, decide_miss, mapping_cookie, preload_flows, router_flows,
