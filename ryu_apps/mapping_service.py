@@ -28,11 +28,12 @@ from os_ken.controller.handler import (
 from os_ken.lib.packet import arp, ethernet, ipv4, packet
 from os_ken.ofproto import ofproto_v1_3
 
-from ryu_apps import api, ofmsg
+from ryu_apps import api, geneve_option, ofmsg
 from vpclab.events import EventLog
 from vpclab.inventory import Inventory
 from vpclab.pipeline import (
-    ARP, CHECK, COOKIE_CHECK_FAILED, FORWARD, Miss, decide_miss, mapping_cookie, preload_flows,
+    ARP, CHECK, COOKIE_CHECK_FAILED, DESTINATION_ENI_REG, FORWARD, NO_ENI, SOURCE_ENI_REG, Miss,
+    decide_miss, mapping_cookie, preload_flows,
 )
 from vpclab.plan import TUNNEL_PORT
 from vpclab.sync import InstalledFlow, RouterOps, change_ops, decode_cookie, reconcile, static_flows
@@ -50,8 +51,10 @@ def miss_from_packet_in(msg) -> Miss | None:
         tun_src = msg.match.get("tun_ipv4_src")
         if ip is None or tun_src is None:
             return None
+        # the Geneve option, as the router's classification read it (a register at 0 is absent)
+        keys = [msg.match.get(reg, NO_ENI) or None for reg in (SOURCE_ENI_REG, DESTINATION_ENI_REG)]
         return Miss(msg.match["in_port"], vni, IPv4Address(ip.src), False, frame.dst,
-                    IPv4Address(tun_src), IPv4Address(ip.dst), frame.src)
+                    IPv4Address(tun_src), IPv4Address(ip.dst), frame.src, *keys)
     request = pkt.get_protocol(arp.arp)
     if request is not None:
         if request.opcode != arp.ARP_REQUEST:
@@ -62,6 +65,9 @@ def miss_from_packet_in(msg) -> Miss | None:
         return None
     frame = pkt.get_protocol(ethernet.ethernet)
     return Miss(msg.match["in_port"], vni, IPv4Address(ip.dst), False, frame.dst)
+
+
+geneve_option.register_field()
 
 
 class MappingService(app_manager.OSKenApp):
@@ -97,6 +103,8 @@ class MappingService(app_manager.OSKenApp):
                 return
             self.datapaths[datapath.id] = datapath
             self.cached.pop(datapath.id, None)
+            if router.eni_option:    # the option's TLV map first: flows that name it need it
+                self._send(datapath, geneve_option.tlv_map_add(datapath))
             if router.on_demand:     # meters first: flows that name a missing meter are refused
                 for meter in [TUNNEL_PORT] + [port.ofport for port in router.ports]:
                     self._send(datapath, ofmsg.meter_add(datapath, meter, router.miss_rate))
@@ -258,13 +266,15 @@ class MappingService(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def openflow_error(self, ev):
-        """Every refusal by a router is logged; a meter that already exists (a router
-        reconnecting to a restarted service) is the one expected case."""
+        """Every refusal by a router is logged; a meter or TLV map that already exists (a
+        router reconnecting to a restarted service) is the one expected case."""
         msg, ofp = ev.msg, ev.msg.datapath.ofproto
         if msg.type == ofp.OFPET_METER_MOD_FAILED and msg.code == ofp.OFPMMFC_METER_EXISTS:
             return
+        if geneve_option.is_already_mapped(msg):
+            return
         self.event_log.write("openflow_error", host=self._host(msg.datapath.id), type=msg.type,
-                             code=msg.code, xid=msg.xid)
+                             code=msg.code, xid=msg.xid, exp_type=getattr(msg, "exp_type", None))
 
     def _send(self, datapath, msg) -> int:
         datapath.set_xid(msg)

@@ -18,8 +18,10 @@ def _action(parser, action: tuple):
         return parser.OFPActionOutput(action[1])
     if kind == "set":
         return parser.OFPActionSetField(**{action[1]: action[2]})
-    if kind == "move":
-        return parser.NXActionRegMove(src_field=action[1], dst_field=action[2], n_bits=action[3])
+    if kind == "move":      # ("move", src, dst, bits[, src_offset, dst_offset])
+        src_ofs, dst_ofs = action[4:6] if len(action) > 4 else (0, 0)
+        return parser.NXActionRegMove(src_field=action[1], dst_field=action[2], n_bits=action[3],
+                                      src_ofs=src_ofs, dst_ofs=dst_ofs)
     if kind == "controller":
         return parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)
     raise ValueError(f"unknown action {action!r}")

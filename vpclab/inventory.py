@@ -55,7 +55,7 @@ class Inventory:
 
     @cached_property
     def _table(self) -> MappingTable:
-        return MappingTable.from_topology(self.topology)
+        return MappingTable.from_topology(self.topology, self.eni_keys())
 
     @cached_property
     def _routers(self) -> dict[int, Router]:
@@ -66,8 +66,14 @@ class Inventory:
             ports = tuple(LocalPort(self.ports[vm.name], table.lookup(topo.vpcs[vm.vpc].vni, vm.ip))
                           for vm in topo.vms_on(host.name))
             routers[host.index] = Router(host.name, host.index, topo.mapping_mode == "on-demand",
-                                         topo.idle_timeout, ports, topo.miss_rate)
+                                         topo.idle_timeout, ports, topo.miss_rate,
+                                         eni_option=topo.encap == "geneve")
         return routers
+
+    def eni_keys(self) -> dict[str, int]:
+        """Each ENI's tunnel key is its router port's number less the base: stable for its
+        whole life (a move keeps the port number), unique in the lab."""
+        return {name: port - VM_PORT_BASE for name, port in self.ports.items()}
 
     def port_name(self, vm: str) -> str:
         return f"vm{self.ports[vm] - VM_PORT_BASE}"

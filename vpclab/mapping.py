@@ -22,6 +22,7 @@ class Mapping:
     host: str
     host_ip: IPv4Address
     source_dest_check: bool = True
+    key: int = 0    # the ENI's lab-wide tunnel key (OVN's port key): what the Geneve option carries
 
 
 class MappingTable:
@@ -29,11 +30,14 @@ class MappingTable:
 
     def __init__(self, mappings: list[Mapping]):
         self._by_key = {(m.vni, m.ip): m for m in mappings}
+        self._by_eni_key = {m.key: m for m in mappings}
 
     @classmethod
-    def from_topology(cls, topology: Topology) -> "MappingTable":
+    def from_topology(cls, topology: Topology, keys: dict[str, int] | None = None) -> "MappingTable":
+        """`keys`: each VM's ENI key, kept by the inventory across changes (default: file order)."""
+        keys = keys or {vm.name: vm.index for vm in topology.vms.values()}
         return cls([Mapping(vm.vpc, topology.vpcs[vm.vpc].vni, vm.eni, vm.ip, vm.mac, vm.host,
-                            topology.hosts[vm.host].underlay_ip, vm.source_dest_check)
+                            topology.hosts[vm.host].underlay_ip, vm.source_dest_check, keys[vm.name])
                     for vm in topology.vms.values()])
 
     def lookup(self, vni: int, ip: IPv4Address) -> Mapping | None:
@@ -43,6 +47,10 @@ class MappingTable:
         """The ENI with this MAC in this VPC, if its source/destination check is off."""
         return next((m for (v, _), m in self._by_key.items()
                      if v == vni and m.mac == mac and not m.source_dest_check), None)
+
+    def by_eni_key(self, key: int) -> Mapping | None:
+        """The ENI a Geneve option names."""
+        return self._by_eni_key.get(key)
 
     def in_vpcs(self, vnis: set[int]) -> list[Mapping]:
         return [m for (vni, _), m in self._by_key.items() if vni in vnis]

@@ -9,13 +9,26 @@ Tables (one br-int per physical host):
   0 CLASSIFY  VM port + its own MAC/IP (ARP sender too) -> VPC (metadata=VNI);
               tunnel port + tun_id -> VPC. Anything else: dropped (anti-spoofing).
   25 CHECK    from the tunnel: the outer source must be the host the mapping names
-              for the inner source (AWS's receive-side check); else dropped, counted.
+              for the inner source (AWS's receive-side check), and in Geneve mode the
+              source ENI the option names must be that source; else dropped, counted.
   10 ARP      request for a known (VPC, IP): the router answers itself, out of
               the port it came in. Miss: ask the mapping service (on-demand) or drop.
   20 FORWARD  unicast by (VPC, dst IP, dst MAC): local port, or set VNI + peer
               host IP and out the tunnel. Miss: ask the mapping service or drop.
               Broadcast/multicast: dropped. Nothing ever floods.
-  30 DELIVER  from the tunnel: only to a local VM of that VPC.
+  30 DELIVER  from the tunnel: only to a local VM of that VPC; in Geneve mode, to the
+              destination ENI the option names (as OVN delivers by egress port key).
+
+ENI identity in Geneve (the seed: the encapsulation carries the VPC *and* the ENI):
+a Geneve option, class 0xffff (experimental), type 0x80 (critical: a receiver that
+cannot read it must drop the packet), 8 bytes = source ENI key, destination ENI
+key, 32 bits each. Classification puts the sender's key in reg0; the forwarding
+entry writes the destination key and moves reg0 in beside it. The receiving
+router's classification moves the option back into reg0 (source) and reg1
+(destination), and CHECK and DELIVER match those registers, never the option
+itself: OVS 3.1 crashes (use after free) when it reports the removal of a flow
+that matches tun_metadata. VXLAN has no room for options, so there the VNI plus
+the inner addresses are all a receiver has.
 """
 from __future__ import annotations
 
@@ -43,6 +56,12 @@ OFPP_TABLE = 0xFFFFFFF9
 OFPP_CONTROLLER = 0xFFFFFFFD
 MULTICAST = ("01:00:00:00:00:00", "01:00:00:00:00:00")
 
+ENI_OPTION_CLASS, ENI_OPTION_TYPE, ENI_OPTION_LEN = 0xFFFF, 0x80, 8
+ENI_FIELD = "tun_metadata0"       # where OVS maps the option (a TLV map the service sends)
+SOURCE_ENI_REG = "reg0"           # the sending ENI's key: set by classification, both ways
+DESTINATION_ENI_REG = "reg1"      # the receiving ENI's key, read from the option
+NO_ENI = 0                        # what a register holds when the option was missing
+
 COOKIE_ROUTER = 0x0            # the router's own ports and defaults
 COOKIE_MAPPING = 0x01 << 56    # | VNI << 32 | IPv4: one cookie per cached mapping
 COOKIE_NEGATIVE = 0x02 << 56   # | VNI << 32 | IPv4: an unknown target, remembered briefly
@@ -50,7 +69,8 @@ COOKIE_CHECK_FAILED = 0x03 << 56  # receive-side check failures: their drops are
 COOKIE_KIND_MASK = 0xFF << 56
 
 # Actions are tuples, read by ofmsg.py and by the test table simulator:
-#   ("output", port) ("set", field, value) ("move", src, dst, bits) ("controller",)
+#   ("output", port) ("set", field, value) ("controller",)
+#   ("move", src, dst, bits) or ("move", src, dst, bits, src_offset, dst_offset)
 Action = tuple
 
 
@@ -93,6 +113,7 @@ class Router:
     idle_timeout: int
     ports: tuple[LocalPort, ...] = field(default_factory=tuple)
     miss_rate: int = 100
+    eni_option: bool = False     # Geneve: ENI keys travel in a tunnel option
 
     @property
     def vnis(self) -> set[int]:
@@ -110,15 +131,17 @@ def router_flows(router: Router) -> list[Flow]:
     """The router's own configuration: its ports, its VPCs, its defaults."""
     flows: list[Flow] = []
     for port in router.ports:
-        flows += classify_port_flows(port)
-        flows.append(deliver_flow(port))
-        if not port.mapping.source_dest_check:     # an appliance also receives for others
+        flows += classify_port_flows(port, router.eni_option)
+        flows.append(deliver_flow(port, router.eni_option))
+        if not port.mapping.source_dest_check and not router.eni_option:   # an appliance also receives for others
             flows.append(Flow(DELIVER, PRIO_APPLIANCE, {"metadata": port.mapping.vni, "eth_type": ETH_IP,
                                                         "eth_dst": port.mapping.mac},
                               (("output", port.ofport),)))
+    read_option = (("move", ENI_FIELD, SOURCE_ENI_REG, 32, 32, 0),
+                   ("move", ENI_FIELD, DESTINATION_ENI_REG, 32, 0, 0)) if router.eni_option else ()
     for vni in sorted(router.vnis):
         flows.append(Flow(CLASSIFY, PRIO_ENTRY, {"in_port": TUNNEL_PORT, "tunnel_id": vni},
-                          goto=CHECK, metadata=vni))
+                          read_option, goto=CHECK, metadata=vni))
     flows.append(Flow(FORWARD, PRIO_DROP_MCAST, {"eth_dst": MULTICAST}))
     if router.on_demand:
         for port in router.ports:
@@ -130,22 +153,27 @@ def router_flows(router: Router) -> list[Flow]:
     return flows
 
 
-def check_flow(mapping: Mapping, idle_timeout: int = 0) -> Flow:
-    """A verified source: its packets come from the host its mapping names."""
-    return Flow(CHECK, PRIO_ENTRY, {"metadata": mapping.vni, "eth_type": ETH_IP,
-                                    "ipv4_src": str(mapping.ip), "tun_ipv4_src": str(mapping.host_ip)},
-                goto=DELIVER, cookie=mapping_cookie(mapping.vni, mapping.ip),
+def check_flow(mapping: Mapping, idle_timeout: int = 0, eni_option: bool = False) -> Flow:
+    """A verified source: its packets come from the host its mapping names (and, with
+    the Geneve option, as its ENI: then an appliance needs no IP, its key says who)."""
+    match = {"metadata": mapping.vni, "eth_type": ETH_IP, "tun_ipv4_src": str(mapping.host_ip)}
+    if eni_option:
+        match[SOURCE_ENI_REG] = mapping.key
+    if mapping.source_dest_check or not eni_option:
+        match["ipv4_src"] = str(mapping.ip)
+    return Flow(CHECK, PRIO_ENTRY, match, goto=DELIVER, cookie=mapping_cookie(mapping.vni, mapping.ip),
                 idle_timeout=idle_timeout)
 
 
-def classify_port_flows(port: LocalPort) -> list[Flow]:
+def classify_port_flows(port: LocalPort, eni_option: bool = False) -> list[Flow]:
     """A VM may only speak as its own ENI: its MAC, its IP, its ARP sender fields.
     With its source/destination check off (a NAT), any source IP, still only its MAC."""
     m = port.mapping
     own = {"in_port": port.ofport, "eth_src": m.mac}
     source = {"ipv4_src": str(m.ip)} if m.source_dest_check else {}
+    remember = (("set", SOURCE_ENI_REG, m.key),) if eni_option else ()
     return [
-        Flow(CLASSIFY, PRIO_ENTRY, {**own, "eth_type": ETH_IP, **source},
+        Flow(CLASSIFY, PRIO_ENTRY, {**own, "eth_type": ETH_IP, **source}, remember,
              goto=FORWARD, metadata=m.vni),
         Flow(CLASSIFY, PRIO_ENTRY, {**own, "eth_type": ETH_ARP, "arp_spa": str(m.ip),
                                     "arp_sha": m.mac}, goto=ARP, metadata=m.vni),
@@ -161,11 +189,14 @@ def miss_flows(ofport: int) -> list[Flow]:
             Flow(FORWARD, PRIO_MISS, {**own, "eth_type": ETH_IP}, ask, meter=ofport)]
 
 
-def deliver_flow(port: LocalPort) -> Flow:
+def deliver_flow(port: LocalPort, eni_option: bool = False) -> Flow:
+    """To a local VM: by the destination ENI the Geneve option names, or (VXLAN) by
+    the inner destination addresses."""
     m = port.mapping
-    return Flow(DELIVER, PRIO_ENTRY, {"metadata": m.vni, "eth_type": ETH_IP,
-                                      "ipv4_dst": str(m.ip), "eth_dst": m.mac},
-                (("output", port.ofport),))
+    match = {"metadata": m.vni, "eth_type": ETH_IP}
+    match.update({DESTINATION_ENI_REG: m.key} if eni_option else
+                 {"ipv4_dst": str(m.ip), "eth_dst": m.mac})
+    return Flow(DELIVER, PRIO_ENTRY, match, (("output", port.ofport),))
 
 
 # -- flows for one mapping (the cache) -------------------------------------------
@@ -200,8 +231,12 @@ def forward_actions(router: Router, mapping: Mapping) -> tuple[Action, ...]:
     local = router.port_of(mapping)
     if local is not None:
         return (("output", local),)
+    eni = ((("set", ENI_FIELD, mapping.key),                        # destination ENI, low half
+            ("move", SOURCE_ENI_REG, ENI_FIELD, 32, 0, 32))          # source ENI, high half
+           if router.eni_option else ())
     return (("set", "tunnel_id", mapping.vni),
             ("set", "tun_ipv4_dst", str(mapping.host_ip)),
+            *eni,
             ("output", TUNNEL_PORT))
 
 
@@ -214,7 +249,7 @@ def entry_flows(router: Router, mapping: Mapping, idle_timeout: int = 0) -> list
     """Everything a router may hold for one mapping: answer, forward, verify as a source."""
     remote = mapping.host != router.host
     flows = mapping_flows(router, mapping, idle_timeout)
-    flows += [check_flow(mapping, idle_timeout)] if remote else []
+    flows += [check_flow(mapping, idle_timeout, router.eni_option)] if remote else []
     if not mapping.source_dest_check:
         flows += appliance_flows(router, mapping, remote, idle_timeout)
     return flows
@@ -226,7 +261,7 @@ def appliance_flows(router: Router, mapping: Mapping, remote: bool, idle_timeout
     base = {"metadata": mapping.vni, "eth_type": ETH_IP}
     flows = [Flow(FORWARD, PRIO_APPLIANCE, {**base, "eth_dst": mapping.mac},
                   forward_actions(router, mapping), cookie=cookie, idle_timeout=idle_timeout)]
-    if remote:
+    if remote and not router.eni_option:      # with the option, check_flow trusts it by ENI
         flows.append(Flow(CHECK, PRIO_APPLIANCE, {**base, "eth_src": mapping.mac,
                                                   "tun_ipv4_src": str(mapping.host_ip)},
                           goto=DELIVER, cookie=cookie, idle_timeout=idle_timeout))
@@ -246,6 +281,8 @@ class Miss:
     tun_src: IPv4Address | None = None       # set for a receive-side check: the outer source
     destination: IPv4Address | None = None   # ...and the inner destination
     eth_src: str = ""
+    source_key: int | None = None            # Geneve: the ENIs the option names
+    destination_key: int | None = None
 
 
 def negative_flows(miss: Miss, ttl: int) -> list[Flow]:
@@ -299,22 +336,58 @@ def decide_miss(router: Router, miss: Miss, table: MappingTable) -> Decision:
 
 def decide_check(router: Router, miss: Miss, table: MappingTable) -> Decision:
     """Receive-side check: does the inner source live behind the outer source host?
+    With the Geneve option, the claimed source is the ENI it names, and the option
+    is required: a packet without it is dropped.
 
     A packet that passes is delivered straight to its local port (a resubmit would
     lose its tunnel metadata); one that fails is dropped, remembered briefly, counted.
     """
+    if router.eni_option and miss.source_key is None:
+        return Decision([], False, None, "receive check failed: no ENI option in the Geneve header")
+    source = _source_by_eni(miss, table) if router.eni_option else _source_by_address(miss, table)
+    if source is None or source.host_ip != miss.tun_src or source.host == router.host:
+        return _check_failed(miss)
+    # the whole entry: this router is about to answer the VM's ARP for it and forward its reply
+    local = _local_destination(router, miss)
+    return Decision(entry_flows(router, source, router.idle_timeout), False, source,
+                    "source verified", local.ofport if local else None)
+
+
+def _source_by_eni(miss: Miss, table: MappingTable) -> Mapping | None:
+    """The ENI the option names, if it is in this VPC and (unless an appliance) owns the
+    inner source IP."""
+    source = table.by_eni_key(miss.source_key)
+    if source is None or source.vni != miss.vni or \
+            (source.source_dest_check and source.ip != miss.target):
+        return None
+    return source
+
+
+def _source_by_address(miss: Miss, table: MappingTable) -> Mapping | None:
+    """VXLAN: the ENI that owns the inner source IP, or an appliance by its MAC."""
     source = table.lookup(miss.vni, miss.target)
     if source is None or source.host_ip != miss.tun_src:
         source = table.appliance(miss.vni, miss.eth_src) or source    # a NAT speaking for others
-    if source is None or source.host_ip != miss.tun_src or source.host == router.host:
-        cookie = COOKIE_CHECK_FAILED | (miss.vni << 32) | int(miss.target)
-        match = {"metadata": miss.vni, "eth_type": ETH_IP, "ipv4_src": str(miss.target),
-                 "tun_ipv4_src": str(miss.tun_src)}
-        drop = Flow(CHECK, PRIO_ENTRY, match, cookie=cookie, hard_timeout=NEGATIVE_TTL)
-        return Decision([drop], False, None,
-                        f"receive check failed: {miss.target} does not live behind {miss.tun_src}")
-    local = next((p for p in router.ports if p.mapping.vni == miss.vni and p.mapping.mac == miss.eth_dst
-                  and (p.mapping.ip == miss.destination or not p.mapping.source_dest_check)), None)
-    # the whole entry: this router is about to answer the VM's ARP for it and forward its reply
-    return Decision(entry_flows(router, source, router.idle_timeout), False, source,
-                    "source verified", local.ofport if local else None)
+    return source
+
+
+def _local_destination(router: Router, miss: Miss) -> LocalPort | None:
+    if miss.destination_key is not None:
+        return next((p for p in router.ports
+                     if p.mapping.vni == miss.vni and p.mapping.key == miss.destination_key), None)
+    return next((p for p in router.ports if p.mapping.vni == miss.vni and p.mapping.mac == miss.eth_dst
+                 and (p.mapping.ip == miss.destination or not p.mapping.source_dest_check)), None)
+
+
+def _check_failed(miss: Miss) -> Decision:
+    """Drop and remember the claim, below real entries: if the claim becomes true (a VM
+    moved there), its entry wins at once; a forged ENI key never shadows the real one."""
+    cookie = COOKIE_CHECK_FAILED | (miss.vni << 32) | int(miss.target)
+    match = {"metadata": miss.vni, "eth_type": ETH_IP, "ipv4_src": str(miss.target),
+             "tun_ipv4_src": str(miss.tun_src)}
+    claim = f"{miss.target}"
+    if miss.source_key is not None:
+        match[SOURCE_ENI_REG] = miss.source_key
+        claim += f" as ENI key {miss.source_key}"
+    drop = Flow(CHECK, PRIO_NEGATIVE, match, cookie=cookie, hard_timeout=NEGATIVE_TTL)
+    return Decision([drop], False, None, f"receive check failed: {claim} does not live behind {miss.tun_src}")

@@ -2,11 +2,13 @@
 import dataclasses
 from ipaddress import IPv4Address
 
+import pytest
+
 from tests.unit.conftest import routers_for
-from tests.unit.flowsim import walk
+from tests.unit.flowsim import tunnel, walk
 
 from vpclab.pipeline import (
-    ARP, CHECK, FORWARD, OFPP_IN_PORT, Miss, decide_miss, mapping_cookie, preload_flows, router_flows,
+    ARP, CHECK, CLASSIFY, FORWARD, OFPP_IN_PORT, Miss, decide_miss, mapping_cookie, preload_flows, router_flows,
 )
 from vpclab.plan import TUNNEL_PORT, plan_fabric
 
@@ -68,37 +70,85 @@ def test_remote_destination_is_encapsulated_with_vni_and_peer_host(seed):
     assert out[2]["tunnel_id"] == 1001 and out[2]["tun_ipv4_dst"] == "192.168.100.2"
 
 
-def test_tunnel_ingress_checks_the_source_then_delivers_only_locally(seed):
-    _, r2, table, vm1, vm2 = seed_parts(seed)
-    packet = {**ip_packet(TUNNEL_PORT, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185"),
-              "tunnel_id": 1001, "tun_ipv4_src": "192.168.100.1"}
+def sent_over_the_tunnel(r1, table, vm1, vm2):
+    """ZIGI-VM1's packet to ZIGI-VM2 as host1's router puts it on the underlay."""
+    flows, _ = answer(r1, table, Miss(vm1.ofport, 1001, IPv4Address("10.0.0.185"), False, vm2.vm.mac),
+                      router_flows(r1))
+    (out,) = walk(flows, ip_packet(vm1.ofport, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185"))
+    assert out[:2] == ("output", TUNNEL_PORT)
+    return out[2]
+
+
+def tunnel_miss(router, packet):
+    """The Miss the mapping service reads from a packet-in at the CHECK table, with the
+    registers the router's classification filled from the Geneve option (0: none)."""
+    classify = [dataclasses.replace(f, actions=f.actions + (("controller",),), goto=None)
+                for f in router_flows(router) if f.table == CLASSIFY]
+    (asked,) = walk(classify, packet)
+    seen = asked[2]
+    keys = [seen.get(reg) or None for reg in ("reg0", "reg1")]
+    return Miss(TUNNEL_PORT, seen["tunnel_id"], IPv4Address(seen["ipv4_src"]), False, seen["eth_dst"],
+                IPv4Address(seen["tun_ipv4_src"]), IPv4Address(seen["ipv4_dst"]), seen["eth_src"], *keys)
+
+
+@pytest.mark.parametrize("encap", ["geneve", "vxlan"])
+def test_tunnel_ingress_checks_the_source_then_delivers_only_locally(seed, encap):
+    r1, r2, table, vm1, vm2 = seed_parts(dataclasses.replace(seed, encap=encap))
+    packet = tunnel(sent_over_the_tunnel(r1, table, vm1, vm2), "192.168.100.1")
     (asked,) = walk(router_flows(r2), packet)
     assert asked[:2] == ("controller", CHECK)                   # on-demand: verify the source
-    miss = Miss(TUNNEL_PORT, 1001, IPv4Address("10.0.0.148"), False, vm2.vm.mac,
-                IPv4Address("192.168.100.1"), IPv4Address("10.0.0.185"))
-    decision = decide_miss(r2, miss, table)
+    decision = decide_miss(r2, tunnel_miss(r2, packet), table)
     assert decision.output == vm2.ofport and decision.reason == "source verified"
     (out,) = walk(router_flows(r2) + decision.flows, packet)
     assert out[:2] == ("output", vm2.ofport)
     assert walk(router_flows(r2) + decision.flows, {**packet, "tunnel_id": 1002}) == []
 
 
-def test_a_source_arriving_from_the_wrong_host_is_dropped(seed):
-    """AWS's receive-side check: a rogue host claiming ZIGI-VM1."""
-    _, r2, table, vm1, vm2 = seed_parts(seed)
-    rogue = Miss(TUNNEL_PORT, 1001, IPv4Address("10.0.0.148"), False, vm2.vm.mac,
-                 IPv4Address("192.168.100.3"), IPv4Address("10.0.0.185"))
-    decision = decide_miss(r2, rogue, table)
+@pytest.mark.parametrize("encap", ["geneve", "vxlan"])
+def test_a_source_arriving_from_the_wrong_host_is_dropped(seed, encap):
+    """AWS's receive-side check: a rogue host claiming ZIGI-VM1 (and, in Geneve, its ENI)."""
+    seed = dataclasses.replace(seed, encap=encap)
+    r1, r2, table, vm1, vm2 = seed_parts(seed)
+    packet = tunnel(sent_over_the_tunnel(r1, table, vm1, vm2), "192.168.100.3")
+    decision = decide_miss(r2, tunnel_miss(r2, packet), table)
     assert decision.output is None and decision.mapping is None
     assert decision.reason.startswith("receive check failed")
-    packet = {**ip_packet(TUNNEL_PORT, vm1.vm.mac, vm2.vm.mac, "10.0.0.148", "10.0.0.185"),
-              "tunnel_id": 1001, "tun_ipv4_src": "192.168.100.3"}
     assert walk(router_flows(r2) + decision.flows, packet) == []
     preload = dataclasses.replace(seed, mapping_mode="preload")
     _, p2, ptable, _, _ = seed_parts(preload)
     flows = router_flows(p2) + preload_flows(p2, ptable)
     assert walk(flows, packet) == []                            # preload: dropped by default
     assert walk(flows, {**packet, "tun_ipv4_src": "192.168.100.1"})[0][:2] == ("output", vm2.ofport)
+
+
+def test_geneve_option_carries_the_source_and_destination_eni(seed):
+    r1, _, table, vm1, vm2 = seed_parts(seed)
+    sent = sent_over_the_tunnel(r1, table, vm1, vm2)
+    keys = table.lookup(1001, IPv4Address("10.0.0.148")).key, table.lookup(1001, IPv4Address("10.0.0.185")).key
+    assert keys == (1, 2)
+    assert sent["tun_metadata0"] == keys[0] << 32 | keys[1]
+    vxlan = seed_parts(dataclasses.replace(seed, encap="vxlan"))
+    assert "tun_metadata0" not in sent_over_the_tunnel(*vxlan[0:1], vxlan[2], *vxlan[3:])
+
+
+@pytest.mark.parametrize("mode", ["on-demand", "preload"])
+def test_geneve_delivers_by_destination_eni_and_checks_the_source_eni(seed, mode):
+    r1, r2, table, vm1, vm2 = seed_parts(dataclasses.replace(seed, mapping_mode=mode))
+    good = tunnel(sent_over_the_tunnel(r1, table, vm1, vm2), "192.168.100.1")
+    flows = router_flows(r2) + (preload_flows(r2, table) if mode == "preload" else
+                                decide_miss(r2, tunnel_miss(r2, good), table).flows)
+    assert walk(flows, good)[0][:2] == ("output", vm2.ofport)
+    # the inner addresses say ZIGI-VM2, but the option names no ENI here: not delivered
+    assert walk(flows, {**good, "tun_metadata0": 1 << 32 | 7}) == []
+    # the right host, but the option claims an ENI that is not ZIGI-VM1: not trusted
+    forged = {**good, "tun_metadata0": 9 << 32 | 2}
+    assert walk(flows, forged) == [] or walk(flows, forged)[0][0] == "controller"
+    assert decide_miss(r2, tunnel_miss(r2, forged), table).mapping is None
+    # no option at all in Geneve mode: dropped, and nothing installed that could shadow VM1
+    bare = {k: v for k, v in good.items() if k != "tun_metadata0"}
+    assert all(out[0] != "output" for out in walk(flows, bare))
+    refused = decide_miss(r2, tunnel_miss(r2, bare), table)
+    assert refused.mapping is None and refused.flows == [] and "no ENI option" in refused.reason
 
 
 def test_anti_spoofing_drops_forged_ip_mac_and_arp_sender(seed):

@@ -4,8 +4,8 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from tests.unit.flowsim import walk
-from tests.unit.test_pipeline import ip_packet
+from tests.unit.flowsim import tunnel, walk
+from tests.unit.test_pipeline import ip_packet, tunnel_miss
 from vpclab.inventory import Inventory
 from vpclab.pipeline import CHECK, Miss, decide_miss, router_flows
 from vpclab.plan import TUNNEL_PORT
@@ -23,9 +23,9 @@ vms:
 CLIENT_MAC, NAT_MAC, SERVER_MAC = "02:00:00:00:00:10", "02:00:00:00:00:20", "02:00:00:00:00:30"
 
 
-@pytest.fixture
-def lab():
-    inventory = Inventory.from_topology(parse_topology(NAT_LAB))
+@pytest.fixture(params=["geneve", "vxlan"])
+def lab(request):
+    inventory = Inventory.from_topology(parse_topology(NAT_LAB + f"encap: {request.param}\n"))
     return inventory.routers(), inventory.table(), inventory.ports
 
 
@@ -44,18 +44,24 @@ def test_only_the_appliance_may_send_as_someone_else(lab):
     assert walk(flows, strict) == []                # SERVER keeps the check
 
 
+def sent(router, table, port, packet) -> dict:
+    """`packet` from a local VM, after the router asked the mapping service and cached the
+    answer: what it puts on the underlay."""
+    miss = Miss(port, 1001, IPv4Address(packet["ipv4_dst"]), False, packet["eth_dst"])
+    decision = decide_miss(router, miss, table)
+    assert decision.resubmit, decision.reason
+    (out,) = walk(router_flows(router) + decision.flows, packet)
+    assert out[:2] == ("output", TUNNEL_PORT)
+    return out[2]
+
+
 def test_traffic_routed_via_the_appliance_reaches_it(lab):
     routers, table, ports = lab
-    miss = Miss(ports["CLIENT"], 1001, IPv4Address("10.9.9.9"), False, NAT_MAC)
-    decision = decide_miss(routers[1], miss, table)
-    assert decision.resubmit and decision.mapping.ip == IPv4Address("10.0.0.20")
     packet = ip_packet(ports["CLIENT"], CLIENT_MAC, NAT_MAC, "10.0.0.10", "10.9.9.9")
-    (out,) = walk(router_flows(routers[1]) + decision.flows, packet)
-    assert out[:2] == ("output", TUNNEL_PORT) and out[2]["tun_ipv4_dst"] == "192.168.100.2"
-    arriving = {**packet, "in_port": TUNNEL_PORT, "tunnel_id": 1001, "tun_ipv4_src": "192.168.100.1"}
-    check = decide_miss(routers[2], Miss(TUNNEL_PORT, 1001, IPv4Address("10.0.0.10"), False, NAT_MAC,
-                                         IPv4Address("192.168.100.1"), IPv4Address("10.9.9.9"),
-                                         CLIENT_MAC), table)
+    out = sent(routers[1], table, ports["CLIENT"], packet)
+    assert out["tun_ipv4_dst"] == "192.168.100.2"
+    arriving = tunnel(out, "192.168.100.1")
+    check = decide_miss(routers[2], tunnel_miss(routers[2], arriving), table)
     assert check.output == ports["NAT"]
     (delivered,) = walk(router_flows(routers[2]) + check.flows, arriving)
     assert delivered[:2] == ("output", ports["NAT"])
@@ -65,13 +71,20 @@ def test_traffic_routed_via_the_appliance_reaches_it(lab):
     assert to_server.mapping is None and not to_server.resubmit
 
 
-def test_the_appliance_is_trusted_by_its_mac_from_its_own_host(lab):
+def test_the_appliance_is_trusted_from_its_own_host_only(lab):
     routers, table, ports = lab
-    def check(outer, eth_src):
-        return decide_miss(routers[1], Miss(TUNNEL_PORT, 1001, IPv4Address("10.9.9.9"), False,
-                                            CLIENT_MAC, IPv4Address(outer), IPv4Address("10.0.0.10"),
-                                            eth_src), table)
-    assert check("192.168.100.2", NAT_MAC).output == ports["CLIENT"]
-    assert check("192.168.100.3", NAT_MAC).mapping is None          # NAT does not live there
-    assert check("192.168.100.2", SERVER_MAC).mapping is None       # SERVER may not speak for others
-    assert CHECK in {f.table for f in check("192.168.100.2", NAT_MAC).flows}
+    out = sent(routers[2], table, ports["NAT"], ip_packet(ports["NAT"], NAT_MAC, CLIENT_MAC, "10.9.9.9", "10.0.0.10"))
+    honest = decide_miss(routers[1], tunnel_miss(routers[1], tunnel(out, "192.168.100.2")), table)
+    assert honest.output == ports["CLIENT"] and CHECK in {f.table for f in honest.flows}
+    (delivered,) = walk(router_flows(routers[1]) + honest.flows, tunnel(out, "192.168.100.2"))
+    assert delivered[:2] == ("output", ports["CLIENT"])
+    rogue = tunnel(out, "192.168.100.3")                            # NAT does not live there
+    assert decide_miss(routers[1], tunnel_miss(routers[1], rogue), table).mapping is None
+    assert all(o[0] != "output" for o in walk(router_flows(routers[1]) + honest.flows, rogue))
+    # SERVER (its check on) may not speak for others, whatever it claims to be
+    server = table.lookup(1001, IPv4Address("10.0.0.30"))
+    posing = {**tunnel(out, "192.168.100.2"), "eth_src": SERVER_MAC}
+    if "tun_metadata0" in posing:
+        posing["tun_metadata0"] = server.key << 32 | posing["tun_metadata0"] & 0xFFFFFFFF
+    assert decide_miss(routers[1], tunnel_miss(routers[1], posing), table).mapping is None
+    assert all(o[0] != "output" for o in walk(router_flows(routers[1]) + honest.flows, posing))
