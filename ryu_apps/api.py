@@ -122,9 +122,9 @@ def route(service, method: str, path: str, body: dict):
     parts = [p for p in path.split("/") if p]
     match (method, parts):
         case ("GET", ["mappings"]):
-            return [_mapping(m) for m in service.inventory.table()]
+            return [m.to_json() for m in service.inventory.table()]
         case ("GET", ["mappings", vpc, ip]):
-            return _mapping(_find(service, vpc, ip))
+            return _find(service, vpc, ip).to_json()
         case ("POST", ["vms"]):
             return _add(service, body)
         case ("PUT", ["vms", name]):
@@ -184,7 +184,4 @@ def _find(service, vpc: str, ip: str):
     return mapping
 
 
-def _mapping(m) -> dict:
-    return {"vpc": m.vpc, "vni": m.vni, "ip": str(m.ip), "mac": m.mac, "eni": m.eni,
-            "host": m.host, "host_ip": str(m.host_ip)}
 

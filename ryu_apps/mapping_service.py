@@ -339,13 +339,8 @@ class MappingService(app_manager.OSKenApp):
         for dpid, router in self.inventory.routers().items():
             if not router.on_demand:
                 out[router.host] = {"mode": "preload",
-                                    "entries": [_entry(m) for m in table.in_vpcs(router.vnis)]}
+                                    "entries": [m.to_json() for m in table.in_vpcs(router.vnis)]}
                 continue
             entries = [table.lookup(*decode_cookie(c)) for c in self.cached[dpid]]
-            out[router.host] = {"mode": "on-demand", "entries": [_entry(m) for m in entries if m]}
+            out[router.host] = {"mode": "on-demand", "entries": [m.to_json() for m in entries if m]}
         return out
-
-
-def _entry(m) -> dict:
-    return {"vpc": m.vpc, "vni": m.vni, "ip": str(m.ip), "mac": m.mac, "eni": m.eni, "host": m.host,
-            "host_ip": str(m.host_ip)}

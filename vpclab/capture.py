@@ -3,7 +3,8 @@
 Traffic sent before tcpdump prints "listening on" is simply not captured, so
 `start` waits for that line (FAUCET's habit) instead of sleeping. tcpdump
 writes a pcap (-U: flushed per packet, so progress is visible); the text
-view is rendered from that pcap afterwards with `tcpdump -nn -r`, so both
+view is rendered from that pcap afterwards with `tcpdump -nn -r` (`-vv` on a
+host's underlay NIC, to show the Geneve option), so both
 always describe the same packets. Every tcpdump's PID is recorded in the
 lab's state: even a crashed CLI leaves nothing running after `vpclab down`.
 """
@@ -33,6 +34,8 @@ class Capture:
         self.state, self.node, self.iface = state, node, iface
         self.pcap = out_dir / f"{node}.{iface}.pcap"
         self.text = out_dir / f"{node}.{iface}.txt"
+        # a host's NIC is the underlay: -vv so the text shows the Geneve option too
+        self.render = ["tcpdump", "-nn", *(["-vv"] if info.get("kind") == "host" else []), "-r"]
         # -Z root: Debian's tcpdump drops to user tcpdump before opening the file
         self.argv = in_netns_of(info["pid"], ["tcpdump", "-nn", "-U", "--immediate-mode", "-Z", "root",
                                               "-i", iface,
@@ -81,7 +84,7 @@ class Capture:
             self.proc.stderr.close()
         if self.pcap.exists():
             with self.text.open("w") as out:
-                subprocess.run(["tcpdump", "-nn", "-r", str(self.pcap)], stdout=out,
+                subprocess.run([*self.render, str(self.pcap)], stdout=out,
                                stderr=subprocess.DEVNULL)
         return self.lines()
 

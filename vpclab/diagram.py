@@ -114,7 +114,7 @@ def _vm_arrows(packets: dict, vm: str, nodes: dict, topology: Topology,
             left = _sent_at(packets, nodes, sender, me["vpc"], packet.line, packet.time)
             arrows.append(Arrow(left + 1e-6 if left is not None else packet.time - 1e-6,
                                 router(peer.host), home,
-                                _tunnel_label(topology, peer.host, me["host"], me["vpc"]), "tunnel"))
+                                _tunnel_label(topology, peer.host, nodes.get(peer.name, {}), me), "tunnel"))
         arrows.append(Arrow(packet.time, home, vm, packet.line, "packet"))
     return arrows
 
@@ -127,10 +127,14 @@ def _ip(text: str):
         return None
 
 
-def _tunnel_label(topology: Topology, src_host: str, dst_host: str, vpc: str) -> str:
-    return (f"{ {'geneve': 'Geneve', 'vxlan': 'VXLAN'}[topology.encap]} "
-            f"{topology.hosts[src_host].underlay_ip} > {topology.hosts[dst_host].underlay_ip} "
-            f"vni {topology.vpcs[vpc].vni}")
+def _tunnel_label(topology: Topology, src_host: str, sender: dict, receiver: dict) -> str:
+    """The outer header as the underlay carries it; in Geneve, with the ENI option's keys."""
+    label = (f"{ {'geneve': 'Geneve', 'vxlan': 'VXLAN'}[topology.encap]} "
+             f"{topology.hosts[src_host].underlay_ip} > {topology.hosts[receiver['host']].underlay_ip} "
+             f"vni {topology.vpcs[receiver['vpc']].vni}")
+    if topology.encap == "geneve" and "eni_key" in sender and "eni_key" in receiver:
+        label += f" eni {sender['eni_key']}>{receiver['eni_key']}"
+    return label
 
 
 def _service_arrows(capture_dir: Path, topology: Topology) -> list[Arrow]:

@@ -24,6 +24,11 @@ class Mapping:
     source_dest_check: bool = True
     key: int = 0    # the ENI's lab-wide tunnel key (OVN's port key): what the Geneve option carries
 
+    def to_json(self) -> dict:
+        """As the API and `vpclab mapping` show it."""
+        return {"vpc": self.vpc, "vni": self.vni, "ip": str(self.ip), "mac": self.mac, "eni": self.eni,
+                "eni_key": self.key, "host": self.host, "host_ip": str(self.host_ip)}
+
 
 class MappingTable:
     """All mappings of a lab, looked up by (VNI, IP): the VPC decides, not the IP alone."""

@@ -10,13 +10,19 @@ compares against it:
     ARP reply 10.0.0.185 is-at 02:93:0e:03:bb:88
     ICMP echo request 10.0.0.148 > 10.0.0.185
     TCP 10.0.0.148:41000 > 10.0.0.185:80 [S]
-    Geneve 192.168.100.1 > 192.168.100.2 vni 1001: ICMP echo request 10.0.0.148 > 10.0.0.185
+    Geneve 192.168.100.1 > 192.168.100.2 vni 1001 eni 1>2: ICMP echo request 10.0.0.148 > 10.0.0.185
+
+`eni 1>2` is vpclab's Geneve option (source and destination ENI keys). A pcap
+always shows it; tcpdump's one-line text does not (only `-vv` prints options),
+so an expected line without `eni` accepts any option (see compare.line_matches).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from vpclab.pipeline import ENI_OPTION_CLASS, ENI_OPTION_LEN, ENI_OPTION_TYPE
 
 IP = r"(\d+\.\d+\.\d+\.\d+|\*)"            # '*': a wildcard in an expected trace
 MAC = r"([0-9a-f]{2}(?::[0-9a-f]{2}){5}|\*)"
@@ -29,15 +35,18 @@ ICMP_TYPES = {0: "echo reply", 8: "echo request", 3: "unreachable", 11: "time ex
 
 # (pattern on the line after its timestamp, canonical form)
 TEXT_FORMS = [
-    (re.compile(rf"^ARP, Request who-has {IP} (?:\([^)]*\) )?tell {IP}"), "ARP request who-has {0} tell {1}"),
-    (re.compile(rf"^ARP, Reply {IP} is-at {MAC}"), "ARP reply {0} is-at {1}"),
+    (re.compile(rf"^ARP, (?:Ethernet \(len 6\), IPv4 \(len 4\), )?Request who-has {IP} (?:\([^)]*\) )?tell {IP}"), "ARP request who-has {0} tell {1}"),
+    (re.compile(rf"^ARP, (?:Ethernet \(len 6\), IPv4 \(len 4\), )?Reply {IP} is-at {MAC}"), "ARP reply {0} is-at {1}"),
     (re.compile(rf"^IP {IP} > {IP}: ICMP echo (request|reply)"), "ICMP echo {2} {0} > {1}"),
     (re.compile(rf"^IP {IP} > {IP}: ICMP {IP} (?:udp|tcp|protocol) .*unreachable"), "ICMP unreachable {0} > {1}"),
     (re.compile(rf"^IP {IP}\.(\d+) > {IP}\.(\d+): Flags \[([^\]]*)\]"), "TCP {0}:{1} > {2}:{3} [{4}]"),
     (re.compile(rf"^IP {IP}\.(\d+) > {IP}\.(\d+): UDP"), "UDP {0}:{1} > {2}:{3}"),
 ]
 TUNNEL_TEXT = re.compile(
-    rf"^IP {IP}\.\d+ > {IP}\.\d+: (Geneve|VXLAN), .*?vni (0x[0-9a-f]+|\d+)[^:]*(?:: (.*))?$")
+    rf"^IP {IP}\.\d+ > {IP}\.\d+: (?:\[[^]]*\] )?(Geneve|VXLAN), .*?vni (0x[0-9a-f]+|\d+)([^:]*)(?:: (.*))?$")
+# how tcpdump -vv prints the option: ... options [class Experimental (0xffff) type 0x80(C) len 12 data 00000001 00000002]
+ENI_OPTION_TEXT = re.compile(r"class Experimental \(0xffff\) type 0x80\(C\) len 12 data ([0-9a-f]{8}) ([0-9a-f]{8})")
+VERBOSE_IP_HEADER = re.compile(r"^(\s*(?:\d{2}:\d{2}:\d{2}\.\d+\s+)?)IP \(tos .*\)$")
 
 
 def is_noise(body: str) -> bool:
@@ -55,8 +64,28 @@ def _inner_text(body: str) -> str:
     return "other: " + body
 
 
+def fold_verbose(lines: list[str]) -> list[str]:
+    """tcpdump -v/-vv prints an IP packet's header on a line of its own
+    (`IP (tos 0x0, ttl 64, ...)`) and its addresses on the next: join them into the
+    one-line form, keeping the timestamp, so both read alike."""
+    out: list[str] = []
+    waiting: str | None = None
+    for line in lines:
+        if waiting is not None:
+            out.append(f"{waiting}IP {line.strip()}")
+            waiting = None
+            continue
+        header = VERBOSE_IP_HEADER.match(line.rstrip())
+        if header:
+            waiting = header.group(1).lstrip() if header.group(1).strip() else ""
+            continue
+        out.append(line)
+    return out
+
+
 def parse_text(lines: list[str], keep_noise: bool = False) -> list["Packet"]:
-    """tcpdump -nn text (as tcpdump prints it, or pasted by hand) -> packets."""
+    """tcpdump -nn text (as tcpdump prints it, -v/-vv too, or pasted by hand) -> packets."""
+    lines = fold_verbose(lines)
     packets: list[Packet] = []
     pending_tunnel: tuple[str, float | None] | None = None   # VXLAN puts its inner packet on the next line
     for raw in lines:
@@ -75,8 +104,10 @@ def parse_text(lines: list[str], keep_noise: bool = False) -> list["Packet"]:
         t = _seconds(stamp) if stamp else None
         tunnel = TUNNEL_TEXT.match(body)
         if tunnel:
-            outer_src, outer_dst, kind, vni, inner = tunnel.groups()
-            head = f"{kind} {outer_src} > {outer_dst} vni {int(vni, 0)}"
+            outer_src, outer_dst, kind, vni, rest, inner = tunnel.groups()
+            option = ENI_OPTION_TEXT.search(rest)
+            eni = f" eni {int(option.group(1), 16)}>{int(option.group(2), 16)}" if option else ""
+            head = f"{kind} {outer_src} > {outer_dst} vni {int(vni, 0)}{eni}"
             if inner:
                 packets.append(Packet(f"{head}: {_inner_text(inner)}", t))
             else:
@@ -123,7 +154,8 @@ def _packet_line(pkt) -> str | None:
         for layer, kind in ((GENEVE, "Geneve"), (VXLAN, "VXLAN")):
             if ip.payload.haslayer(layer):
                 inner = _packet_line(pkt[layer].payload)
-                return f"{kind} {ip.src} > {ip.dst} vni {pkt[layer].vni}: {inner or 'other'}"
+                eni = _eni_option(pkt[layer]) if layer is GENEVE else ""
+                return f"{kind} {ip.src} > {ip.dst} vni {pkt[layer].vni}{eni}: {inner or 'other'}"
     if pkt.haslayer(ARP):
         arp = pkt[ARP]
         if arp.op == 1:
@@ -147,6 +179,15 @@ def _packet_line(pkt) -> str | None:
     if ip.proto == 2:       # IGMP: noise, like IPv6's MLD
         return None
     return f"other: IP {ip.src} > {ip.dst} proto {ip.proto}"
+
+
+def _eni_option(geneve) -> str:
+    """` eni S>D` for vpclab's Geneve option (source, destination ENI keys), else ''."""
+    for option in geneve.options or []:
+        data = bytes(option.data)
+        if option.classid == ENI_OPTION_CLASS and option.type == ENI_OPTION_TYPE and len(data) == ENI_OPTION_LEN:
+            return f" eni {int.from_bytes(data[:4], 'big')}>{int.from_bytes(data[4:], 'big')}"
+    return ""
 
 
 def read_pcap(path: Path, keep_noise: bool = False) -> list[Packet]:

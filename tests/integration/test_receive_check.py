@@ -1,4 +1,6 @@
-"""AWS's receive-side check: a host that claims a VM it does not hold is not believed."""
+"""AWS's receive-side check, and the ENI identity the Geneve option carries: a host that
+claims a VM it does not hold, or an ENI that is not the sender, is not believed; the
+receiving router delivers to the ENI the option names."""
 import sys
 
 import pytest
@@ -7,15 +9,40 @@ from tests.integration.labtools import MULTI_VPC, in_node
 from vpclab import api_client
 from vpclab.capture import Capture, settle
 
+# argv: outer source, ICMP id, inner source MAC, inner destination MAC, inner destination IP,
+# then the option's source and destination ENI keys (none: no option at all)
 INJECT = """
-import sys
+import struct, sys
 from scapy.all import Ether, IP, UDP, ICMP, send
-from scapy.contrib.geneve import GENEVE
-outer_src, ident, vm1_mac, vm2_mac = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-inner = Ether(src=vm1_mac, dst=vm2_mac) / IP(src="10.0.0.148", dst="10.0.0.185") / ICMP(id=ident)
+from scapy.contrib.geneve import GENEVE, GeneveOptions
+outer_src, ident, src_mac, dst_mac, inner_dst = sys.argv[1:6]
+keys = [int(k) for k in sys.argv[6:8]]
+options = [GeneveOptions(classid=0xffff, type=0x80, data=struct.pack("!II", *keys))] if keys else []
+inner = Ether(src=src_mac, dst=dst_mac) / IP(src="10.0.0.148", dst=inner_dst) / ICMP(id=int(ident))
 send(IP(src=outer_src, dst="192.168.100.2") / UDP(sport=40000, dport=6081) /
-     GENEVE(vni=1001, proto=0x6558) / inner, verbose=False, count=3)
+     GENEVE(vni=1001, proto=0x6558, options=options) / inner, verbose=False, count=3)
 """
+
+
+def eni_keys(state) -> dict[tuple[str, str], int]:
+    return {(m["vpc"], m["ip"]): m["eni_key"] for m in api_client.call(state, "GET", "/mappings")}
+
+
+def inject(state, host: str, outer_src: str, ident: int, macs: list[str], inner_dst: str,
+           keys: tuple[int, int] | None) -> None:
+    argv = [sys.executable, "-c", INJECT, outer_src, str(ident), *macs, inner_dst,
+            *(str(k) for k in keys or ())]
+    done = in_node(state, host, argv)
+    assert done.returncode == 0, done.stderr
+
+
+def received_at_vm2(state, tmp_path, send) -> str:
+    watch = Capture(state, "ZIGI-VM2", tmp_path, filter_expr="icmp").start()
+    try:
+        send()
+        settle([watch], quiet=0.5)
+    finally:
+        return "\n".join(watch.stop())
 
 
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])
@@ -23,16 +50,16 @@ def test_a_rogue_host_claiming_a_vm_is_dropped_and_counted(labs, tmp_path, mode)
     state, plan = labs.up(MULTI_VPC, f"rx-{mode[:3]}", mode)
     vms = plan.topology.vms
     macs = [vms["ZIGI-VM1"].mac, vms["ZIGI-VM2"].mac]
-    watch = Capture(state, "ZIGI-VM2", tmp_path, filter_expr="icmp").start()
-    try:
+    keys = eni_keys(state)
+    vm1_to_vm2 = (keys["ZIGI-VPC1", "10.0.0.148"], keys["ZIGI-VPC1", "10.0.0.185"])
+
+    def send():
         # host3 holds no ZIGI-VM1, yet sends a tunnelled packet "from" it (ICMP id 0x1111)
-        rogue = in_node(state, "host3", [sys.executable, "-c", INJECT, "192.168.100.3", "4369", *macs])
+        inject(state, "host3", "192.168.100.3", 0x1111, macs, "10.0.0.185", vm1_to_vm2)
         # control: the same packet from the host that really holds ZIGI-VM1 (id 0x2222)
-        honest = in_node(state, "host1", [sys.executable, "-c", INJECT, "192.168.100.1", "8738", *macs])
-        assert rogue.returncode == 0 and honest.returncode == 0, rogue.stderr + honest.stderr
-        settle([watch], quiet=0.5)
-    finally:
-        seen = "\n".join(watch.stop())
+        inject(state, "host1", "192.168.100.1", 0x2222, macs, "10.0.0.185", vm1_to_vm2)
+
+    seen = received_at_vm2(state, tmp_path, send)
     assert "id 8738" in seen                   # the honest host's packets arrive
     assert "id 4369" not in seen               # the rogue's never do
     host2 = api_client.call(state, "GET", "/stats")["routers"]["host2"]
@@ -41,3 +68,31 @@ def test_a_rogue_host_claiming_a_vm_is_dropped_and_counted(labs, tmp_path, mode)
     if mode == "on-demand":
         assert alarms and alarms[0]["outer_source"] == "192.168.100.3" \
             and alarms[0]["claimed_source"] == "10.0.0.148"
+
+
+@pytest.mark.parametrize("mode", ["on-demand", "preload"])
+def test_the_geneve_option_decides_who_sent_and_who_receives(labs, tmp_path, mode):
+    """All from host1, which really holds ZIGI-VM1, so only the option differs."""
+    state, plan = labs.up(MULTI_VPC, f"eni-{mode[:3]}", mode)
+    vms = plan.topology.vms
+    macs = [vms["ZIGI-VM1"].mac, vms["ZIGI-VM2"].mac]
+    keys = eni_keys(state)
+    vm1, vm2 = keys["ZIGI-VPC1", "10.0.0.148"], keys["ZIGI-VPC1", "10.0.0.185"]
+    vm3 = keys["ZIGI-VPC1", "10.0.0.20"]            # another ENI on host1, other IP
+    other_vm2 = keys["ZIGI-VPC2", "10.0.0.185"]     # same IP on host2, other VPC
+
+    def send():
+        inject(state, "host1", "192.168.100.1", 0x2222, macs, "10.0.0.185", (vm1, vm2))   # control
+        inject(state, "host1", "192.168.100.1", 0x3333, macs, "10.0.0.185", None)          # no option
+        inject(state, "host1", "192.168.100.1", 0x4444, macs, "10.0.0.185", (vm3, vm2))    # wrong sender
+        inject(state, "host1", "192.168.100.1", 0x5555, macs, "10.0.0.99", (vm1, vm2))     # by ENI
+        inject(state, "host1", "192.168.100.1", 0x6666, macs, "10.0.0.185", (vm1, other_vm2))
+
+    seen = received_at_vm2(state, tmp_path, send)
+    assert "id 8738" in seen                 # the honest packet arrives
+    assert "id 13107" not in seen            # a Geneve packet without the option: dropped
+    assert "id 17476" not in seen            # the option names ZIGI-VM3 as sender: not 10.0.0.148
+    assert "10.0.0.148 > 10.0.0.99: ICMP echo request, id 21845" in seen   # delivered to the ENI named
+    assert "id 26214" not in seen            # the option names an ENI of another VPC
+    host2 = api_client.call(state, "GET", "/stats")["routers"]["host2"]
+    assert host2["receive_check_failed"] >= 6

@@ -71,3 +71,49 @@ def test_pcap_packets_get_the_same_forms():
     text = "12:00:00.000001 IP 10.0.0.185.80 > 10.0.0.148.41000: Flags [S.], seq 1, ack 2, win 1"
     synack = Ether() / IP(src="10.0.0.185", dst="10.0.0.148") / TCP(sport=80, dport=41000, flags="SA")
     assert normalise([text]) == [_packet_line(synack)] == ["TCP 10.0.0.185:80 > 10.0.0.148:41000 [S.]"]
+
+
+def test_the_geneve_eni_option_reads_the_same_from_pcap_and_tcpdump_vv(tmp_path):
+    """The underlay's text view is rendered with -vv, which prints the option's data."""
+    import struct
+    import subprocess
+
+    from scapy.contrib.geneve import GeneveOptions
+    from scapy.utils import wrpcap
+
+    from vpclab.trace import read_pcap
+
+    option = GeneveOptions(classid=0xFFFF, type=0x80, data=struct.pack("!II", 1, 2))
+    inner = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
+        IP(src="10.0.0.148", dst="10.0.0.185") / ICMP(type=8)
+    outer = Ether() / IP(src="192.168.100.1", dst="192.168.100.2") / UDP(sport=4000, dport=6081)
+    pcap = tmp_path / "host1.eth0.pcap"
+    wrpcap(str(pcap), [outer / GENEVE(vni=1001, proto=0x6558, options=[option]) / inner,
+                       outer / GENEVE(vni=1001, proto=0x6558) / inner])
+    want = ["Geneve 192.168.100.1 > 192.168.100.2 vni 1001 eni 1>2: ICMP echo request 10.0.0.148 > 10.0.0.185",
+            "Geneve 192.168.100.1 > 192.168.100.2 vni 1001: ICMP echo request 10.0.0.148 > 10.0.0.185"]
+    assert [p.line for p in read_pcap(pcap)] == want
+    verbose = subprocess.run(["tcpdump", "-nn", "-vv", "-r", str(pcap)], capture_output=True, text=True)
+    assert "data 00000001 00000002" in verbose.stdout          # what a student reads
+    assert normalise(verbose.stdout.splitlines()) == want
+    plain = subprocess.run(["tcpdump", "-nn", "-r", str(pcap)], capture_output=True, text=True)
+    assert normalise(plain.stdout.splitlines()) == [want[1], want[1]]   # -nn cannot show it
+
+
+def test_verbose_arp_and_tcp_fold_into_the_usual_forms():
+    text = ["12:00:00.000001 ARP, Ethernet (len 6), IPv4 (len 4), Request who-has 10.0.0.185 tell 10.0.0.148, length 28",
+            "12:00:00.000002 IP (tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6), length 60)",
+            "    10.0.0.148.41000 > 10.0.0.185.80: Flags [S], cksum 0x1 (correct), seq 1, win 64240, length 0"]
+    assert normalise(text) == ["ARP request who-has 10.0.0.185 tell 10.0.0.148",
+                               "TCP 10.0.0.148:41000 > 10.0.0.185:80 [S]"]
+
+
+def test_an_expected_line_without_the_option_accepts_any_but_one_with_it_must_agree():
+    from vpclab.compare import line_matches
+
+    captured = "Geneve 192.168.100.1 > 192.168.100.2 vni 1001 eni 1>2: ICMP echo request 10.0.0.148 > 10.0.0.185"
+    assert line_matches(captured.replace(" eni 1>2", ""), captured)
+    assert line_matches(captured, captured)
+    assert not line_matches(captured.replace("eni 1>2", "eni 3>2"), captured)
+    assert line_matches(captured.replace("eni 1>2", "eni *>2"), captured)
+    assert not line_matches(captured, captured.replace(" eni 1>2", ""))   # the option is missing

@@ -44,8 +44,8 @@ def main(args) -> int:
         if args.json:
             print(json.dumps(rows, indent=1))
         else:
-            print(table(["VPC", "VNI", "IP", "MAC", "ENI", "HOST", "HOST IP"],
-                        [[r["vpc"], r["vni"], r["ip"], r["mac"], r["eni"], r["host"], r["host_ip"]]
+            print(table(["VPC", "VNI", "IP", "MAC", "ENI", "ENI KEY", "HOST", "HOST IP"],
+                        [[r["vpc"], r["vni"], r["ip"], r["mac"], r["eni"], r["eni_key"], r["host"], r["host_ip"]]
                          for r in rows]))
     elif args.action == "show":
         print(json.dumps(api_client.call(state, "GET", f"/mappings/{args.vpc}/{args.ip}"), indent=1))
