@@ -193,6 +193,7 @@ class MappingService(app_manager.OSKenApp):
         self.event_log.write("miss", at=received, host=router.host, vni=miss.vni,
                              target=str(miss.target), arp=miss.is_arp,
                              outer_source=str(miss.tun_src) if miss.tun_src else None,
+                             source_eni_key=miss.source_key,
                              answer=decision.mapping.mac if decision.mapping else None,
                              reason=decision.reason, flows_installed=len(decision.flows),
                              handled_us=round((time.perf_counter() - start) * 1e6))

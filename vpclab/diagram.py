@@ -145,7 +145,8 @@ def _service_arrows(capture_dir: Path, topology: Topology) -> list[Arrow]:
         if event["event"] != "miss":
             continue
         if event.get("outer_source"):      # the receive-side check of a tunnelled packet
-            question = (f"packet-in (from tunnel): is {event['target']} behind "
+            eni = f"ENI {event['source_eni_key']} = " if event.get("source_eni_key") else ""
+            question = (f"packet-in (from tunnel): is {eni}{event['target']} behind "
                         f"{event['outer_source']} in VNI {event['vni']}?")
             answer = (f"yes, {event['target']} is-at {event['answer']}: cached on {event['host']}"
                       if event["answer"] else "no: dropped (receive check failed)")

@@ -36,15 +36,16 @@ def seed_capture(folder: Path) -> Path:
     wrpcap(str(folder / "ZIGI-VM1.eth0.pcap"), vm1)
     wrpcap(str(folder / "ZIGI-VM2.eth0.pcap"), vm2)
     shutil.copy(REPO / "topologies" / "seed.yaml", folder / "topology.yaml")
-    nodes = {"ZIGI-VM1": {"kind": "vm", "vpc": "ZIGI-VPC1", "host": "host1", "ip": "10.0.0.148"},
-             "ZIGI-VM2": {"kind": "vm", "vpc": "ZIGI-VPC1", "host": "host2", "ip": "10.0.0.185"}}
+    nodes = {"ZIGI-VM1": {"kind": "vm", "vpc": "ZIGI-VPC1", "host": "host1", "ip": "10.0.0.148", "eni_key": 1},
+             "ZIGI-VM2": {"kind": "vm", "vpc": "ZIGI-VPC1", "host": "host2", "ip": "10.0.0.185", "eni_key": 2}}
     (folder / "capture.json").write_text(json.dumps({
         "lab": "seed", "node": "ZIGI-VM1", "command": ["ping", "-c", "1", "10.0.0.185"],
         "points": ["ZIGI-VM1:eth0", "ZIGI-VM2:eth0"], "nodes": nodes}))
     events = [{"t": T0 + 0.0009, "event": "miss", "host": "host1", "vni": 1001, "target": "10.0.0.185",
                "arp": True, "answer": "02:93:0e:03:bb:88", "handled_us": 400},
               {"t": T0 + 0.0030, "event": "miss", "host": "host2", "vni": 1001, "target": "10.0.0.148",
-               "arp": True, "answer": "02:00:5e:ad:58:40", "handled_us": 400}]
+               "arp": False, "outer_source": "192.168.100.1", "source_eni_key": 1,
+               "answer": "02:00:5e:ad:58:40", "handled_us": 400}]
     (folder / "mapping-service.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     return folder
 
@@ -58,7 +59,9 @@ def test_sequence_has_five_lanes_and_the_seed_story_in_order(tmp_path):
                      "lookup", "answer", "packet", "packet", "tunnel", "packet"]
     tunnel = next(a for a in seq.arrows if a.kind == "tunnel")
     assert (tunnel.src, tunnel.dst, tunnel.label) == (
-        "router host1", "router host2", "Geneve 192.168.100.1 > 192.168.100.2 vni 1001")
+        "router host1", "router host2", "Geneve 192.168.100.1 > 192.168.100.2 vni 1001 eni 1>2")
+    check = [a.label for a in seq.arrows if a.kind == "lookup"][1]
+    assert check == "packet-in (from tunnel): is ENI 1 = 10.0.0.148 behind 192.168.100.1 in VNI 1001?"
 
 
 def test_mermaid_and_svg_carry_the_lanes_and_packets_in_order(tmp_path):
