@@ -138,15 +138,14 @@ def scan(state) -> None:
     scanner.kill()
     scanner.wait()
     after = api_client.call(state, "GET", "/stats")
-    host1 = after["routers"]["host1"]
+    limited = after["routers"]["host1"]["misses_limited"] - before["routers"]["host1"]["misses_limited"]
     q, u, e = statistics.median(quiet), statistics.median(under), statistics.median(elsewhere)
     print(f"4. first ping of an innocent VM while a VM ARP-scans its /16: quiet {q:.2f} ms {_runs(quiet)}; "
           f"during the scan, beside the scanner (same router) {u:.2f} ms {_runs(under)}: {u / q:.1f}x, "
           f"on another router {e:.2f} ms {_runs(elsewhere)}: {e / q:.1f}x (target <= 2x)"
           f"{'' if still_scanning else ' [the scan ended before the pings]'}; "
           f"the service answered {after['service']['unknown'] - before['service']['unknown']} unknown "
-          f"lookups, host1's meters dropped {host1['misses_limited'] - before['routers']['host1']['misses_limited']} "
-          "misses")
+          f"lookups, host1's meters dropped {limited} misses")
 
 
 def _unknown(state) -> int:

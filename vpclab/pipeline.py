@@ -133,7 +133,8 @@ def router_flows(router: Router) -> list[Flow]:
     for port in router.ports:
         flows += classify_port_flows(port, router.eni_option)
         flows.append(deliver_flow(port, router.eni_option))
-        if not port.mapping.source_dest_check and not router.eni_option:   # an appliance also receives for others
+        # an appliance also receives for others (with the Geneve option: by its key already)
+        if not port.mapping.source_dest_check and not router.eni_option:
             flows.append(Flow(DELIVER, PRIO_APPLIANCE, {"metadata": port.mapping.vni, "eth_type": ETH_IP,
                                                         "eth_dst": port.mapping.mac},
                               (("output", port.ofport),)))

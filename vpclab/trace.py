@@ -31,12 +31,13 @@ TIMESTAMP = re.compile(r"^\s*(\d{2}):(\d{2}):(\d{2}\.\d+)\s+")
 NOISE_PREFIXES = ("IP6 ", "LLDP", "STP ", "802.1d", "CDP")
 TCPDUMP_CHATTER = ("tcpdump:", "listening on", "packets captured", "packets received by",
                    "packets dropped by", "reading from file")
+ARP_VERBOSE = r"(?:Ethernet \(len 6\), IPv4 \(len 4\), )?"     # what -v adds
 ICMP_TYPES = {0: "echo reply", 8: "echo request", 3: "unreachable", 11: "time exceeded"}
 
 # (pattern on the line after its timestamp, canonical form)
 TEXT_FORMS = [
-    (re.compile(rf"^ARP, (?:Ethernet \(len 6\), IPv4 \(len 4\), )?Request who-has {IP} (?:\([^)]*\) )?tell {IP}"), "ARP request who-has {0} tell {1}"),
-    (re.compile(rf"^ARP, (?:Ethernet \(len 6\), IPv4 \(len 4\), )?Reply {IP} is-at {MAC}"), "ARP reply {0} is-at {1}"),
+    (re.compile(rf"^ARP, {ARP_VERBOSE}Request who-has {IP} (?:\([^)]*\) )?tell {IP}"), "ARP request who-has {0} tell {1}"),
+    (re.compile(rf"^ARP, {ARP_VERBOSE}Reply {IP} is-at {MAC}"), "ARP reply {0} is-at {1}"),
     (re.compile(rf"^IP {IP} > {IP}: ICMP echo (request|reply)"), "ICMP echo {2} {0} > {1}"),
     (re.compile(rf"^IP {IP} > {IP}: ICMP {IP} (?:udp|tcp|protocol) .*unreachable"), "ICMP unreachable {0} > {1}"),
     (re.compile(rf"^IP {IP}\.(\d+) > {IP}\.(\d+): Flags \[([^\]]*)\]"), "TCP {0}:{1} > {2}:{3} [{4}]"),
