@@ -1,6 +1,8 @@
 """A NAT VM (source_dest_check: false) sends and receives for others; nobody else can."""
 import sys
 
+import pytest
+
 from tests.integration.labtools import in_node
 from tests.unit.test_source_dest_check import CLIENT_MAC, NAT_LAB
 from vpclab.capture import Capture, settle
@@ -13,10 +15,11 @@ sendp(Ether(src=get_if_hwaddr("eth0"), dst=sys.argv[1]) / IP(src="10.9.9.9", dst
 """
 
 
-def test_a_nat_vm_sends_and_receives_traffic_not_its_own(labs, tmp_path):
+@pytest.mark.parametrize("encap", ["geneve", "vxlan"])   # trusted by its ENI key / by its MAC
+def test_a_nat_vm_sends_and_receives_traffic_not_its_own(labs, tmp_path, encap):
     topology = tmp_path / "nat.yaml"
-    topology.write_text(NAT_LAB)
-    state, _ = labs.up(topology, "nat")
+    topology.write_text(NAT_LAB + f"encap: {encap}\n")
+    state, _ = labs.up(topology, f"nat-{encap[:3]}")
     for route in ("10.9.9.0/24 via 10.0.0.20", "10.8.8.0/24 via 10.0.0.30"):   # NAT, SERVER
         assert in_node(state, "CLIENT", ["sh", "-c", f"ip route add {route}"]).returncode == 0
     watch = {vm: Capture(state, vm, tmp_path, filter_expr="icmp").start()
