@@ -26,9 +26,9 @@ key, 32 bits each. Classification puts the sender's key in reg0; the forwarding
 entry writes the destination key and moves reg0 in beside it. The receiving
 router's classification moves the option back into reg0 (source) and reg1
 (destination), and CHECK and DELIVER match those registers, never the option
-itself: OVS 3.1 crashes (use after free) when it reports the removal of a flow
-that matches tun_metadata. VXLAN has no room for options, so there the VNI plus
-the inner addresses are all a receiver has.
+itself: OVS 3.1 crashes (a segfault in its RCU thread) when it reports the
+removal of a flow that matches tun_metadata. VXLAN has no room for options, so
+there the VNI plus the inner addresses are all a receiver has.
 """
 from __future__ import annotations
 
