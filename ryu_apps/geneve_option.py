@@ -18,7 +18,7 @@ from vpclab.pipeline import ENI_FIELD, ENI_OPTION_CLASS, ENI_OPTION_LEN, ENI_OPT
 NXT_TLV_TABLE_MOD = 24            # Nicira experimenter message subtype
 NXTTMC_ADD = 0
 NXM_NX_TUN_METADATA0 = 40         # NXM_1 field number of tun_metadata0
-NXTTMFC_ALREADY_MAPPED = 20        # its experimenter error type: the map is already there
+NXTTMFC_ALREADY_MAPPED = 20       # its experimenter error type: the map is already there
 
 
 class _AnyLength(int):
