@@ -17,7 +17,8 @@ def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
     done = vpclab("capture", state.name, "--on", "ZIGI-VM1,ZIGI-VM2,host1:eth0", "-o", out,
                   "--", "ZIGI-VM1", "ping", "-c", "1", "10.0.0.185")
     assert done.returncode == 0, done.stderr
-    assert "== host1:eth0" in done.stdout
+    assert "== host1:eth0  (2 packets)" in done.stdout           # one each way, shown with -vv:
+    assert "type 0x80(C) len 12 data 00000001 00000002]" in done.stdout   # the ENI option
     files = {p.name for p in out.iterdir()}
     assert {"ZIGI-VM1.eth0.pcap", "ZIGI-VM1.eth0.txt", "ZIGI-VM2.eth0.pcap", "host1.eth0.pcap",
             "capture.json", "topology.yaml", "mapping-service.jsonl"} <= files
@@ -41,6 +42,8 @@ def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
                         "Geneve host2 > host1 vni 1001: ICMP echo reply ZIGI-VM2 > ZIGI-VM1\n")
     assert vpclab("compare", out, underlay).returncode == 0
     underlay.write_text("Geneve host1 > host2 vni 1002: *\n")
+    assert vpclab("compare", out, underlay).returncode == 1
+    underlay.write_text("Geneve host1 > host2 vni 1001 eni 2>1: *\n*\n")   # the option must agree
     assert vpclab("compare", out, underlay).returncode == 1
 
     drawn = vpclab("diagram", out, "-o", tmp_path / "seed.md")

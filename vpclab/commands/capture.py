@@ -4,6 +4,7 @@ from pathlib import Path
 from vpclab import lifecycle
 from vpclab.capture import capture_during, default_dir, give_back
 from vpclab.errors import EXIT_OK, VpclabError
+from vpclab.trace import TIMESTAMP
 
 
 def add_parser(verbs):
@@ -37,7 +38,8 @@ def main(args) -> int:
     print(f"{node}$ {' '.join(command)}  (exit {done.returncode})")
     print(done.stdout.rstrip())
     for spec, lines in captured.items():
-        print(f"\n== {spec}  ({len(lines)} packets)")
+        packets = sum(1 for line in lines if TIMESTAMP.match(line))   # -vv spans several lines
+        print(f"\n== {spec}  ({packets} packets)")
         print("\n".join("   " + line for line in lines) or "   (nothing captured)")
     give_back(out)
     print(f"\nwritten to {out}/  (compare: vpclab compare {out} EXPECTED; "
