@@ -18,7 +18,7 @@ from pathlib import Path
 from vpclab.errors import VpclabError
 from vpclab.ovs import OvsInstance
 from vpclab.plan import (
-    CONTROLLER_IP, CONTROLLER_PORT, UNDERLAY_MTU, VM_MTU, VM_PORT_BASE, FabricPlan, HostPlan, VmPlan,
+    CONTROLLER_IP, CONTROLLER_PORT, UNDERLAY_MTU, VM_MTU, FabricPlan, HostPlan, VmPlan, eni_key,
 )
 from vpclab.shell import links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
@@ -119,7 +119,7 @@ class Fabric:
             vm = self.plan.vms[name].vm
             nodes[name] = {"kind": "vm", "node": node.name, "pid": node.pid, "vpc": vm.vpc,
                            "host": vm.host, "ip": str(vm.ip), "mac": vm.mac, "eni": vm.eni,
-                           "eni_key": self.plan.vms[name].ofport - VM_PORT_BASE}
+                           "eni_key": eni_key(self.plan.vms[name].ofport)}
         for info in nodes.values():
             info["start"] = process_start_time(info["pid"])
         self.state.write_nodes(nodes)

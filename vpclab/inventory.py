@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vpclab.mapping import MappingTable
 from vpclab.pipeline import LocalPort, Router
-from vpclab.plan import VM_PORT_BASE, plan_fabric
+from vpclab.plan import VM_PORT_BASE, eni_key, plan_fabric
 from vpclab.topology import Topology
 from vpclab.validation import check_topology, topology_to_raw
 
@@ -71,12 +71,10 @@ class Inventory:
         return routers
 
     def eni_keys(self) -> dict[str, int]:
-        """Each ENI's tunnel key is its router port's number less the base: stable for its
-        whole life (a move keeps the port number), unique in the lab."""
-        return {name: port - VM_PORT_BASE for name, port in self.ports.items()}
+        return {name: eni_key(port) for name, port in self.ports.items()}
 
     def port_name(self, vm: str) -> str:
-        return f"vm{self.ports[vm] - VM_PORT_BASE}"
+        return f"vm{eni_key(self.ports[vm])}"
 
     def next_port(self) -> int:
         return max(self.ports.values(), default=VM_PORT_BASE) + 1

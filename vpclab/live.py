@@ -16,7 +16,7 @@ import time
 from vpclab import api_client
 from vpclab.errors import VpclabError
 from vpclab.ovs import OvsInstance
-from vpclab.plan import VM_MTU, VM_PORT_BASE, plan_fabric
+from vpclab.plan import VM_MTU, eni_key, plan_fabric
 from vpclab.shell import in_netns_of, links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
 from vpclab.validation import load_topology
@@ -104,7 +104,7 @@ def add_vm(state: LabState, name: str, vpc: str, host: str, ip: str,
         raise
     _update_node(state, name, kind="vm", node="v" + result["port_name"][2:], pid=pid,
                  start=process_start_time(pid), vpc=vpc, host=host, ip=ip, mac=result["mac"],
-                 eni=result["eni"], eni_key=result["port"] - VM_PORT_BASE)
+                 eni=result["eni"], eni_key=eni_key(result["port"]))
     return result
 
 

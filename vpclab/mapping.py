@@ -38,9 +38,8 @@ class MappingTable:
         self._by_eni_key = {m.key: m for m in mappings}
 
     @classmethod
-    def from_topology(cls, topology: Topology, keys: dict[str, int] | None = None) -> "MappingTable":
-        """`keys`: each VM's ENI key, kept by the inventory across changes (default: file order)."""
-        keys = keys or {vm.name: vm.index for vm in topology.vms.values()}
+    def from_topology(cls, topology: Topology, keys: dict[str, int]) -> "MappingTable":
+        """`keys`: each VM's ENI key, which the inventory keeps across changes."""
         return cls([Mapping(vm.vpc, topology.vpcs[vm.vpc].vni, vm.eni, vm.ip, vm.mac, vm.host,
                             topology.hosts[vm.host].underlay_ip, vm.source_dest_check, keys[vm.name])
                     for vm in topology.vms.values()])

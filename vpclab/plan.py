@@ -22,6 +22,12 @@ VM_MTU = 1500            # what a VM sees, as on a plain AWS ENI
 UNDERLAY_MTU = 9000      # jumbo underlay, as AWS runs: the encapsulation always fits
 
 
+def eni_key(ofport: int) -> int:
+    """An ENI's lab-wide key (what the Geneve option carries) is its router port's number
+    less the base: unique in the lab, and kept for the ENI's life (a move keeps the port)."""
+    return ofport - VM_PORT_BASE
+
+
 def namespace_for(lab: str) -> str:
     """The named network namespace that holds one whole lab."""
     return f"vpclab-{lab}"

@@ -78,7 +78,7 @@ def fold_verbose(lines: list[str]) -> list[str]:
             continue
         header = VERBOSE_IP_HEADER.match(line.rstrip())
         if header:
-            waiting = header.group(1).lstrip() if header.group(1).strip() else ""
+            waiting = header.group(1).lstrip()      # the timestamp, if any
             continue
         out.append(line)
     return out

@@ -37,20 +37,26 @@ def inject(state, host: str, outer_src: str, ident: int, macs: list[str], inner_
 
 
 def received_at_vm2(state, tmp_path, send) -> str:
+    """What ZIGI-VM2 captured while `send` ran (a failed injection fails the test)."""
     watch = Capture(state, "ZIGI-VM2", tmp_path, filter_expr="icmp").start()
     try:
         send()
         settle([watch], quiet=0.5)
     finally:
-        return "\n".join(watch.stop())
+        seen = "\n".join(watch.stop())
+    return seen
+
+
+def multi_vpc_lab(labs, name: str, mode: str):
+    """The lab, ZIGI-VM1's and ZIGI-VM2's MACs, and every ENI's key by (VPC, IP)."""
+    state, plan = labs.up(MULTI_VPC, name, mode)
+    vms = plan.topology.vms
+    return state, [vms["ZIGI-VM1"].mac, vms["ZIGI-VM2"].mac], eni_keys(state)
 
 
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])
 def test_a_rogue_host_claiming_a_vm_is_dropped_and_counted(labs, tmp_path, mode):
-    state, plan = labs.up(MULTI_VPC, f"rx-{mode[:3]}", mode)
-    vms = plan.topology.vms
-    macs = [vms["ZIGI-VM1"].mac, vms["ZIGI-VM2"].mac]
-    keys = eni_keys(state)
+    state, macs, keys = multi_vpc_lab(labs, f"rx-{mode[:3]}", mode)
     vm1_to_vm2 = (keys["ZIGI-VPC1", "10.0.0.148"], keys["ZIGI-VPC1", "10.0.0.185"])
 
     def send():
@@ -73,10 +79,7 @@ def test_a_rogue_host_claiming_a_vm_is_dropped_and_counted(labs, tmp_path, mode)
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])
 def test_the_geneve_option_decides_who_sent_and_who_receives(labs, tmp_path, mode):
     """All from host1, which really holds ZIGI-VM1, so only the option differs."""
-    state, plan = labs.up(MULTI_VPC, f"eni-{mode[:3]}", mode)
-    vms = plan.topology.vms
-    macs = [vms["ZIGI-VM1"].mac, vms["ZIGI-VM2"].mac]
-    keys = eni_keys(state)
+    state, macs, keys = multi_vpc_lab(labs, f"eni-{mode[:3]}", mode)
     vm1, vm2 = keys["ZIGI-VPC1", "10.0.0.148"], keys["ZIGI-VPC1", "10.0.0.185"]
     vm3 = keys["ZIGI-VPC1", "10.0.0.20"]            # another ENI on host1, other IP
     other_vm2 = keys["ZIGI-VPC2", "10.0.0.185"]     # same IP on host2, other VPC

@@ -127,8 +127,8 @@ def test_geneve_option_carries_the_source_and_destination_eni(seed):
     keys = table.lookup(1001, IPv4Address("10.0.0.148")).key, table.lookup(1001, IPv4Address("10.0.0.185")).key
     assert keys == (1, 2)
     assert sent["tun_metadata0"] == keys[0] << 32 | keys[1]
-    vxlan = seed_parts(dataclasses.replace(seed, encap="vxlan"))
-    assert "tun_metadata0" not in sent_over_the_tunnel(*vxlan[0:1], vxlan[2], *vxlan[3:])
+    v1, _, vtable, vm1, vm2 = seed_parts(dataclasses.replace(seed, encap="vxlan"))
+    assert "tun_metadata0" not in sent_over_the_tunnel(v1, vtable, vm1, vm2)
 
 
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])

@@ -1,6 +1,6 @@
 from ipaddress import IPv4Address
 
-from vpclab.mapping import MappingTable
+from vpclab.inventory import Inventory
 from vpclab.plan import IFNAME_MAX, TUNNEL_PORT, plan_fabric
 
 
@@ -16,7 +16,7 @@ def test_internal_names_fit_the_kernel_and_numbers_are_unique(multi_vpc):
 
 
 def test_mapping_is_keyed_by_vpc_and_ip(multi_vpc):
-    table = MappingTable.from_topology(multi_vpc)
+    table = Inventory.from_topology(multi_vpc).table()
     ip = IPv4Address("10.0.0.148")
     one, two = table.lookup(1001, ip), table.lookup(1002, ip)
     assert (one.vpc, one.host, str(one.host_ip)) == ("ZIGI-VPC1", "host1", "192.168.100.1")
