@@ -16,6 +16,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 2
 fi
 
+# Nothing root writes may land in the user's checkout as root's: no bytecode caches here,
+# and .venv is given to the user behind sudo at the end (see "ownership" below).
+export PYTHONDONTWRITEBYTECODE=1
+
 fail() { echo "setup.sh: FAILED: $*" >&2; exit 2; }
 step() { printf '%-44s' "$1"; }
 
@@ -71,6 +75,15 @@ if [ "$(cat /usr/local/bin/vpclab 2>/dev/null)" != "$launcher" ]; then
   printf '%s\n' "$launcher" > /usr/local/bin/vpclab
   chmod 755 /usr/local/bin/vpclab
   echo "written"
+else
+  echo "ok"
+fi
+
+step "ownership (.venv belongs to you)"
+if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ] && [ -d .venv ] && [ ! -L .venv ]; then
+  # setup made .venv inside the user's own checkout: it is theirs, not root's
+  chown -R --no-dereference "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" .venv
+  echo "given to uid $SUDO_UID"
 else
   echo "ok"
 fi

@@ -8,5 +8,6 @@ def pytest_configure(config):
     if os.geteuid() != 0 and shutil.which("sudo") and not os.environ.get("VPCLAB_NO_SUDO"):
         print("vpclab tests: root needed for the integration tests; re-running with sudo",
               file=sys.stderr)
-        os.execvp("sudo", ["sudo", "--", sys.executable, "-m", "pytest",
-                           *config.invocation_params.args])
+        # as root, write nothing into the user's checkout (bytecode caches would be root's)
+        os.execvp("sudo", ["sudo", "--", "env", "PYTHONDONTWRITEBYTECODE=1", sys.executable,
+                           "-m", "pytest", *config.invocation_params.args])

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from vpclab.errors import VpclabError
+from vpclab.names import check_interface_name
 from vpclab.shell import in_netns_of
 from vpclab.state import LabState
 
@@ -120,6 +121,7 @@ def capture_during(state: LabState, watch: list[str], out_dir: Path, node: str,
     try:
         for spec in watch:
             name, _, iface = spec.partition(":")
+            check_interface_name(iface or "eth0", name)   # it names a file in out_dir
             captures[spec] = Capture(state, name, out_dir, iface or "eth0", filter_expr).start()
         done = subprocess.run(in_netns_of(nodes[node]["pid"], command), capture_output=True,
                               text=True, timeout=120)
@@ -149,17 +151,3 @@ def _write_metadata(state, out_dir, node, command, filter_expr, captures, starte
 def default_dir(label: str) -> Path:
     """A dated folder under ./captures for this run."""
     return Path("captures") / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def give_back(path: Path) -> None:
-    """Files written through sudo belong to the user who asked for them."""
-    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
-    if os.geteuid() != 0 or not uid:
-        return
-    for root, dirs, files in os.walk(path):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.chown(name, int(uid), int(gid or uid))
-    for parent in path.parents:
-        if parent == Path(".") or parent.resolve() == Path.cwd():
-            break
-        os.chown(parent, int(uid), int(gid or uid))

@@ -15,6 +15,7 @@ from vpclab.commands import (
     vm,
 )
 from vpclab.errors import EXIT_BAD_INPUT, VpclabError
+from vpclab.names import check_lab_name
 
 VERBS = [validate, up, status, execute, down, run, capture, compare, diagram, mapping, stats,
          move, vm, demo]
@@ -51,11 +52,44 @@ def ensure_root(argv: list[str]) -> None:
     if shutil.which("sudo") is None:
         raise VpclabError("this command needs root (network namespaces, Open vSwitch): "
                           "run it as root")
-    os.execvp("sudo", ["sudo", "--", sys.executable, "-m", "vpclab", *argv])
+    # no bytecode written as root into the user's checkout (they could not delete it)
+    os.execvp("sudo", ["sudo", "--", "env", "PYTHONDONTWRITEBYTECODE=1", sys.executable, "-m",
+                       "vpclab", *argv])
+
+
+class PipeSafeStream:
+    """stdout that goes quiet, instead of raising, once its reader is gone
+    (`vpclab status | head -1`): what vpclab was doing still finishes properly."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._silence()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._silence()
+
+    def _silence(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if not isinstance(sys.stdout, PipeSafeStream):
+        sys.stdout = PipeSafeStream(sys.stdout)
     parser = build_parser()
     # what follows `--` is a command for a node (exec, capture), never vpclab's options
     cut = argv.index("--") if "--" in argv else len(argv)
@@ -66,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
+        if getattr(args, "lab", None) is not None:   # it becomes a path: check it first
+            check_lab_name(args.lab)
         if args.needs_root:
             ensure_root(argv)
         return args.func(args)

@@ -210,10 +210,15 @@ def to_figure(seq: Sequence, path: Path) -> None:
     plt.close(fig)
 
 
+def diagram_targets(capture_dir: Path, output: Path | None = None) -> list[Path]:
+    """The files write_diagram writes: `output`, or diagram.svg and .md in the folder."""
+    return [output] if output else [capture_dir / "diagram.svg", capture_dir / "diagram.md"]
+
+
 def write_diagram(capture_dir: Path, output: Path | None = None) -> list[Path]:
     """Write the diagram; by default diagram.svg and diagram.md in the capture folder."""
     seq = build_sequence(capture_dir)
-    targets = [output] if output else [capture_dir / "diagram.svg", capture_dir / "diagram.md"]
+    targets = diagram_targets(capture_dir, output)
     for target in targets:
         if target.suffix == ".md":
             target.write_text(f"# {seq.title}\n\n```mermaid\n{to_mermaid(seq)}```\n")

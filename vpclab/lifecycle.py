@@ -16,9 +16,11 @@ import yaml
 
 from vpclab.errors import VpclabError
 from vpclab.plan import FabricPlan, plan_fabric
-from vpclab.state import STATE_ROOT, LabState, remove_lab
+from vpclab.names import check_lab_name
+from vpclab.shell import run
+from vpclab.state import LabState, _remove_lab, remove_lab, root_lock
 from vpclab.topology import Topology
-from vpclab.validation import LAB_NAME, load_topology, parse_topology
+from vpclab.validation import load_topology, parse_topology
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,10 +32,7 @@ def prepare(path: str | Path, name: str | None = None,
     load_topology(path)  # errors point at the user's own file
     raw = yaml.safe_load(Path(path).read_text())
     if name is not None:
-        if not LAB_NAME.match(name):
-            raise VpclabError(f"--name {name!r} is not a valid lab name: lowercase letter first, "
-                              "then lowercase letters, digits or '-', at most 20")
-        raw["name"] = name
+        raw["name"] = check_lab_name(name, "--name")
     if mode is not None:
         raw["mapping"] = {**(raw.get("mapping") or {}), "mode": mode}
     text = yaml.safe_dump(raw, sort_keys=False)
@@ -41,16 +40,24 @@ def prepare(path: str | Path, name: str | None = None,
 
 
 def start_runner(topology: Topology, text: str, interactive: bool = False) -> tuple[LabState, subprocess.Popen]:
+    """Create the lab's records and namespace and start its runner, all under the state
+    root's lock: of two `up`s of one lab, the second finds the first's runner and stops."""
     state = LabState(topology.name)
-    if state.is_running():
-        raise VpclabError(f"lab {topology.name!r} is already running; "
-                          f"stop it with `vpclab down {topology.name}` or pick another --name")
-    if state.exists():
-        remove_lab(state)  # left over from a crash: ours by record, safe to remove
-    STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
-    state.dir.mkdir()
+    with root_lock(state.root):
+        refuse_if_running(state)
+        if state.exists():
+            _remove_lab(state)  # left over from a crash: ours by record, safe to remove
+        state.create()
+        try:
+            return state, _launch(state, text, interactive)
+        except BaseException:
+            _remove_lab(state)
+            raise
+
+
+def _launch(state: LabState, text: str, interactive: bool) -> subprocess.Popen:
     state.topology_path.write_text(text)
-    subprocess.run(["ip", "netns", "add", state.namespace], check=True, capture_output=True)
+    run(["ip", "netns", "add", state.namespace], f"lab {state.name!r}: its namespace")
     argv = ["ip", "netns", "exec", state.namespace, sys.executable, "-m", "vpclab.runner",
             str(state.dir)] + (["--interactive"] if interactive else [])
     if interactive:
@@ -60,7 +67,17 @@ def start_runner(topology: Topology, text: str, interactive: bool = False) -> tu
             proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
     state.record_process(proc.pid, "runner")
-    return state, proc
+    return proc
+
+
+def refuse_if_running(state: LabState) -> None:
+    if not state.is_running():
+        return
+    if any(e["event"] == "ready" for e in state.progress.read()):
+        raise VpclabError(f"lab {state.name!r} is already running; stop it with "
+                          f"`vpclab down {state.name}` or pick another --name")
+    raise VpclabError(f"lab {state.name!r} is being brought up by another command; wait for "
+                      f"it (`vpclab status {state.name}`), or stop it with `vpclab down {state.name}`")
 
 
 def follow(state: LabState, proc: subprocess.Popen, on_phase: Callable[[str, float], None],

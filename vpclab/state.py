@@ -6,9 +6,18 @@ every process it starts (with the process's start time, so a recycled PID is
 never mistaken for ours). `remove_lab` deletes exactly those, which makes
 `down` idempotent and cleans up after a runner killed with SIGKILL. Nothing
 here matches processes or interfaces by name.
+
+vpclab runs as root, so removal is guarded twice: a lab name must pass the
+lab-name rule before it becomes a path, and `remove_state_dir` (the one
+function that deletes a lab's files) proves, after resolving the path, that
+it is a direct child of the state root carrying the marker vpclab wrote when
+it created it. Processes are signalled only by recorded PID and start time,
+or because they live in one of the lab's own network namespaces.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -17,13 +26,16 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from vpclab.errors import VpclabError
 from vpclab.events import EventLog
+from vpclab.names import check_lab_name, is_lab_name
 from vpclab.plan import namespace_for
 
 STATE_ROOT = Path(os.environ.get("VPCLAB_STATE_ROOT", "/run/vpclab"))
 NAMESPACE_PREFIX = "vpclab-"
+MARKER = ".vpclab-lab"     # written into every state directory vpclab creates
 
 
 def process_start_time(pid: int) -> int | None:
@@ -53,9 +65,16 @@ class LabState:
     """The state directory of one lab, named after it."""
 
     def __init__(self, name: str, root: Path | None = None):
-        self.name = name
-        self.dir = (root or STATE_ROOT) / name
+        self.name = check_lab_name(name)
+        self.root = root or STATE_ROOT
+        self.dir = self.root / name
         self.namespace = namespace_for(name)
+
+    def create(self) -> None:
+        """Make the state directory, marked as vpclab's; FileExistsError if it exists."""
+        self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o755)
+        (self.dir / MARKER).write_text(self.name + "\n")
 
     # -- paths ---------------------------------------------------------------
     @property
@@ -117,12 +136,28 @@ class LabState:
 
 
 def list_labs(root: Path | None = None) -> list[str]:
-    """Labs with a state directory or a namespace of ours (a crash may leave either)."""
+    """Labs with a state directory or a namespace of ours (a crash may leave either).
+    Anything whose name a lab could not have is not ours and is left alone."""
     root = root or STATE_ROOT
     names = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
     names |= {ns[len(NAMESPACE_PREFIX):] for ns in list_namespaces()
               if ns.startswith(NAMESPACE_PREFIX)}
-    return sorted(names)
+    return sorted(name for name in names if is_lab_name(name))
+
+
+@contextlib.contextmanager
+def root_lock(root: Path | None = None) -> Iterator[None]:
+    """Serialise the short moments when labs are created or removed (two `up`s of one
+    lab, or an `up` racing a `down`): an flock on the state root, released on exit,
+    even by a crash."""
+    root = root or STATE_ROOT
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def list_namespaces() -> list[str]:
@@ -163,14 +198,76 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
+def remove_state_dir(state: LabState) -> None:
+    """The one way vpclab deletes a lab's files. Refuses anything it cannot prove is a
+    state directory it created: a direct child of the state root, not a symlink, named
+    after the lab, holding the marker (or empty: a crash between mkdir and marker)."""
+    path = state.dir
+    if not os.path.lexists(path):
+        return
+    root = state.root.resolve()
+    resolved = path.resolve()
+    if path.is_symlink() or resolved.parent != root or resolved.name != state.name \
+            or not resolved.is_dir():
+        raise VpclabError(f"refusing to remove {path}: it is not a lab state directory under {root}")
+    marker = resolved / MARKER
+    if marker.is_file() and not marker.is_symlink():
+        shutil.rmtree(resolved)    # fd-based on Linux: it never follows a symlink inside
+    elif not any(resolved.iterdir()):
+        resolved.rmdir()
+    else:
+        raise VpclabError(f"refusing to remove {resolved}: it has no {MARKER} marker, so vpclab "
+                          "did not create it; remove it yourself if it is debris")
+
+
+def namespace_id(path: str | Path) -> int | None:
+    """The inode that identifies a network namespace (a /proc/PID/ns/net or /run/netns file)."""
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def lab_namespaces(state: LabState) -> set[int]:
+    """The lab's namespace and every live recorded node's: whatever runs in them is the lab's."""
+    ids = {namespace_id(Path("/run/netns") / state.namespace)}
+    ids |= {namespace_id(f"/proc/{p.pid}/ns/net") for p in state.processes()
+            if p.role in ("runner", "node") and p.is_alive()}
+    ids.discard(None)
+    ids.discard(namespace_id("/proc/self/ns/net"))   # never the caller's own (the machine's)
+    return ids  # type: ignore[return-value]
+
+
+def processes_in(namespaces: set[int]) -> list[RecordedProcess]:
+    """Live processes whose network namespace is one of `namespaces` (never this one)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        if namespace_id(entry / "ns" / "net") in namespaces:
+            start = process_start_time(int(entry.name))
+            if start is not None:
+                found.append(RecordedProcess(int(entry.name), start, "in-lab-namespace"))
+    return found
+
+
 def remove_lab(state: LabState) -> bool:
-    """Remove everything recorded for a lab; True if there was anything to remove."""
+    """Remove everything recorded for a lab; True if there was anything to remove.
+    Returns only once every process of the lab and its namespace are gone."""
+    with root_lock(state.root):
+        return _remove_lab(state)
+
+
+def _remove_lab(state: LabState) -> bool:
     found = state.exists()
     processes = state.processes()
+    namespaces = lab_namespaces(state)
     runner = [p for p in processes if p.role == "runner"]
     stop_processes(runner, grace=10.0)      # a live runner tears its own lab down first
     stop_processes([p for p in processes if p.role != "runner"])
+    # what ran inside the lab (a `vpclab exec` left running, a node's children) goes too
+    stop_processes(processes_in(namespaces), grace=1.0)
     if namespace_exists(state.namespace):
         subprocess.run(["ip", "netns", "delete", state.namespace], capture_output=True)
-    shutil.rmtree(state.dir, ignore_errors=True)
+    remove_state_dir(state)
     return found

@@ -2,7 +2,8 @@
 from pathlib import Path
 
 from vpclab import lifecycle
-from vpclab.capture import capture_during, default_dir, give_back
+from vpclab.capture import capture_during, default_dir
+from vpclab.ownership import OutputDir
 from vpclab.errors import EXIT_OK, VpclabError
 from vpclab.trace import TIMESTAMP
 
@@ -34,14 +35,17 @@ def main(args) -> int:
     node, command = command[0], command[1:]
     watch = [spec.strip() for spec in args.on.split(",") if spec.strip()]
     out = args.output or default_dir(args.lab)
-    done, captured = capture_during(state, watch, out, node, command, args.filter)
+    output = OutputDir(out)
+    try:
+        done, captured = capture_during(state, watch, out, node, command, args.filter)
+    finally:
+        output.give_back()      # under sudo: what this run created is the user's
     print(f"{node}$ {' '.join(command)}  (exit {done.returncode})")
     print(done.stdout.rstrip())
     for spec, lines in captured.items():
         packets = sum(1 for line in lines if TIMESTAMP.match(line))   # -vv spans several lines
         print(f"\n== {spec}  ({packets} packets)")
         print("\n".join("   " + line for line in lines) or "   (nothing captured)")
-    give_back(out)
     print(f"\nwritten to {out}/  (compare: vpclab compare {out} EXPECTED; "
           f"draw: vpclab diagram {out})")
     return EXIT_OK

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from vpclab import lifecycle
-from vpclab.capture import capture_during, default_dir, give_back
+from vpclab.capture import capture_during, default_dir
+from vpclab.ownership import OutputDir
 from vpclab.compare import compare_traces
 from vpclab.diagram import write_diagram
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
@@ -40,10 +41,12 @@ def main(args) -> int:
     print(f"lab {state.name!r} ready in {time.monotonic() - start:.2f} s "
           f"(mapping {plan.topology.mapping_mode})\n", flush=True)
     out = args.output or default_dir("seed-demo")
+    output = OutputDir(out)
     try:
         ping, captures = capture_during(state, WATCH, out, "ZIGI-VM1", PING, "icmp or arp")
     finally:
         lifecycle.down(state.name)
+        output.give_back()
     print("ZIGI-VM1$ " + " ".join(PING) + "\n" + ping.stdout)
     results = compare_traces(out, TRACES, plan.topology)
     for result in results:
@@ -52,7 +55,7 @@ def main(args) -> int:
         print("\n".join("   " + line for line in captures[vm]) or "   (nothing captured)")
         print(comparison(result, ("seed (documented)", "this lab")) + "\n")
     drawn = write_diagram(out)
-    give_back(out)
+    output.give_back()
     print(f"lab {state.name!r} removed; captures in {out}/")
     print(f"sequence diagram: {drawn[0]} (mermaid: {drawn[1]})")
     if all(r.matches for r in results):

@@ -1,8 +1,8 @@
 """vpclab diagram CAPTURE [-o FILE]: the sequence diagram of a capture folder."""
 from pathlib import Path
 
-from vpclab.capture import give_back
-from vpclab.diagram import write_diagram
+from vpclab.diagram import diagram_targets, write_diagram
+from vpclab.ownership import OutputFile
 from vpclab.errors import EXIT_OK
 
 NEEDS_ROOT = False
@@ -24,7 +24,12 @@ def add_parser(verbs):
 
 
 def main(args) -> int:
-    for path in write_diagram(args.capture, args.output):
-        give_back(path)
+    outputs = [OutputFile(path) for path in diagram_targets(args.capture, args.output)]
+    try:
+        written = write_diagram(args.capture, args.output)
+    finally:
+        for output in outputs:
+            output.give_back()      # under sudo: a file this run created is the user's
+    for path in written:
         print(f"wrote {path}")
     return EXIT_OK

@@ -1,0 +1,143 @@
+"""vpclab as root: names never become paths outside its state root, a sudo user gets back
+only what vpclab created, two `up`s of one lab cannot both win, `down` leaves nothing
+running, and a closed pipe is no traceback."""
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.labtools import MULTI_VPC, REPO, SEED, VPCLAB, in_node
+from vpclab import lifecycle
+from vpclab.state import LabState, namespace_exists, namespace_id, processes_in
+from vpclab.wait import wait_until
+
+BAD_NAMES = ["/", "..", ".", "a/b", "../../etc", "../sentinel"]
+BAD = "../etc"
+COMMANDS_WITH_A_LAB = [["down", BAD], ["status", BAD], ["stats", BAD],
+                       ["exec", BAD, "ZIGI-VM1", "--", "true"],
+                       ["capture", BAD, "--on", "ZIGI-VM1", "--", "ZIGI-VM1", "true"],
+                       ["mapping", "list", BAD], ["move", BAD, "ZIGI-VM1", "host2"],
+                       ["vm", "del", BAD, "ZIGI-VM1"]]
+
+
+def vpclab(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run(VPCLAB + [str(a) for a in args], capture_output=True, text=True,
+                          cwd=REPO, timeout=timeout, env=env)
+
+
+def unique(tag: str) -> str:
+    return f"t{uuid.uuid4().hex[:4]}-{tag}"
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_down_with_a_path_for_a_name_removes_nothing(tmp_path, name):
+    """With the state root at tmp/a/root, `..` would be tmp/a and `../../etc` tmp/etc."""
+    root = tmp_path / "a" / "root"
+    root.mkdir(parents=True)
+    sentinels = [tmp_path / "a" / "sentinel", tmp_path / "etc" / "sentinel", root / "sentinel"]
+    for sentinel in sentinels:
+        sentinel.parent.mkdir(parents=True, exist_ok=True)
+        sentinel.write_text("must survive")
+    done = vpclab("down", name, env={**os.environ, "VPCLAB_STATE_ROOT": str(root)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "not a valid lab name" in done.stderr and "Traceback" not in done.stderr
+    assert all(s.read_text() == "must survive" for s in sentinels)
+
+
+@pytest.mark.parametrize("args", COMMANDS_WITH_A_LAB, ids=lambda a: a[0])
+def test_every_command_that_takes_a_lab_validates_it(args):
+    done = vpclab(*args)
+    assert done.returncode == 2, (args, done.stdout, done.stderr)
+    assert "not a valid lab name" in done.stderr, (args, done.stderr)
+
+
+def test_a_state_dir_vpclab_did_not_create_is_never_removed(tmp_path):
+    root = tmp_path / "root"
+    (root / "seed").mkdir(parents=True)
+    (root / "seed" / "precious").write_text("keep")
+    done = vpclab("down", "seed", env={**os.environ, "VPCLAB_STATE_ROOT": str(root)})
+    assert done.returncode == 2 and "did not create it" in done.stderr
+    assert (root / "seed" / "precious").read_text() == "keep"
+
+
+def test_capture_under_sudo_gives_the_user_only_what_it_created(labs, tmp_path):
+    state, _ = labs.up(SEED, "own")
+    parent = tmp_path / "rootparent"           # exists before, root's: must stay root's
+    parent.mkdir()
+    (parent / "old").write_text("root's")
+    out = parent / "new" / "cap"
+    user = {**os.environ, "SUDO_UID": "65534", "SUDO_GID": "65534"}
+    done = vpclab("capture", state.name, "--on", "ZIGI-VM1", "-o", out, "--",
+                  "ZIGI-VM1", "ping", "-c", "1", "10.0.0.185", env=user)
+    assert done.returncode == 0, done.stderr
+    for path in (tmp_path, parent, parent / "old"):
+        assert os.stat(path).st_uid == 0, path
+    made = [parent / "new", out, *out.iterdir()]
+    assert len(made) > 4 and all(os.lstat(p).st_uid == 65534 for p in made)
+
+
+def test_two_ups_of_one_lab_at_once_one_wins_the_others_say_why():
+    name = unique("race")
+    racers = [subprocess.Popen(VPCLAB + ["up", str(SEED), "--name", name], cwd=REPO, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    try:
+        results = [(p.wait(timeout=120), p.stderr.read()) for p in racers]
+        assert sorted(code for code, _ in results) == [0, 2, 2], results
+        for code, err in results:
+            if code == 2:
+                assert "being brought up" in err or "already running" in err, err
+                assert "Traceback" not in err
+        assert LabState(name).is_running()
+    finally:
+        lifecycle.down(name)
+
+
+def test_down_returns_when_everything_of_the_lab_is_gone(labs):
+    state, _ = labs.up(MULTI_VPC, "gone")
+    # something a user left running inside a VM: not recorded, but in the lab's namespace
+    stray = subprocess.Popen(VPCLAB + ["exec", state.name, "ZIGI-VM1", "--", "sleep", "300"],
+                             cwd=REPO)
+    vm_namespace = namespace_id(f"/proc/{state.nodes()['ZIGI-VM1']['pid']}/ns/net")
+    try:
+        wait_until(lambda: namespace_id(f"/proc/{stray.pid}/ns/net") == vm_namespace,
+                   "the stray sleep to run inside ZIGI-VM1", timeout=20)
+        recorded = state.processes()
+        assert lifecycle.down(state.name)
+        assert [p for p in recorded if p.is_alive()] == []
+        assert processes_in({vm_namespace}) == []
+        assert stray.poll() is not None or stray.wait(timeout=1) is not None
+        assert not namespace_exists(state.namespace) and not state.dir.exists()
+    finally:
+        stray.kill()
+        stray.wait()
+
+
+def test_a_closed_pipe_is_no_traceback():
+    reader = subprocess.Popen(VPCLAB + ["--help"], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    reader.stdout.close()         # the reader is gone before vpclab writes a word
+    err = reader.stderr.read().decode()
+    assert reader.wait(timeout=30) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_vpc_may_use_the_labs_own_ranges_and_the_underlay_may_be_chosen(labs, tmp_path):
+    raw = yaml.safe_load(SEED.read_text())
+    raw["underlay"] = {"cidr": "10.254.0.0/16"}
+    raw["hosts"] = {"host1": {"underlay_ip": "10.254.7.1"}, "host2": {"underlay_ip": "10.254.9.2"}}
+    raw["vpcs"] = {"default": {"cidr": "172.31.0.0/16"}, "lab": {"cidr": "192.168.100.0/24"}}
+    raw["vms"] = {"a1": {"vpc": "default", "host": "host1", "ip": "172.31.0.10"},
+                  "a2": {"vpc": "default", "host": "host2", "ip": "172.31.200.20"},
+                  "b1": {"vpc": "lab", "host": "host1", "ip": "192.168.100.10"},
+                  "b2": {"vpc": "lab", "host": "host2", "ip": "192.168.100.11"}}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    state, _ = labs.up(path, "plan")
+    for src, dst in (("a1", "172.31.200.20"), ("a2", "172.31.0.10"), ("b1", "192.168.100.11"),
+                     ("b2", "192.168.100.10")):
+        done = in_node(state, src, ["ping", "-c", "1", "-W", "2", dst])
+        assert done.returncode == 0, (src, dst, done.stdout)
+    assert "10.254.7.1/16" in in_node(state, "host1", ["ip", "-o", "addr", "show", "br-phy"]).stdout
