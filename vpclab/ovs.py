@@ -14,7 +14,6 @@ from vpclab.plan import (
     CONTROLLER_IP, CONTROLLER_PORT, TUNNEL_PORT, UNDERLAY_MTU, FabricPlan, HostPlan,
 )
 from vpclab.shell import in_netns_of, run
-from vpclab.topology import UNDERLAY_CIDR
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 
@@ -86,7 +85,7 @@ class OvsInstance:
     def configure_underlay(self, plan: FabricPlan) -> None:
         """Host IP on br-phy, and every peer's MAC pre-loaded: OVS drops the packet
         that triggers its own ARP for a tunnel peer, so the first ping would be lost."""
-        ip = f"{self.host.host.underlay_ip}/{UNDERLAY_CIDR.prefixlen}"
+        ip = f"{self.host.host.underlay_ip}/{plan.topology.underlay.prefixlen}"
         script = [f"ip addr add {ip} dev br-phy", "ip link set br-phy multicast off up"]
         for peer in plan.hosts.values():
             if peer.name != self.host.name:

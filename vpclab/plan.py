@@ -16,7 +16,7 @@ from vpclab.topology import MANAGEMENT_CIDR, Host, Topology, Vm
 IFNAME_MAX = 15
 TUNNEL_PORT = 1          # OpenFlow port of the Geneve/VXLAN port on every br-int
 VM_PORT_BASE = 100       # a VM's router port is VM_PORT_BASE + its index
-CONTROLLER_IP = MANAGEMENT_CIDR[254]
+CONTROLLER_IP = MANAGEMENT_CIDR[-2]      # hosts take MANAGEMENT_CIDR[index], from 1
 CONTROLLER_PORT = 6653
 VM_MTU = 1500            # what a VM sees, as on a plain AWS ENI
 UNDERLAY_MTU = 9000      # jumbo underlay, as AWS runs: the encapsulation always fits

@@ -15,8 +15,11 @@ DEFAULT_IDLE_TIMEOUT = 300
 DEFAULT_MAX_ENTRIES = 1024    # cached mappings per virtual router (on-demand)
 DEFAULT_MISS_RATE = 100       # packet-ins per second a VM port may cause (meter)
 NEGATIVE_TTL = 10             # seconds an unknown target is remembered (drop entry)
-UNDERLAY_CIDR = IPv4Network("192.168.100.0/24")
-MANAGEMENT_CIDR = IPv4Network("172.31.0.0/24")
+DEFAULT_UNDERLAY_CIDR = IPv4Network("192.168.100.0/24")   # the hosts' physical network
+# The mapping service's control network. It lives only in the lab's and the hosts'
+# namespaces, never in a VM's, so it cannot clash with any VPC; link-local keeps it out
+# of every underlay anyone would choose.
+MANAGEMENT_CIDR = IPv4Network("169.254.0.0/16")
 FIRST_VNI = 1001
 
 
@@ -62,6 +65,7 @@ class Topology:
     hosts: dict[str, Host] = field(default_factory=dict)
     vpcs: dict[str, Vpc] = field(default_factory=dict)
     vms: dict[str, Vm] = field(default_factory=dict)
+    underlay: IPv4Network = DEFAULT_UNDERLAY_CIDR
 
     def vms_on(self, host: str) -> list[Vm]:
         return [vm for vm in self.vms.values() if vm.host == host]

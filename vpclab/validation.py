@@ -17,19 +17,19 @@ from typing import Any
 import yaml
 
 from vpclab.errors import VpclabError
+from vpclab.names import DISPLAY_NAME_RULE, LAB_NAME_RULE, is_display_name, is_lab_name
 from vpclab.topology import (
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ENTRIES, DEFAULT_MISS_RATE, ENCAPS, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES,
-    UNDERLAY_CIDR, Host, Topology, Vm, Vpc,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ENTRIES, DEFAULT_MISS_RATE, DEFAULT_UNDERLAY_CIDR, ENCAPS,
+    FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES, Host, Topology, Vm, Vpc,
 )
 
-LAB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-DISPLAY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 ENI = re.compile(r"^eni-[0-9a-f]{1,17}$")
-MAX_HOSTS = 200
+MAX_HOSTS = 1024       # each host runs its own Open vSwitch (~25 MB): 1,024 is ~25 GB
 MAX_VNI = 2**24 - 1
 
-TOP_KEYS = ("name", "description", "encap", "mapping", "hosts", "vpcs", "vms")
+TOP_KEYS = ("name", "description", "encap", "mapping", "underlay", "hosts", "vpcs", "vms")
+UNDERLAY_KEYS = ("cidr",)
 MAPPING_KEYS = ("mode", "idle_timeout", "max_entries", "miss_rate")
 HOST_KEYS = ("underlay_ip",)
 VPC_KEYS = ("cidr", "vni")
@@ -93,6 +93,7 @@ def topology_to_raw(topology: Topology) -> dict[str, Any]:
         "name": topology.name, "description": topology.description, "encap": topology.encap,
         "mapping": {"mode": topology.mapping_mode, "idle_timeout": topology.idle_timeout,
                     "max_entries": topology.max_entries, "miss_rate": topology.miss_rate},
+        "underlay": {"cidr": str(topology.underlay)},
         "hosts": {h.name: {"underlay_ip": str(h.underlay_ip)} for h in topology.hosts.values()},
         "vpcs": {v.name: {"cidr": str(v.cidr), "vni": v.vni} for v in topology.vpcs.values()},
         "vms": {vm.name: {"vpc": vm.vpc, "host": vm.host, "ip": str(vm.ip), "mac": vm.mac,
@@ -180,10 +181,9 @@ class _Checker:
                      "see topologies/seed.yaml")
             return {}
         for name in value:
-            if not isinstance(name, str) or not DISPLAY_NAME.match(name):
-                self.add(f"{key}.{name}", "bad name",
-                         "names start with a letter and use letters, digits, '-' or '_' (max 32)")
-        return {n: v for n, v in value.items() if isinstance(n, str) and DISPLAY_NAME.match(n)}
+            if not is_display_name(name):
+                self.add(f"{key}.{name}", "bad name", DISPLAY_NAME_RULE)
+        return {n: v for n, v in value.items() if is_display_name(n)}
 
     def choice(self, value: Any, path: str, choices: tuple[str, ...], default: str) -> str:
         if value is None:
@@ -213,19 +213,19 @@ class _Checker:
             self.add("description", f"must be text, got {_kind(description)}")
         encap = self.choice(raw.get("encap"), "encap", ENCAPS, "geneve")
         mode, idle, max_entries, miss_rate = self.mapping_section(raw.get("mapping"))
-        hosts = self.hosts(self.named_section(raw, "hosts"))
+        underlay = self.underlay_section(raw.get("underlay"))
+        hosts = self.hosts(self.named_section(raw, "hosts"), underlay)
         vpcs = self.vpcs(self.named_section(raw, "vpcs"))
         vms = self.vms(raw.get("vms"), hosts, vpcs)
         return Topology(name, str(description), encap, mode, idle, max_entries, miss_rate,
-                        hosts, vpcs, vms)
+                        hosts, vpcs, vms, underlay or DEFAULT_UNDERLAY_CIDR)
 
     def lab_name(self, value: Any) -> str:
         if value is None:
             self.add("name", "is missing", "add e.g. `name: seed` (lowercase letters, digits, '-')")
             return "invalid"
-        if not isinstance(value, str) or not LAB_NAME.match(value):
-            self.add("name", f"{value!r} is not a valid lab name",
-                     "lowercase letter first, then lowercase letters, digits or '-', at most 20")
+        if not is_lab_name(value):
+            self.add("name", f"{value!r} is not a valid lab name", LAB_NAME_RULE)
             return "invalid"
         return value
 
@@ -246,9 +246,34 @@ class _Checker:
             return default
         return value
 
-    def hosts(self, raw: dict) -> dict[str, Host]:
+    def underlay_section(self, value: Any) -> IPv4Network | None:
+        """The hosts' physical network; None if it was given but is unusable."""
+        section = self.mapping(value, "underlay", UNDERLAY_KEYS)
+        if "cidr" not in section:
+            return DEFAULT_UNDERLAY_CIDR
+        network = self.network(section["cidr"], "underlay.cidr", "192.168.100.0/24")
+        if network is None:
+            return None
+        if not 8 <= network.prefixlen <= 30:
+            self.add("underlay.cidr", f"/{network.prefixlen} is not a usable underlay",
+                     "use a prefix from /8 to /30, e.g. 10.254.0.0/16 for many hosts")
+            return None
+        if network.overlaps(MANAGEMENT_CIDR) or not _is_unicast_network(network):
+            self.add("underlay.cidr", f"{network} cannot be the hosts' network",
+                     f"use a unicast range outside {MANAGEMENT_CIDR} (the lab's control network), "
+                     "e.g. 192.168.100.0/24 or 10.254.0.0/16")
+            return None
+        return network
+
+    def hosts(self, raw: dict, underlay: IPv4Network | None) -> dict[str, Host]:
+        net = underlay or DEFAULT_UNDERLAY_CIDR
         if len(raw) > MAX_HOSTS:
-            self.add("hosts", f"{len(raw)} hosts, at most {MAX_HOSTS} fit the underlay")
+            self.add("hosts", f"{len(raw)} hosts; vpclab runs at most {MAX_HOSTS}",
+                     "each host runs its own Open vSwitch (about 25 MB each)")
+        elif underlay is not None and len(raw) > net.num_addresses - 2:
+            self.add("hosts", f"{len(raw)} hosts do not fit the underlay {net} "
+                              f"({net.num_addresses - 2} addresses)",
+                     "set a bigger one, e.g. `underlay: {cidr: 10.254.0.0/16}`")
         wanted: dict[str, IPv4Address | None] = {}
         owner: dict[IPv4Address, str] = {}
         for name, body in raw.items():
@@ -256,7 +281,7 @@ class _Checker:
             body = self.mapping(body, path, HOST_KEYS)
             ip = None
             if "underlay_ip" in body:
-                ip = self.underlay_ip(body["underlay_ip"], f"{path}.underlay_ip")
+                ip = self.underlay_ip(body["underlay_ip"], f"{path}.underlay_ip", underlay)
                 if ip is not None and ip in owner:
                     self.add(f"{path}.underlay_ip", f"{ip} is already used by host {owner[ip]}",
                              "every host needs its own underlay IP; omit it to get one assigned")
@@ -264,19 +289,19 @@ class _Checker:
                 elif ip is not None:
                     owner[ip] = name
             wanted[name] = ip
-        free = (ip for ip in UNDERLAY_CIDR.hosts() if ip not in owner)
-        return {name: Host(name, i, ip or next(free))
+        free = (ip for ip in net.hosts() if ip not in owner)
+        return {name: Host(name, i, ip or next(free, net.network_address))
                 for i, (name, ip) in enumerate(wanted.items(), start=1)}
 
-    def underlay_ip(self, value: Any, path: str) -> IPv4Address | None:
+    def underlay_ip(self, value: Any, path: str, underlay: IPv4Network | None) -> IPv4Address | None:
         ip = self.ip(value, path)
-        if ip is None:
-            return None
-        usable = (ip in UNDERLAY_CIDR and ip not in (UNDERLAY_CIDR.network_address,
-                                                     UNDERLAY_CIDR.broadcast_address))
+        if ip is None or underlay is None:      # a bad underlay was reported already
+            return ip
+        usable = (ip in underlay and ip not in (underlay.network_address, underlay.broadcast_address))
         if not usable:
-            self.add(path, f"{ip} is outside the underlay {UNDERLAY_CIDR}",
-                     f"pick an address from {UNDERLAY_CIDR} (the lab's physical network)")
+            self.add(path, f"{ip} is outside the underlay {underlay}",
+                     f"pick an address from {underlay} (the lab's physical network), or set "
+                     "`underlay: {cidr: ...}` to the range you want")
             return None
         return ip
 
@@ -297,25 +322,33 @@ class _Checker:
         return {name: Vpc(name, cidrs[name], vnis[name] or next(free))
                 for name in vnis if name in cidrs}
 
-    def cidr(self, value: Any, path: str) -> IPv4Network | None:
+    def network(self, value: Any, path: str, example: str) -> IPv4Network | None:
         if value is None:
-            self.add(path, "is missing", "add e.g. `cidr: 10.0.0.0/24`")
+            self.add(path, "is missing", f"add e.g. `cidr: {example}`")
             return None
         try:
             network = IPv4Network(str(value), strict=False)
         except (AddressValueError, NetmaskValueError, ValueError):
-            self.add(path, f"{value!r} is not an IPv4 CIDR", "write it like 10.0.0.0/24")
+            self.add(path, f"{value!r} is not an IPv4 CIDR", f"write it like {example}")
             return None
         if str(network) != str(value):
             self.add(path, f"{value} has host bits set", f"did you mean {network}?")
+            return None
+        return network
+
+    def cidr(self, value: Any, path: str) -> IPv4Network | None:
+        """A VPC's CIDR. Any AWS-valid block works, the lab's own networks included: VPC
+        addresses live only in VMs and inside tunnels, never beside the underlay."""
+        network = self.network(value, path, "10.0.0.0/24")
+        if network is None:
             return None
         if not 16 <= network.prefixlen <= 28:
             self.add(path, f"/{network.prefixlen} is outside what a VPC allows",
                      "AWS VPC CIDRs are /16 to /28")
             return None
-        if network.overlaps(MANAGEMENT_CIDR) or network.overlaps(UNDERLAY_CIDR):
-            self.add(path, f"{network} overlaps the lab's own networks",
-                     f"avoid {MANAGEMENT_CIDR} (management) and {UNDERLAY_CIDR} (underlay)")
+        if not _is_unicast_network(network):
+            self.add(path, f"{network} is not a unicast range a VPC can use",
+                     "use a private range such as 10.0.0.0/16, 172.31.0.0/16 or 192.168.0.0/24")
             return None
         return network
 
@@ -339,6 +372,11 @@ class _Checker:
             self.add("vms", f"must be a mapping of VM names, got {_kind(value)}")
             return {}
         raw = {n: v for n, v in value.items() if n in self.named_vms(value)}
+        for name in [n for n in raw if n in hosts]:
+            self.add(f"vms.{name}", f"{name} is already the name of a host",
+                     "hosts and VMs share one namespace of names (`vpclab exec LAB NAME`, "
+                     "captures, traces): rename the VM, e.g. vm-" + name)
+            del raw[name]
         vms: dict[str, Vm] = {}
         seen_ip: dict[tuple[str, IPv4Address], str] = {}
         seen_mac: dict[str, str] = {}
@@ -367,11 +405,10 @@ class _Checker:
     def named_vms(self, value: dict) -> set[str]:
         good = set()
         for name in value:
-            if isinstance(name, str) and DISPLAY_NAME.match(name):
+            if is_display_name(name):
                 good.add(name)
             else:
-                self.add(f"vms.{name}", "bad name",
-                         "names start with a letter and use letters, digits, '-' or '_' (max 32)")
+                self.add(f"vms.{name}", "bad name", DISPLAY_NAME_RULE)
         return good
 
     def vm(self, name: str, index: int, body: Any, hosts: dict[str, Host],
@@ -442,6 +479,11 @@ class _Checker:
             self.add(path, f"{text} is not a unicast MAC", "the first byte must be even, e.g. 02:...")
             return False
         return text
+
+
+def _is_unicast_network(network: IPv4Network) -> bool:
+    return not (network.is_multicast or network.is_loopback or network.is_link_local
+                or network.is_unspecified or network.is_reserved)
 
 
 def _kind(value: Any) -> str:

@@ -160,3 +160,64 @@ def test_cli_validate_exit_codes_and_no_traceback(tmp_path):
     assert done.returncode == 2 and "cannot read the file" in done.stderr
     done = subprocess.run(run + ["topologies/seed.yaml"], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0 and "ok: lab 'seed', 2 hosts, 1 VPC, 2 VMs" in done.stdout
+
+
+# -- any address plan the user writes works (the lab's own networks never restrict it) --------
+
+@pytest.mark.parametrize("cidr", ["172.31.0.0/16", "192.168.100.0/24", "10.0.0.0/16"])
+def test_a_vpc_may_use_the_ranges_the_lab_uses_for_itself(cidr):
+    raw = copy.deepcopy(SEED)
+    raw["vpcs"]["ZIGI-VPC1"]["cidr"] = cidr
+    net = cidr.split("/")[0].rsplit(".", 1)[0]
+    raw["vms"]["ZIGI-VM1"]["ip"], raw["vms"]["ZIGI-VM2"]["ip"] = f"{net}.10", f"{net}.11"
+    topology = parse_topology(yaml.safe_dump(raw), "lab.yaml")
+    assert str(topology.vpcs["ZIGI-VPC1"].cidr) == cidr
+
+
+def test_the_underlay_range_can_be_set_and_host_ips_are_checked_against_it():
+    raw = copy.deepcopy(SEED)
+    raw["underlay"] = {"cidr": "10.254.0.0/16"}
+    raw["hosts"] = {"host1": {"underlay_ip": "10.254.3.1"}, "host2": {}}
+    topology = parse_topology(yaml.safe_dump(raw), "lab.yaml")
+    assert str(topology.underlay) == "10.254.0.0/16"
+    assert str(topology.hosts["host2"].underlay_ip) == "10.254.0.1"
+    raw["hosts"]["host2"] = {"underlay_ip": "192.168.100.2"}
+    found = issues_of(yaml.safe_dump(raw))
+    assert found[0].path == "hosts.host2.underlay_ip" and "outside the underlay 10.254.0.0/16" in found[0].message
+
+
+@pytest.mark.parametrize("cidr,message", [("169.254.0.0/16", "cannot be the hosts' network"),
+                                          ("224.0.0.0/8", "cannot be the hosts' network"),
+                                          ("10.0.0.0/31", "not a usable underlay"),
+                                          ("10.0.0.1/24", "host bits set")])
+def test_an_unusable_underlay_is_refused_with_its_path(cidr, message):
+    found = issues_of(mutated(lambda r: r.update(underlay={"cidr": cidr})))
+    assert found[0].path == "underlay.cidr" and message in found[0].message and found[0].hint
+
+
+def many_hosts(count: int, underlay: str | None = None) -> str:
+    raw = copy.deepcopy(SEED)
+    raw["hosts"] = {f"hv{i}": {} for i in range(count)}
+    raw["vms"]["ZIGI-VM1"]["host"], raw["vms"]["ZIGI-VM2"]["host"] = "hv0", f"hv{count - 1}"
+    if underlay:
+        raw["underlay"] = {"cidr": underlay}
+    return yaml.safe_dump(raw)
+
+
+def test_more_hosts_than_the_underlay_holds_is_a_clear_error_not_a_traceback():
+    found = issues_of(many_hosts(300))
+    assert found[0].path == "hosts" and "do not fit the underlay 192.168.100.0/24" in found[0].message
+    assert "10.254.0.0/16" in found[0].hint
+
+
+def test_a_bigger_underlay_takes_more_than_254_hosts():
+    topology = parse_topology(many_hosts(300, "10.254.0.0/16"), "lab.yaml")
+    assert len(topology.hosts) == 300
+    assert len({h.underlay_ip for h in topology.hosts.values()}) == 300
+
+
+def test_a_vm_named_like_a_host_is_refused_with_a_hint():
+    found = issues_of(mutated(lambda r: r["vms"].update(host1={"vpc": "ZIGI-VPC1", "host": "host2",
+                                                                 "ip": "10.0.0.20"})))
+    assert [i.path for i in found] == ["vms.host1"]
+    assert "already the name of a host" in found[0].message and "rename" in found[0].hint
