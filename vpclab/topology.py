@@ -18,6 +18,7 @@ NEGATIVE_TTL = 10             # seconds an unknown target is remembered (drop en
 UNDERLAY_CIDR = IPv4Network("192.168.100.0/24")
 MANAGEMENT_CIDR = IPv4Network("172.31.0.0/24")
 FIRST_VNI = 1001
+DEFAULT_TTL = 64              # a VM's IPv4 default TTL (Linux's); the seed's instance answers 255
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Vm:
     mac: str
     eni: str
     source_dest_check: bool = True   # off: a NAT/appliance VM may send and receive for others
+    ttl: int = DEFAULT_TTL           # the IPv4 TTL its packets start with
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Topology:
     hosts: dict[str, Host] = field(default_factory=dict)
     vpcs: dict[str, Vpc] = field(default_factory=dict)
     vms: dict[str, Vm] = field(default_factory=dict)
+    default_ttl: int = DEFAULT_TTL   # `defaults: {ttl: N}`: for VMs without their own, and live adds
 
     def vms_on(self, host: str) -> list[Vm]:
         return [vm for vm in self.vms.values() if vm.host == host]
