@@ -135,9 +135,12 @@ class Fabric:
         with the VM's own port number; return once the kernel says the link is up."""
         plan = self.vm_plans[name]
         self._router_ends_up(host, [plan.port_name])
-        self.ovs(host).vsctl("--if-exists", "del-port", "br-int", plan.port_name, "--",
-                             "add-port", "br-int", plan.port_name, "--", "set", "interface",
-                             plan.port_name, f"ofport_request={plan.ofport}")
+        # Two transactions: in one, OVS would see the same port before and after and keep
+        # the stale netdev of a veth end that left and came back (rolled-back move).
+        ovs = self.ovs(host)
+        ovs.vsctl("--if-exists", "del-port", "br-int", plan.port_name)
+        ovs.vsctl("add-port", "br-int", plan.port_name, "--", "set", "interface", plan.port_name,
+                  f"ofport_request={plan.ofport}")
         pid = self.host_nodes[host].pid
         wait_until(lambda: plan.port_name in links_up(pid), f"{name}'s link on {host}", timeout=10)
 
