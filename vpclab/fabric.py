@@ -160,8 +160,7 @@ class Fabric:
         old.delIntf(intf)
         intf.node = new
         new.addIntf(intf, moveIntfFn=lambda *a: None)
-        self.vm_plans[name] = VmPlan(replace(plan.vm, host=to_host), plan.node, plan.port_name,
-                                     plan.ofport)
+        self.vm_plans[name] = replace(plan, vm=replace(plan.vm, host=to_host))
 
     def router_end_host(self, name: str) -> str:
         """The host whose namespace holds the VM's router end (Mininet's view, kept true)."""
