@@ -130,15 +130,16 @@ class Fabric:
             run(in_netns_of(self.host_nodes[host].pid, ["ip", "-batch", "-"]),
                 f"{host}: VM ports up", stdin=script)
 
-    def plug_port(self, name: str, host: str) -> None:
+    def plug_port(self, name: str, host: str, again: bool = False) -> None:
         """Put a VM's router end (already in `host`'s namespace) up and on that host's br-int,
-        with the VM's own port number; return once the kernel says the link is up."""
+        with the VM's own port number; return once the kernel says the link is up.
+        `again`: the router may still hold the port from before (a rolled-back move)."""
         plan = self.vm_plans[name]
         self._router_ends_up(host, [plan.port_name])
-        # Two transactions: in one, OVS would see the same port before and after and keep
-        # the stale netdev of a veth end that left and came back (rolled-back move).
         ovs = self.ovs(host)
-        ovs.vsctl("--if-exists", "del-port", "br-int", plan.port_name)
+        if again:   # its own transaction: in one with the add, OVS would see no change and
+            # keep the stale netdev of a veth end that left the namespace and came back
+            ovs.vsctl("--if-exists", "del-port", "br-int", plan.port_name)
         ovs.vsctl("add-port", "br-int", plan.port_name, "--", "set", "interface", plan.port_name,
                   f"ofport_request={plan.ofport}")
         pid = self.host_nodes[host].pid

@@ -95,7 +95,7 @@ class LiveChanges:
         failed = []
         steps = [("unplug from " + new, lambda: self.fabric.unplug_port(vm, new)),
                  ("move the interface back", lambda: self.fabric.move_router_end(vm, old)),
-                 ("plug into " + old, lambda: self.fabric.plug_port(vm, old)),
+                 ("plug into " + old, lambda: self.fabric.plug_port(vm, old, again=True)),
                  ("mapping back to " + old,
                   lambda: api_client.call(self.state, "PUT", f"/vms/{vm}", {"host": old}))]
         for what, step in steps:
