@@ -19,6 +19,7 @@ import os
 import socket
 import socketserver
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,6 +39,7 @@ def socket_path(state: LabState) -> Path:
 # -- the runner's side ------------------------------------------------------------------
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = 128      # many CLIs at once wait in the lock's queue, not refused
 
     def __init__(self, path: Path, handle: Handler):
         self.handle_request_body = handle
@@ -94,7 +96,7 @@ def request(state: LabState, op: str, timeout: float = 300.0, **arguments: Any) 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
-            sock.connect(str(path))
+            _connect(sock, path, timeout)
             sock.sendall(json.dumps({"op": op, **arguments}).encode() + b"\n")
             data = sock.makefile("rb").readline()
         except (FileNotFoundError, ConnectionRefusedError):
@@ -110,3 +112,16 @@ def request(state: LabState, op: str, timeout: float = 300.0, **arguments: Any) 
     if "error" in answer:
         raise VpclabError(answer["error"])
     return answer["result"]
+
+
+def _connect(sock: socket.socket, path: Path, timeout: float) -> None:
+    """A full listen queue answers EAGAIN at once on a unix socket: wait for room."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock.connect(str(path))
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TimeoutError from None
+            time.sleep(0.01)
