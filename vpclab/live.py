@@ -117,8 +117,12 @@ class LiveChanges:
                                                                "ip": ip, "mac": mac, "eni": eni})
         vm = Vm(name, eni_key(result["port"]), vpc, host, IPv4Address(ip), result["mac"],
                 result["eni"], ttl=self.fabric.plan.topology.default_ttl)
+        plan = vm_plan(vm, result["port"])
         try:
-            self.fabric.plug_vm(vm_plan(vm, result["port"]))
+            if plan.port_name != result["port_name"]:   # one naming rule, or ports go astray
+                raise VpclabError(f"the mapping service named {name}'s port "
+                                  f"{result['port_name']}, the fabric {plan.port_name}")
+            self.fabric.plug_vm(plan)
             self.fabric.plug_port(name, host)
         except Exception:
             self._undo_add(name, host)
