@@ -5,8 +5,8 @@ Mininet CLI) as `ip netns exec vpclab-<lab> python -m vpclab.runner STATE_DIR`.
 It builds the fabric, reports each phase with its duration in progress.jsonl,
 opens its control socket (the only way a running lab's fabric is changed: see
 vpclab/control.py), says "ready", then waits for SIGTERM (from `vpclab down`)
-and tears down what it started. If it is killed outright, `vpclab down`/`up` clean up from the
-records it left.
+and tears down what it started. If it is killed outright, `vpclab down`/`up`
+clean up from the records it left.
 """
 from __future__ import annotations
 
