@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from vpclab.errors import VpclabError
@@ -20,9 +21,9 @@ from vpclab.ovs import OvsInstance
 from vpclab.plan import (
     CONTROLLER_IP, CONTROLLER_PORT, UNDERLAY_MTU, VM_MTU, FabricPlan, HostPlan, VmPlan, eni_key,
 )
-from vpclab.shell import links_up, run
+from vpclab.shell import in_netns_of, links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
-from vpclab.topology import MANAGEMENT_CIDR
+from vpclab.topology import MANAGEMENT_CIDR, Vm
 from vpclab.wait import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,6 +42,7 @@ class Fabric:
         self.stopping = False
         self.host_nodes: dict[str, object] = {}
         self.vm_nodes: dict[str, object] = {}
+        self.vm_plans: dict[str, VmPlan] = {}     # every VM now in the lab, live adds included
 
     def phases(self):
         """The build steps in order, named for the progress report."""
@@ -53,7 +55,7 @@ class Fabric:
     # -- nodes -----------------------------------------------------------------
     def build_nodes(self) -> None:
         from mininet.net import Mininet
-        from mininet.node import Host, Node
+        from mininet.node import Node
 
         # Mininet.init() would run fixLimits(), which raises machine-wide sysctls
         # (fs.file-max, kernel.pty.max, net.core.*): not ours to change on a shared machine.
@@ -75,15 +77,10 @@ class Fabric:
         lab_links += ["link set underlay multicast off up", "link set mgmt multicast off up"]
         run(["ip", "-force", "-batch", "-"], "lab bridges", stdin="\n".join(lab_links))
         for vm in self.plan.vms.values():
-            node = self.net.addHost(vm.node, cls=Host, ip=None)
-            self._record(node, vm.name)
-            self.vm_nodes[vm.name] = node
-            self.net.nameToNode[vm.name] = node
-            node.cmd(NO_IPV6)
-            self.net.addLink(node, self.host_nodes[vm.vm.host], intfName1="eth0",
-                             intfName2=vm.port_name)
-            node.cmd(self._vm_setup(vm))
-        self._write_nodes()
+            self.plug_vm(vm)
+        for host in self.plan.hosts.values():   # the router ends: OVS adds them as it starts
+            self._router_ends_up(host.name, [vm.port_name for vm in self.plan.vms_on(host.name)])
+        self.write_nodes()
 
     def _host_setup(self, host: HostPlan) -> str:
         pid = os.getpid()  # the runner's namespace is the lab namespace
@@ -98,28 +95,117 @@ class Fabric:
             "ip link set lo up", "ip link set eth0 multicast off up",
             "ip link set mgmt0 multicast off up"])
 
-    def _vm_setup(self, vm: VmPlan) -> str:
-        prefix = self.plan.topology.vpcs[vm.vm.vpc].cidr.prefixlen
+    # -- VMs: the one plumbing path, for `up` and for live changes -----------------------
+    def plug_vm(self, plan: VmPlan):
+        """A VM as a Mininet host of this runner's own net (so `vpclab run`'s CLI knows it,
+        by display name too), linked to its host; its router end is left down and unplugged.
+        Mininet's `mnexec -n` gives it a private mount namespace with its own sysfs."""
+        from mininet.node import Host
+
+        vm, host = plan.vm, self.host_nodes[plan.vm.host]
+        node = self.net.addHost(plan.node, cls=Host, ip=None)
+        self._record(node, vm.name)
+        self.vm_nodes[vm.name], self.vm_plans[vm.name] = node, plan
+        self.net.nameToNode[vm.name] = node
+        node.cmd(f"{NO_IPV6}; sysctl -qw net.ipv4.ip_default_ttl={vm.ttl}")
+        # up=None: Mininet would bring each end up through its node's shell; the host's
+        # shell may be in use by the interactive CLI, so the router end is ours to raise.
+        self.net.addLink(node, host, intfName1="eth0", intfName2=plan.port_name,
+                         params1={"up": None}, params2={"up": None})
+        node.cmd(self._vm_setup(vm))
+        return node
+
+    def _vm_setup(self, vm: Vm) -> str:
+        prefix = self.plan.topology.vpcs[vm.vpc].cidr.prefixlen
         return "; ".join([
-            f"ip link set eth0 down address {vm.vm.mac} mtu {VM_MTU} multicast off",
-            f"ip addr add {vm.vm.ip}/{prefix} dev eth0",
+            f"ip link set eth0 down address {vm.mac} mtu {VM_MTU} multicast off",
+            f"ip addr add {vm.ip}/{prefix} dev eth0",
             # TCP across the userspace tunnel needs real checksums (PLATFORM.md)
             "ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1",
             "ip link set eth0 up", "ip link set lo up"])
 
+    def _router_ends_up(self, host: str, ports: list[str]) -> None:
+        if ports:
+            script = "".join(f"link set {port} mtu {VM_MTU} up\n" for port in ports)
+            run(in_netns_of(self.host_nodes[host].pid, ["ip", "-batch", "-"]),
+                f"{host}: VM ports up", stdin=script)
+
+    def plug_port(self, name: str, host: str, again: bool = False) -> None:
+        """Put a VM's router end (already in `host`'s namespace) up and on that host's br-int,
+        with the VM's own port number; return once the kernel says the link is up.
+        `again`: the router may still hold the port from before (a rolled-back move)."""
+        plan = self.vm_plans[name]
+        self._router_ends_up(host, [plan.port_name])
+        ovs = self.ovs(host)
+        if again:   # its own transaction: in one with the add, OVS would see no change and
+            # keep the stale netdev of a veth end that left the namespace and came back
+            ovs.vsctl("--if-exists", "del-port", "br-int", plan.port_name)
+        ovs.vsctl("add-port", "br-int", plan.port_name, "--", "set", "interface", plan.port_name,
+                  f"ofport_request={plan.ofport}")
+        pid = self.host_nodes[host].pid
+        wait_until(lambda: plan.port_name in links_up(pid), f"{name}'s link on {host}", timeout=10)
+
+    def unplug_port(self, name: str, host: str) -> None:
+        self.ovs(host).vsctl("--if-exists", "del-port", "br-int", self.vm_plans[name].port_name)
+
+    def move_router_end(self, name: str, to_host: str) -> None:
+        """Move the router end of a VM's veth into another host's namespace (the VM keeps
+        its eth0, addresses and neighbours) and tell Mininet where it now is."""
+        plan = self.vm_plans[name]
+        intf = self.vm_nodes[name].intf("eth0").link.intf2
+        old, new = intf.node, self.host_nodes[to_host]
+        if old is new:
+            return
+        run(in_netns_of(old.pid, ["ip", "link", "set", plan.port_name, "netns", str(new.pid)]),
+            f"{name}: move its interface to {to_host}")
+        old.delIntf(intf)
+        intf.node = new
+        new.addIntf(intf, moveIntfFn=lambda *a: None)
+        self.vm_plans[name] = replace(plan, vm=replace(plan.vm, host=to_host))
+
+    def router_end_host(self, name: str) -> str:
+        """The host whose namespace holds the VM's router end (Mininet's view, kept true)."""
+        node = self.vm_nodes[name].intf("eth0").link.intf2.node
+        return next(h for h, n in self.host_nodes.items() if n is node)
+
+    def remove_vm(self, name: str) -> None:
+        """Stop the VM's shell (its namespace, eth0 and router end go with it) and forget it."""
+        node, plan = self.vm_nodes.pop(name), self.vm_plans.pop(name)
+        stop_processes([p for p in self.state.processes() if p.role == "node" and p.node == name
+                        and p.pid == node.pid])
+        node.shell.wait()       # our child: reap it
+        link = node.intf("eth0").link if "eth0" in node.nameToIntf else None
+        if link is not None:
+            link.intf2.node.delIntf(link.intf2)
+            self.net.links.remove(link)
+        self.net.hosts.remove(node)
+        for key in (plan.node, name):
+            self.net.nameToNode.pop(key, None)
+        fd = node.stdout.fileno()          # Mininet's pty to the shell, and its indexes
+        node.outToNode.pop(fd, None)
+        node.inToNode.pop(fd, None)
+        node.stdout.close()
+        os.close(node.slave)
+
+    def ovs(self, host: str) -> OvsInstance:
+        hp = self.plan.hosts[host]
+        return OvsInstance(hp, self.host_nodes[host].pid, self.state.host_dir(hp.node))
+
     def _record(self, node, name: str) -> None:
         self.state.record_process(node.pid, "node", node=name)
 
-    def _write_nodes(self) -> None:
+    def write_nodes(self) -> None:
+        """nodes.json: display name -> node, written by this runner only (it owns the fabric)."""
         nodes = {}
         for name, node in self.host_nodes.items():
             nodes[name] = {"kind": "host", "node": node.name, "pid": node.pid,
                            "underlay_ip": str(self.plan.hosts[name].host.underlay_ip)}
         for name, node in self.vm_nodes.items():
-            vm = self.plan.vms[name].vm
+            plan = self.vm_plans[name]
+            vm = plan.vm
             nodes[name] = {"kind": "vm", "node": node.name, "pid": node.pid, "vpc": vm.vpc,
                            "host": vm.host, "ip": str(vm.ip), "mac": vm.mac, "eni": vm.eni,
-                           "eni_key": eni_key(self.plan.vms[name].ofport)}
+                           "eni_key": eni_key(plan.ofport), "ttl": vm.ttl}
         for info in nodes.values():
             info["start"] = process_start_time(info["pid"])
         self.state.write_nodes(nodes)

@@ -1,135 +1,162 @@
 """Changing a running lab: move a VM to another host, add one, delete one.
 
+The CLI asks (the three functions at the bottom send one control request);
+the runner performs (`LiveChanges`, behind the control socket's lock), so
+every change to nodes, links, router ports and nodes.json is made by the one
+process that owns them, one at a time.
+
 The mapping service is told first (it validates, reprograms every affected
 router and waits for their barriers); then the fabric follows. A move
 re-attaches the VM's interface by moving the router end of its veth into the
 new host's namespace and onto that host's br-int with the same port number:
 the VM keeps its eth0, IP, MAC and neighbour cache, as a migrated instance
-keeps its ENI. Everything created is recorded in the lab's state.
+keeps its ENI. If re-plugging fails, the move is rolled back: the port goes
+back onto the old host's router and the mapping back to the old host.
+
+Fault injection (tests only): the runner honours `VPCLAB_FAULT=replug` in its
+environment (set it for `vpclab up`): every move then fails right after the
+new host's router has taken the port, so the rollback has a real half-made
+move to undo.
 """
 from __future__ import annotations
 
 import os
-import subprocess
 import time
+from ipaddress import IPv4Address
+from typing import Any
 
-from vpclab import api_client
+from vpclab import api_client, control
 from vpclab.errors import VpclabError
-from vpclab.ovs import OvsInstance
-from vpclab.plan import VM_MTU, eni_key, plan_fabric
-from vpclab.shell import in_netns_of, links_up, run
-from vpclab.state import LabState, process_start_time, stop_processes
-from vpclab.validation import load_topology
-from vpclab.wait import wait_until
+from vpclab.plan import eni_key, vm_plan
+from vpclab.state import LabState
+from vpclab.topology import Vm
 
-NO_IPV6 = ("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 "
-           "net.ipv6.conf.lo.disable_ipv6=1")
-
-
-def _node(state: LabState, name: str, kind: str) -> dict:
-    """A node of the running lab by display name, of the kind asked for ("host" or "vm")."""
-    node = state.nodes().get(name)
-    if node is None or node["kind"] != kind:
-        known = [n for n, info in state.nodes().items() if info["kind"] == kind]
-        label = "host" if kind == "host" else "VM"
-        raise VpclabError(f"lab {state.name!r} has no {label} {name!r}; {label}s: {', '.join(known)}")
-    return node
+FAULT_ENV = "VPCLAB_FAULT"
+REQUESTS = {"add": (("name", "vpc", "host", "ip"), ("mac", "eni")),
+            "move": (("vm", "host"), ()),
+            "delete": (("vm",), ())}
 
 
-def _host(state: LabState, name: str) -> dict:
-    return _node(state, name, "host")
+def _inject(fault: str) -> None:
+    if fault in os.environ.get(FAULT_ENV, "").split(","):
+        raise VpclabError(f"fault injected ({FAULT_ENV}={fault})")
 
 
-def _vm(state: LabState, name: str) -> dict:
-    return _node(state, name, "vm")
+class LiveChanges:
+    """The runner's side: each method is one change, made whole or undone."""
+
+    def __init__(self, fabric):
+        self.fabric = fabric
+        self.state: LabState = fabric.state
+
+    def __call__(self, request: dict[str, Any]) -> dict:
+        op = request.get("op")
+        if op not in REQUESTS:
+            raise VpclabError(f"unknown request {op!r}; known: {', '.join(REQUESTS)}")
+        required, optional = REQUESTS[op]
+        args = {key: request.get(key) for key in required + optional}
+        for key, value in args.items():
+            if (key in required or value is not None) and not isinstance(value, str):
+                raise VpclabError(f"{op}: {key!r} must be text, got {value!r}")
+        return {"add": self.add_vm, "move": self.move_vm, "delete": self.delete_vm}[op](**args)
+
+    # -- checks that name what exists ------------------------------------------------------
+    def _host(self, name: str) -> None:
+        if name not in self.fabric.host_nodes:
+            raise VpclabError(f"lab {self.state.name!r} has no host {name!r}; hosts: "
+                              f"{', '.join(self.fabric.host_nodes)}")
+
+    def _vm(self, name: str) -> None:
+        if name not in self.fabric.vm_nodes:
+            raise VpclabError(f"lab {self.state.name!r} has no VM {name!r}; VMs: "
+                              f"{', '.join(self.fabric.vm_nodes) or 'none'}")
+
+    # -- changes ----------------------------------------------------------------------------
+    def move_vm(self, vm: str, host: str) -> dict:
+        self._vm(vm)
+        self._host(host)
+        old = self.fabric.vm_plans[vm].vm.host
+        result = api_client.call(self.state, "PUT", f"/vms/{vm}", {"host": host})
+        started = time.monotonic()
+        try:
+            self.fabric.move_router_end(vm, host)
+            self.fabric.plug_port(vm, host)
+            _inject("replug")
+            self.fabric.unplug_port(vm, old)
+        except Exception as exc:
+            undone = self._roll_back_move(vm, old, host)
+            raise VpclabError(f"move {vm} to {host} failed: {exc}\n  {undone}")
+        finally:
+            self.fabric.write_nodes()
+        return {**result, "reattached_ms": round((time.monotonic() - started) * 1000, 1)}
+
+    def _roll_back_move(self, vm: str, old: str, new: str) -> str:
+        """Put everything back where it was; say what could not be."""
+        failed = []
+        steps = [("unplug from " + new, lambda: self.fabric.unplug_port(vm, new)),
+                 ("move the interface back", lambda: self.fabric.move_router_end(vm, old)),
+                 ("plug into " + old, lambda: self.fabric.plug_port(vm, old, again=True)),
+                 ("mapping back to " + old,
+                  lambda: api_client.call(self.state, "PUT", f"/vms/{vm}", {"host": old}))]
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:
+                failed.append(f"{what}: {exc}")
+        if failed:
+            return (f"rolling back left {vm} half-moved ({'; '.join(failed)}); "
+                    f"`vpclab down {self.state.name}` and up again")
+        return f"rolled back: {vm} is on {old} again, and so is its mapping"
+
+    def add_vm(self, name: str, vpc: str, host: str, ip: str, mac: str | None = None,
+               eni: str | None = None) -> dict:
+        if name in self.fabric.vm_nodes or name in self.fabric.host_nodes:
+            raise VpclabError(f"lab {self.state.name!r} already has a node named {name!r}")
+        self._host(host)
+        result = api_client.call(self.state, "POST", "/vms", {"name": name, "vpc": vpc, "host": host,
+                                                               "ip": ip, "mac": mac, "eni": eni})
+        vm = Vm(name, eni_key(result["port"]), vpc, host, IPv4Address(ip), result["mac"],
+                result["eni"], ttl=self.fabric.plan.topology.default_ttl)
+        plan = vm_plan(vm, result["port"])
+        try:
+            if plan.port_name != result["port_name"]:   # one naming rule, or ports go astray
+                raise VpclabError(f"the mapping service named {name}'s port "
+                                  f"{result['port_name']}, the fabric {plan.port_name}")
+            self.fabric.plug_vm(plan)
+            self.fabric.plug_port(name, host)
+        except Exception:
+            self._undo_add(name, host)
+            raise
+        finally:
+            self.fabric.write_nodes()
+        return result
+
+    def _undo_add(self, name: str, host: str) -> None:
+        if name in self.fabric.vm_nodes:
+            self.fabric.unplug_port(name, host)
+            self.fabric.remove_vm(name)
+        api_client.call(self.state, "DELETE", f"/vms/{name}")
+
+    def delete_vm(self, vm: str) -> dict:
+        self._vm(vm)
+        result = api_client.call(self.state, "DELETE", f"/vms/{vm}")
+        try:
+            self.fabric.unplug_port(vm, self.fabric.router_end_host(vm))
+            self.fabric.remove_vm(vm)
+        finally:
+            self.fabric.write_nodes()
+        return result
 
 
-def _ovs(state: LabState, host: str) -> OvsInstance:
-    plan = plan_fabric(load_topology(state.topology_path))
-    node = _host(state, host)
-    return OvsInstance(plan.hosts[host], node["pid"], state.host_dir(node["node"]))
-
-
-def _update_node(state: LabState, name: str, **fields) -> None:
-    nodes = state.nodes()
-    if fields.pop("remove", False):
-        nodes.pop(name, None)
-    else:
-        nodes[name] = {**nodes.get(name, {}), **fields}
-    state.write_nodes(nodes)
-
-
+# -- the CLI's side: ask the runner -------------------------------------------------------------
 def move_vm(state: LabState, name: str, host: str) -> dict:
-    vm, new = _vm(state, name), _host(state, host)
-    old = _host(state, vm["host"])
-    result = api_client.call(state, "PUT", f"/vms/{name}", {"host": host})
-    port, started = result["port_name"], time.monotonic()
-    run(in_netns_of(old["pid"], ["ip", "link", "set", port, "netns", str(new["pid"])]),
-        f"{name}: move its interface to {host}")
-    run(in_netns_of(new["pid"], ["ip", "link", "set", port, "mtu", str(VM_MTU), "up"]),
-        f"{name}: bring its interface up on {host}")
-    _ovs(state, host).vsctl("add-port", "br-int", port, "--", "set", "interface", port,
-                            f"ofport_request={result['port']}")
-    _ovs(state, vm["host"]).vsctl("--if-exists", "del-port", "br-int", port)
-    wait_until(lambda: port in links_up(new["pid"]), f"{name}'s link on {host}", timeout=10)
-    _update_node(state, name, host=host)
-    return {**result, "reattached_ms": round((time.monotonic() - started) * 1000, 1)}
+    return control.request(state, "move", vm=name, host=host)
 
 
 def add_vm(state: LabState, name: str, vpc: str, host: str, ip: str,
            mac: str | None = None, eni: str | None = None) -> dict:
-    target = _host(state, host)
-    if name in state.nodes():
-        raise VpclabError(f"lab {state.name!r} already has a node named {name!r}")
-    result = api_client.call(state, "POST", "/vms", {"name": name, "vpc": vpc, "host": host,
-                                                      "ip": ip, "mac": mac, "eni": eni})
-    try:
-        pid = _new_namespace(state, name)
-        prefix = load_topology(state.topology_path).vpcs[vpc].cidr.prefixlen
-        port = result["port_name"]
-        run(in_netns_of(pid, ["sh", "-c", f"{NO_IPV6}; ip link set lo up"]), f"{name}: namespace")
-        run(in_netns_of(target["pid"], ["sh", "-ec",
-                                        f"ip link add {port} mtu {VM_MTU} type veth peer name eth0 "
-                                        f"netns {pid}; ip link set {port} up"]), f"{name}: link")
-        run(in_netns_of(pid, ["sh", "-ec", f"ip link set eth0 address {result['mac']} mtu {VM_MTU} "
-                                           "multicast off; "
-                                           f"ip addr add {ip}/{prefix} dev eth0; "
-                                           "ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 "
-                                           "|| true; ip link set eth0 up"]), f"{name}: eth0")
-        _ovs(state, host).vsctl("add-port", "br-int", port, "--", "set", "interface", port,
-                                f"ofport_request={result['port']}")
-        wait_until(lambda: port in links_up(target["pid"]), f"{name}'s link", timeout=10)
-    except BaseException:
-        api_client.call(state, "DELETE", f"/vms/{name}")
-        raise
-    _update_node(state, name, kind="vm", node="v" + result["port_name"][2:], pid=pid,
-                 start=process_start_time(pid), vpc=vpc, host=host, ip=ip, mac=result["mac"],
-                 eni=result["eni"], eni_key=eni_key(result["port"]))
-    return result
-
-
-def _new_namespace(state: LabState, name: str) -> int:
-    """A fresh network namespace held by a recorded process (a VM, like Mininet's)."""
-    proc = subprocess.Popen(["unshare", "--net", "--", "sleep", "infinity"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    state.record_process(proc.pid, "node", node=name)
-    ours = _netns_id("self")
-    wait_until(lambda: _netns_id(proc.pid) not in (None, ours), f"{name}'s namespace", timeout=5)
-    return proc.pid
-
-
-def _netns_id(pid) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/net")
-    except OSError:
-        return None
+    return control.request(state, "add", name=name, vpc=vpc, host=host, ip=ip, mac=mac, eni=eni)
 
 
 def delete_vm(state: LabState, name: str) -> dict:
-    vm = _vm(state, name)
-    result = api_client.call(state, "DELETE", f"/vms/{name}")
-    stop_processes([p for p in state.processes() if p.role == "node" and p.node == name])
-    _ovs(state, vm["host"]).vsctl("--if-exists", "del-port", "br-int", result["port_name"])
-    _update_node(state, name, remove=True)
-    return result
+    return control.request(state, "delete", vm=name)

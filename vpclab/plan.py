@@ -72,11 +72,17 @@ class FabricPlan:
         return [self.vms[vm.name] for vm in self.topology.vms_on(host)]
 
 
+def vm_plan(vm: Vm, ofport: int) -> VmPlan:
+    """The one naming rule for a VM, from its router port: node `v<key>`, port `vm<key>`
+    (the same for VMs of the file and VMs added to a running lab)."""
+    key = eni_key(ofport)
+    return VmPlan(vm, f"v{key}", f"vm{key}", ofport)
+
+
 def plan_fabric(topology: Topology) -> FabricPlan:
     hosts = {h.name: HostPlan(h, f"h{h.index}", h.index, MANAGEMENT_CIDR[h.index],
                               f"0e:00:00:00:{h.index >> 8:02x}:{h.index & 0xff:02x}")
              for h in topology.hosts.values()}
-    vms = {vm.name: VmPlan(vm, f"v{vm.index}", f"vm{vm.index}", VM_PORT_BASE + vm.index)
-           for vm in topology.vms.values()}
+    vms = {vm.name: vm_plan(vm, VM_PORT_BASE + vm.index) for vm in topology.vms.values()}
     assert all(len(p.port_name) <= IFNAME_MAX for p in vms.values())
     return FabricPlan(topology, hosts, vms)

@@ -3,9 +3,10 @@
 Started by `vpclab up` (detached) or `vpclab run` (in the foreground with the
 Mininet CLI) as `ip netns exec vpclab-<lab> python -m vpclab.runner STATE_DIR`.
 It builds the fabric, reports each phase with its duration in progress.jsonl,
-says "ready", then waits for SIGTERM (from `vpclab down`) and tears down what
-it started. If it is killed outright, `vpclab down`/`up` clean up from the
-records it left.
+opens its control socket (the only way a running lab's fabric is changed: see
+vpclab/control.py), says "ready", then waits for SIGTERM (from `vpclab down`)
+and tears down what it started. If it is killed outright, `vpclab down`/`up`
+clean up from the records it left.
 """
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import time
 import traceback
 from pathlib import Path
 
+from vpclab import control
 from vpclab.errors import VpclabError
 from vpclab.fabric import Fabric
+from vpclab.live import LiveChanges
 from vpclab.plan import plan_fabric
 from vpclab.report import print_phase
 from vpclab.state import LabState
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, _stop)
     if not args.interactive:
         signal.signal(signal.SIGINT, _stop)
+    server = None
     try:
         for name, step in fabric.phases():
             start = time.monotonic()
@@ -49,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             state.progress.write("phase", name=name, seconds=seconds)
             if args.interactive:
                 print_phase(name, seconds)
+        server = control.serve(state, LiveChanges(fabric))
         state.progress.write("ready")
         if args.interactive:
             threading.Thread(target=fabric.supervise, daemon=True).start()
@@ -63,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         state.progress.write("failed", error=f"{type(exc).__name__}: {exc}")
         return 1
     finally:
+        if server is not None:
+            server.close()          # no change may start while the lab is taken down
         fabric.teardown()
         state.progress.write("stopped")
     return 0

@@ -8,8 +8,16 @@ from vpclab.errors import VpclabError
 
 
 def in_netns_of(pid: int, argv: list[str]) -> list[str]:
-    """argv to run a command in the network namespace of a node's process."""
-    return ["nsenter", f"--net=/proc/{pid}/ns/net", "--", *argv]
+    """argv to run a command inside a node: its network namespace and its mount namespace.
+
+    Mininet's `mnexec -n` gives every node (VM or host) a private mount namespace with
+    sysfs mounted for the node's network namespace, so /sys/class/net there is the node's,
+    as on an EC2 instance; entering the network namespace alone would show the machine's.
+    Entering a mount namespace resets the working directory to its root: `--wd=.` keeps
+    ours (opened before entering), so relative paths still mean what the caller meant.
+    """
+    return ["nsenter", f"--net=/proc/{pid}/ns/net", f"--mount=/proc/{pid}/ns/mnt", "--wd=.",
+            "--", *argv]
 
 
 def links_up(pid: int) -> set[str]:

@@ -21,6 +21,7 @@ DEFAULT_UNDERLAY_CIDR = IPv4Network("192.168.100.0/24")   # the hosts' physical 
 # of every underlay anyone would choose.
 MANAGEMENT_CIDR = IPv4Network("169.254.0.0/16")
 FIRST_VNI = 1001
+DEFAULT_TTL = 64              # a VM's IPv4 default TTL (Linux's); the seed's instance answers 255
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Vm:
     mac: str
     eni: str
     source_dest_check: bool = True   # off: a NAT/appliance VM may send and receive for others
+    ttl: int = DEFAULT_TTL           # the IPv4 TTL its packets start with
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Topology:
     vpcs: dict[str, Vpc] = field(default_factory=dict)
     vms: dict[str, Vm] = field(default_factory=dict)
     underlay: IPv4Network = DEFAULT_UNDERLAY_CIDR
+    default_ttl: int = DEFAULT_TTL   # `defaults: {ttl: N}`: for VMs without their own, and live adds
 
     def vms_on(self, host: str) -> list[Vm]:
         return [vm for vm in self.vms.values() if vm.host == host]

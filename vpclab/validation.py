@@ -20,7 +20,7 @@ from vpclab.errors import VpclabError
 from vpclab.names import DISPLAY_NAME_RULE, LAB_NAME_RULE, is_display_name, is_lab_name
 from vpclab.topology import (
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ENTRIES, DEFAULT_MISS_RATE, DEFAULT_UNDERLAY_CIDR, ENCAPS,
-    FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES, Host, Topology, Vm, Vpc,
+    DEFAULT_TTL, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES, Host, Topology, Vm, Vpc,
 )
 
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -28,12 +28,14 @@ ENI = re.compile(r"^eni-[0-9a-f]{1,17}$")
 MAX_HOSTS = 1024       # each host runs its own Open vSwitch (~25 MB): 1,024 is ~25 GB
 MAX_VNI = 2**24 - 1
 
-TOP_KEYS = ("name", "description", "encap", "mapping", "underlay", "hosts", "vpcs", "vms")
+TOP_KEYS = ("name", "description", "encap", "mapping", "defaults", "underlay", "hosts", "vpcs",
+            "vms")
 UNDERLAY_KEYS = ("cidr",)
+DEFAULTS_KEYS = ("ttl",)
 MAPPING_KEYS = ("mode", "idle_timeout", "max_entries", "miss_rate")
 HOST_KEYS = ("underlay_ip",)
 VPC_KEYS = ("cidr", "vni")
-VM_KEYS = ("vpc", "host", "ip", "mac", "eni", "source_dest_check")
+VM_KEYS = ("vpc", "host", "ip", "mac", "eni", "source_dest_check", "ttl")
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,12 @@ def topology_to_raw(topology: Topology) -> dict[str, Any]:
         "mapping": {"mode": topology.mapping_mode, "idle_timeout": topology.idle_timeout,
                     "max_entries": topology.max_entries, "miss_rate": topology.miss_rate},
         "underlay": {"cidr": str(topology.underlay)},
+        "defaults": {"ttl": topology.default_ttl},
         "hosts": {h.name: {"underlay_ip": str(h.underlay_ip)} for h in topology.hosts.values()},
         "vpcs": {v.name: {"cidr": str(v.cidr), "vni": v.vni} for v in topology.vpcs.values()},
         "vms": {vm.name: {"vpc": vm.vpc, "host": vm.host, "ip": str(vm.ip), "mac": vm.mac,
-                          "eni": vm.eni, **({} if vm.source_dest_check else {"source_dest_check": False})}
+                          "eni": vm.eni, **({} if vm.source_dest_check else {"source_dest_check": False}),
+                          **({} if vm.ttl == topology.default_ttl else {"ttl": vm.ttl})}
                 for vm in topology.vms.values()},
     }
 
@@ -216,9 +220,11 @@ class _Checker:
         underlay = self.underlay_section(raw.get("underlay"))
         hosts = self.hosts(self.named_section(raw, "hosts"), underlay)
         vpcs = self.vpcs(self.named_section(raw, "vpcs"))
-        vms = self.vms(raw.get("vms"), hosts, vpcs)
+        default_ttl = self.defaults_section(raw.get("defaults"))
+        vms = self.vms(raw.get("vms"), hosts, vpcs, default_ttl)
         return Topology(name, str(description), encap, mode, idle, max_entries, miss_rate,
-                        hosts, vpcs, vms, underlay or DEFAULT_UNDERLAY_CIDR)
+                        hosts, vpcs, vms, underlay=underlay or DEFAULT_UNDERLAY_CIDR,
+                        default_ttl=default_ttl)
 
     def lab_name(self, value: Any) -> str:
         if value is None:
@@ -239,6 +245,14 @@ class _Checker:
         rate = self.whole(section.get("miss_rate", DEFAULT_MISS_RATE), "mapping.miss_rate",
                           1, 100_000, DEFAULT_MISS_RATE, "a number of packet-ins per second per VM")
         return mode, idle, most, rate
+
+    def defaults_section(self, value: Any) -> int:
+        """`defaults: {ttl: N}`: what every VM gets unless it says otherwise."""
+        section = self.mapping(value, "defaults", DEFAULTS_KEYS)
+        return self.ttl(section.get("ttl", DEFAULT_TTL), "defaults.ttl", DEFAULT_TTL)
+
+    def ttl(self, value: Any, path: str, default: int) -> int:
+        return self.whole(value, path, 1, 255, default, "a TTL (a VM's IPv4 default TTL)")
 
     def whole(self, value: Any, path: str, low: int, high: int, default: int, what: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -365,7 +379,8 @@ class _Checker:
         owner[value] = vpc
         return value
 
-    def vms(self, value: Any, hosts: dict[str, Host], vpcs: dict[str, Vpc]) -> dict[str, Vm]:
+    def vms(self, value: Any, hosts: dict[str, Host], vpcs: dict[str, Vpc],
+            default_ttl: int = DEFAULT_TTL) -> dict[str, Vm]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -382,7 +397,7 @@ class _Checker:
         seen_mac: dict[str, str] = {}
         seen_eni: dict[str, str] = {}
         for index, (name, body) in enumerate(raw.items(), start=1):
-            vm = self.vm(name, index, body, hosts, vpcs)
+            vm = self.vm(name, index, body, hosts, vpcs, default_ttl)
             if vm is None:
                 continue
             path = f"vms.{name}"
@@ -412,7 +427,7 @@ class _Checker:
         return good
 
     def vm(self, name: str, index: int, body: Any, hosts: dict[str, Host],
-           vpcs: dict[str, Vpc]) -> Vm | None:
+           vpcs: dict[str, Vpc], default_ttl: int = DEFAULT_TTL) -> Vm | None:
         path = f"vms.{name}"
         body = self.mapping(body, path, VM_KEYS, empty_ok=False)
         if not body:
@@ -449,10 +464,11 @@ class _Checker:
             self.add(f"{path}.source_dest_check", f"{check!r} is not true or false",
                      "false lets a NAT or appliance VM send and receive traffic not its own")
             ok = False
+        ttl = self.ttl(body.get("ttl", default_ttl), f"{path}.ttl", default_ttl)
         if not ok or ip is None or mac is False:
             return None
         return Vm(name, index, vpc_name, host, ip, mac or default_mac(vpc_name, name),
-                  eni or default_eni(vpc_name, name), check)
+                  eni or default_eni(vpc_name, name), check, ttl)
 
     def ip_fits(self, ip: IPv4Address, vpc: Vpc, path: str) -> bool:
         net = vpc.cidr

@@ -5,6 +5,7 @@ does (`tcpdump -nn -i eth0 icmp or arp`), runs `ping -c 1 10.0.0.185` from
 ZIGI-VM1, removes the lab, compares both captures with traces/seed/ (side by
 side, with a verdict on the order) and draws the sequence diagram.
 """
+import re
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ SEED = REPO / "topologies" / "seed.yaml"
 TRACES = REPO / "traces" / "seed"
 WATCH = ["ZIGI-VM1", "ZIGI-VM2"]
 PING = ["ping", "-c", "1", "10.0.0.185"]
+SEED_TTL = 255           # the seed's ping: "64 bytes from 10.0.0.185: icmp_seq=1 ttl=255"
 
 
 def add_parser(verbs):
@@ -48,6 +50,11 @@ def main(args) -> int:
         lifecycle.down(state.name)
         output.give_back()
     print("ZIGI-VM1$ " + " ".join(PING) + "\n" + ping.stdout)
+    ttl = re.search(r" ttl=(\d+) ", ping.stdout)
+    if ttl:
+        same = "as in the seed" if int(ttl.group(1)) == SEED_TTL else f"the seed's was {SEED_TTL}"
+        print(f"   ttl={ttl.group(1)}: ZIGI-VM2's default TTL, {same} (a VPC's router does not "
+              "decrement it)\n")
     results = compare_traces(out, TRACES, plan.topology)
     for result in results:
         vm = result.point.split(":")[0]

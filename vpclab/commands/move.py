@@ -9,8 +9,9 @@ def add_parser(verbs):
                          description="The VM keeps its IP and MAC. The mapping service updates "
                                      "the mapping, invalidates exactly the routers that cached the "
                                      "old location (preload routers get the new entry) and waits "
-                                     "for their confirmation; then the VM's interface is "
-                                     "re-attached to the new host's router.",
+                                     "for their confirmation; then the lab's runner re-attaches "
+                                     "the VM's interface to the new host's router (if that fails, "
+                                     "the move is rolled back and the command exits 2).",
                          epilog="example: vpclab move seed ZIGI-VM2 host1")
     p.add_argument("lab")
     p.add_argument("vm")

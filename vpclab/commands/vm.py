@@ -6,9 +6,10 @@ from vpclab.errors import EXIT_OK
 
 def add_parser(verbs):
     p = verbs.add_parser("vm", help="add or delete a VM on a running lab",
-                         description="`add` registers the ENI with the mapping service (validated "
-                                     "like a topology file) and plugs a new VM into its host's "
-                                     "router; `del` removes both. Every affected router confirms.",
+                         description="The lab's runner makes the change (one at a time): `add` "
+                                     "registers the ENI with the mapping service (validated like "
+                                     "a topology file) and plugs a new VM into its host's router; "
+                                     "`del` removes both. Every affected router confirms.",
                          epilog="example: vpclab vm add seed ZIGI-VM3 --vpc ZIGI-VPC1 --host host1 "
                                 "--ip 10.0.0.20")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
