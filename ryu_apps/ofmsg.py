@@ -73,9 +73,15 @@ def _installed_action(action) -> tuple:
     if isinstance(action, ofp_parser.OFPActionSetField):
         return canonical_action(("set", action.key, action.value))
     if isinstance(action, ofp_parser.NXActionRegMove):
-        return ("move", action.src_field, action.dst_field, action.n_bits, action.src_ofs,
-                action.dst_ofs)
+        return ("move", _field(action.src_field), _field(action.dst_field), action.n_bits,
+                action.src_ofs, action.dst_ofs)
     return ("unknown", repr(action))
+
+
+def _field(name: str) -> str:
+    """OVS reports a move's OpenFlow 1.0-era fields in their NXM form (NXM_OF_ETH_SRC),
+    which os-ken names `eth_src_nxm`: the same field as the `eth_src` we sent."""
+    return name.removesuffix("_nxm")
 
 
 def delete_strict(datapath, table: int, priority: int, match: dict):
