@@ -12,6 +12,7 @@ of the most recent events, and `read` gives both, oldest first.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +25,7 @@ class EventLog:
     def __init__(self, path: str | Path, max_bytes: int = MAX_BYTES):
         self.path = Path(path)
         self.max_bytes = max_bytes
+        self._lock = threading.Lock()        # one rotation at a time (the service's threads)
 
     @property
     def older(self) -> Path:
@@ -33,11 +35,12 @@ class EventLog:
     def write(self, event: str, at: float | None = None, **fields: Any) -> None:
         """Append one event; `at` is when it happened, if not now."""
         record = {"t": round(time.time() if at is None else at, 6), "event": event, **fields}
-        with self.path.open("a") as out:
-            out.write(json.dumps(record, default=str) + "\n")
-            full = out.tell() >= self.max_bytes
-        if full:
-            self.path.replace(self.older)       # atomic: a reader sees one or the other
+        with self._lock:
+            with self.path.open("a") as out:
+                out.write(json.dumps(record, default=str) + "\n")
+                full = out.tell() >= self.max_bytes
+            if full:
+                self.path.replace(self.older)   # atomic: a reader sees one or the other
 
     def read(self) -> Iterator[dict[str, Any]]:
         """Every event still kept, oldest first (the rotated file, then the current one)."""

@@ -83,6 +83,17 @@ def test_router_reports_read_back_as_the_flows_that_made_them(multi_vpc):
         assert ofmsg.installed_instructions(parsed) == instructions_of(flow), flow
 
 
+def test_moves_reported_in_nxm_form_read_as_the_fields_we_sent():
+    """OVS reports `move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]`, which os-ken names eth_src_nxm."""
+    from os_ken.ofproto import ofproto_v1_3_parser as parser
+
+    from ryu_apps import ofmsg
+    reported = parser.OFPInstructionActions(4, [parser.NXActionRegMove(
+        src_field="eth_src_nxm", dst_field="eth_dst_nxm", n_bits=48)])
+    assert ofmsg.installed_instructions([reported]) == \
+        frozenset({("actions", (("move", "eth_src", "eth_dst", 48, 0, 0),))})
+
+
 def test_a_move_forgets_the_receive_check_drops_of_that_vm(multi_vpc):
     old = Inventory.from_topology(multi_vpc)
     new = old.move("ZIGI-VM1", "host3")
