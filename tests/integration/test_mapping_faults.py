@@ -13,8 +13,9 @@ from ipaddress import IPv4Address
 from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, in_node, ping
 from tests.integration.test_receive_check import inject, multi_vpc_lab
 from vpclab import api_client, live
-from vpclab.pipeline import check_failed_cookie, mapping_cookie
+from vpclab.pipeline import check_failed_cookie, mapping_cookie, negative_cookie
 from vpclab.plan import CONTROLLER_IP, CONTROLLER_PORT
+from vpclab.shell import in_netns_of
 from vpclab.topology import NEGATIVE_TTL
 from vpclab.wait import wait_until
 
@@ -167,3 +168,36 @@ def test_a_stalled_router_blocks_nobody(labs):
     # what the service waited for from host3 (barriers, counters) is forgotten, not kept forever
     wait_until(lambda: api_client.call(state, "GET", "/stats")["service"]["pending_requests"] == 0,
                "the service's table of requests to be cleaned", timeout=30)
+
+
+def cached_ips(state, host: str) -> list[str]:
+    """The router's cached mapping entries, least recently used first."""
+    return [e["ip"] for e in api_client.call(state, "GET", "/routers")[host]["entries"]]
+
+
+def test_the_cache_bound_counts_unknown_addresses_and_spares_entries_in_use(labs, tmp_path):
+    """max_entries 2 on host1: ZIGI-VM2's entry is in use (a running ping), OTHER-VM2's
+    was used once. A remembered unknown address is a third entry: the idle one goes."""
+    topology = tmp_path / "bound2.yaml"
+    topology.write_text(MULTI_VPC.read_text().replace("encap: geneve",
+                                                      "encap: geneve\nmapping: {max_entries: 2}"))
+    state, _ = labs.up(topology, "lru")
+    assert ping(state, "ZIGI-VM1", "10.0.0.185")                       # host1: ZIGI-VM2
+    pinger = subprocess.Popen(in_netns_of(state.nodes()["ZIGI-VM1"]["pid"], [
+        "ping", "-i", "0.2", "-c", "300", "10.0.0.185"]), stdout=subprocess.DEVNULL)
+    try:
+        assert ping(state, "OTHER-VM1", "10.0.0.185")                  # host1: + OTHER-VM2
+        # the service sees hits in the flow counters: ZIGI-VM2 becomes the most recent
+        wait_until(lambda: cached_ips(state, "host1") == ["10.0.0.185", "10.0.0.185"] and
+                   [e["vpc"] for e in api_client.call(state, "GET", "/routers")["host1"]["entries"]]
+                   == ["ZIGI-VPC2", "ZIGI-VPC1"], "ZIGI-VM2's entry refreshed by its hits")
+        arp = in_node(state, "OTHER-VM1", ["arping", "-c", "1", "-w", "1", "-I", "eth0", "10.0.0.99"])
+        assert "Received 0 response" in arp.stdout                     # unknown: remembered
+        flows = dump_flows(state, "host1")
+        assert VM2_COOKIE in flows and OTHER_VM2_COOKIE not in flows   # the idle one was evicted
+        unknown = f"cookie={negative_cookie(1002, IPv4Address('10.0.0.99')):#x},"
+        assert unknown in flows
+        assert api_client.call(state, "GET", "/routers")["host1"]["cached"] == 2
+    finally:
+        pinger.terminate()
+        pinger.wait()
