@@ -3,6 +3,7 @@ while disconnected is corrected when it reconnects (and the move says it was not
 confirmed), a VM that moves away and back is not dropped by an old receive-check drop,
 and a stalled router blocks nobody else."""
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -10,9 +11,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
 
+import pytest
+
 from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, in_node, ping
 from tests.integration.test_receive_check import inject, multi_vpc_lab
 from vpclab import api_client, live
+from vpclab.errors import VpclabError
 from vpclab.pipeline import check_failed_cookie, mapping_cookie, negative_cookie
 from vpclab.plan import CONTROLLER_IP, CONTROLLER_PORT
 from vpclab.shell import in_netns_of
@@ -201,3 +205,23 @@ def test_the_cache_bound_counts_unknown_addresses_and_spares_entries_in_use(labs
     finally:
         pinger.terminate()
         pinger.wait()
+
+
+def flow_set(state, host: str) -> set[str]:
+    """A router's flows without their counters and ages."""
+    return {re.sub(r"(duration|n_packets|n_bytes)=[^,]*, ", "", line)
+            for line in dump_flows(state, host).splitlines()[1:]}
+
+
+def test_a_port_that_is_not_a_vm_port_changes_no_router(labs):
+    """Port 1 is the tunnel's; 50 and 100 give ENI keys -50 and 0 (0 reads as "no
+    option"); 65280 is beyond what OVS grants. Refused whole, before any router is touched."""
+    state, _ = labs.up(MULTI_VPC, "ports")
+    before = {h: flow_set(state, h) for h in ("host1", "host2", "host3")}
+    mappings = api_client.call(state, "GET", "/mappings")
+    for port in (1, 50, 100, 65280):
+        with pytest.raises(VpclabError, match=f"refused: port {port} cannot be a VM's"):
+            api_client.call(state, "POST", "/vms", {"name": "X", "vpc": "ZIGI-VPC1", "host": "host1",
+                                                    "ip": "10.0.0.9", "port": port})
+    assert api_client.call(state, "GET", "/mappings") == mappings
+    assert {h: flow_set(state, h) for h in before} == before
