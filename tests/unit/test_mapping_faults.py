@@ -184,3 +184,17 @@ def test_the_event_log_reads_a_lab_that_never_rotated(tmp_path):
     log = EventLog(tmp_path / "events.jsonl")
     log.write("router_ready", dpid=1)
     assert [e["dpid"] for e in log.read()] == [1]
+
+
+def test_an_unconfirmed_change_is_said_and_exits_1(capsys):
+    from vpclab.commands.mapping import print_change
+    result = {"change": "move X to host3", "converged_ms": 5003.1, "unconfirmed": ["host1"],
+              "unconfirmed_why": {"host1": "not connected (it gets the change when it reconnects)"},
+              "routers": {"host1": {"added": 0, "deleted": 0, "invalidated": 1},
+                          "host3": {"added": 6, "deleted": 0, "invalidated": 0}}}
+    assert print_change(result) == 1
+    out = capsys.readouterr().out
+    assert "confirmed by every affected router" not in out
+    assert "NOT confirmed by host1: not connected" in out
+    assert print_change({**result, "unconfirmed": [], "unconfirmed_why": {}}) == 0
+    assert "confirmed by every affected router" in capsys.readouterr().out
