@@ -144,13 +144,15 @@ def check_failed_invalidations(router: Router, old_table: MappingTable,
 def reconcile(router: Router, table: MappingTable,
               installed: list[InstalledFlow]) -> tuple[list[FlowKey], set[int]]:
     """At (re)connection, after the router's static flows were (re)sent: what it holds
-    that is stale (to delete) and which valid cached entries it keeps (their cookies).
+    that is stale (to delete) and which cached entries it keeps (their cookies: valid
+    mapping entries, and short-lived drops that still hold; all count against the bound).
 
     A cached entry is judged by what it does as well as by what it matches: after a
     move the forwarding entry keeps its match and changes its tunnel destination. An
     entry with any stale flow is stale as a whole (asked again on its next packet)."""
     desired_keys = {flow_key(f) for f in static_flows(router, table)}
     stale: list[FlowKey] = []
+    kept: set[int] = set()
     cached: dict[int, list[InstalledFlow]] = {}
     for flow in installed:
         flow_id = key(flow.table, flow.priority, flow.match)
@@ -161,12 +163,13 @@ def reconcile(router: Router, table: MappingTable,
             continue
         if flow.cookie & COOKIE_KIND_MASK == COOKIE_NEGATIVE and router.on_demand and \
                 table.lookup(*decode_cookie(flow.cookie, COOKIE_NEGATIVE)) is None:
-            continue   # still unknown: let it expire on its own
+            kept.add(flow.cookie)    # still unknown: let it expire on its own
+            continue
         if flow.cookie & COOKIE_KIND_MASK == COOKIE_CHECK_FAILED and router.on_demand and \
                 not _claim_now_true(table, flow):
-            continue   # a rogue source, remembered briefly: let it expire on its own
+            kept.add(flow.cookie)    # a rogue source, remembered briefly: let it expire
+            continue
         stale.append(flow_id)
-    kept: set[int] = set()
     for cookie, flows in cached.items():
         if all(_still_valid(router, table, f) for f in flows):
             kept.add(cookie)

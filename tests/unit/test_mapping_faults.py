@@ -113,9 +113,10 @@ def test_resync_drops_a_receive_check_drop_whose_claim_became_true(multi_vpc):
     cookie = check_failed_cookie(1001, IPv4Address("10.0.0.148"))
     true_now = InstalledFlow(CHECK, 50, cookie, {**match, "tun_ipv4_src": "192.168.100.1"})
     still_false = InstalledFlow(CHECK, 50, cookie, {**match, "tun_ipv4_src": "192.168.100.3"})
-    stale, _ = reconcile(router, inv.table(), installed(static_flows(router, inv.table()))
-                         + [true_now, still_false])
+    stale, kept = reconcile(router, inv.table(), installed(static_flows(router, inv.table()))
+                            + [true_now, still_false])
     assert stale == [(CHECK, 50, frozenset(true_now.match.items()))]
+    assert kept == {cookie}            # the other one stays, and counts against the bound
 
 
 @pytest.mark.parametrize("port", [1, 50, 100, 0xFF00, -5, True, "101"])
