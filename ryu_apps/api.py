@@ -34,6 +34,7 @@ VM_FIELDS = ("vpc", "host", "ip", "mac", "eni")
 class UnixHTTPServer(ThreadingHTTPServer):
     address_family = socket.AF_UNIX
     daemon_threads = True
+    request_queue_size = 128      # many CLI processes at once (a unix socket refuses, not waits)
 
     def server_bind(self):
         if os.path.exists(self.server_address):

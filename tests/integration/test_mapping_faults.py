@@ -225,3 +225,14 @@ def test_a_port_that_is_not_a_vm_port_changes_no_router(labs):
                                                     "ip": "10.0.0.9", "port": port})
     assert api_client.call(state, "GET", "/mappings") == mappings
     assert {h: flow_set(state, h) for h in before} == before
+
+
+def test_many_clients_at_once_are_all_answered(labs):
+    """A unix socket refuses (EAGAIN) rather than waits when its listen queue is full:
+    64 CLI processes asking at once must all get an answer, not a refusal."""
+    state, _ = labs.up(MULTI_VPC, "clients")
+
+    def mappings(_) -> int:
+        return len(api_client.call(state, "GET", "/mappings"))
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        assert set(pool.map(mappings, range(256))) == {8}
