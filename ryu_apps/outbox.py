@@ -6,8 +6,9 @@ overloaded ovs-vswitchd) causes once its TCP window closes. If the service
 sent while holding its one lock, that router would stall every other router's
 misses. So the service only appends, in order, to the router's outbox (never
 blocks), and this thread does the blocking sends. An outbox that grows past
-its limit means the router is not reading at all: the connection is closed,
-and the router is re-synchronised when it reconnects.
+its limit, or a send that os-ken gives up on (its socket timeout: the router
+read nothing for 5 s), means the router is not reading at all: the connection
+is closed, and the router is re-synchronised when it reconnects.
 """
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ log = logging.getLogger("vpclab.outbox")
 
 
 class Outbox:
-    def __init__(self, datapath, on_overflow: Callable[[], None], limit: int = LIMIT):
+    def __init__(self, datapath, on_broken: Callable[[], None], limit: int = LIMIT):
         self.datapath = datapath
-        self.on_overflow = on_overflow
+        self.on_broken = on_broken
         self.limit = limit
         self._queue: deque[bytes] = deque()
         self._ready = threading.Condition()
@@ -47,7 +48,7 @@ class Outbox:
         if overflow:
             log.warning("router %016x reads nothing: %d messages waiting; disconnecting it",
                         self.datapath.id, self.limit)
-            self.on_overflow()
+            self.on_broken()
 
     def close(self) -> None:
         with self._ready:
@@ -68,4 +69,6 @@ class Outbox:
                 message = self._queue.popleft()
             if not self.datapath.send(message):     # the connection is going away
                 self.close()
+                log.warning("router %016x stopped reading; disconnecting it", self.datapath.id)
+                self.on_broken()
                 return
