@@ -187,9 +187,12 @@ class MappingService(app_manager.OSKenApp):
             router = self.inventory.routers()[datapath.id]
             stale, kept = reconcile(router, self.inventory.table(), installed)
             out = self._encode_ops(datapath, RouterOps(delete=stale))
+            tables = defaultdict(set)
+            for flow in installed:
+                tables[flow.cookie].add(flow.table)
             cache = self.cached[datapath.id]
             for cookie in sorted(kept):
-                cache.add(cookie, {s.table_id for s in body if s.cookie == cookie})
+                cache.add(cookie, tables[cookie])
             out += self._evictions(datapath)
             out.append(self._request(datapath, ofmsg.barrier(datapath), "ready"))
             self.outboxes[datapath.id].put(out)
