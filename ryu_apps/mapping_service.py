@@ -10,13 +10,20 @@ the same table and re-synchronises each router as it reconnects. Changes
 come from the HTTP API (`ryu_apps.api`, a unix socket in the state directory)
 and are acknowledged by OpenFlow barriers from every affected router.
 Configuration: VPCLAB_STATE_DIR, set by the lab runner.
+
+One lock guards the inventory, the caches and the pending requests; under it
+the service only decides and encodes. Messages go to each router's `Outbox`,
+whose own thread sends them, so a stalled router never holds the lock (and
+with it every other router's misses). A change is computed and encoded for
+every router before any is sent: all or nothing.
 """
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -29,17 +36,42 @@ from os_ken.lib.packet import arp, ethernet, ipv4, packet
 from os_ken.ofproto import ofproto_v1_3
 
 from ryu_apps import api, geneve_option, ofmsg
+from ryu_apps.outbox import Outbox
+from vpclab.cache import RouterCache
 from vpclab.events import EventLog
 from vpclab.inventory import Inventory
 from vpclab.pipeline import (
-    ARP, CHECK, COOKIE_CHECK_FAILED, DESTINATION_ENI_REG, FORWARD, NO_ENI, SOURCE_ENI_REG, Miss,
-    decide_miss, mapping_cookie, preload_flows,
+    CHECK, COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, DESTINATION_ENI_REG, FORWARD,
+    NO_ENI, SOURCE_ENI_REG, Miss, decide_miss, preload_flows,
 )
 from vpclab.plan import TUNNEL_PORT
 from vpclab.sync import InstalledFlow, RouterOps, change_ops, decode_cookie, reconcile, static_flows
 from vpclab.validation import load_topology
 
 BARRIER_TIMEOUT = 5.0
+HOUSEKEEPING_INTERVAL = 2.0     # forget expired requests; read hit counters for recency
+
+
+@dataclass
+class Pending:
+    """A request to a router whose answer someone waits for (or acts on)."""
+
+    kind: str                   # resync | ready | change | reply | recency
+    deadline: float
+    done: threading.Event = field(default_factory=threading.Event)
+    ok: bool = False            # answered (False: timed out or the router went away)
+    body: list = field(default_factory=list)
+
+
+@dataclass
+class RouterChange:
+    """One router's share of a change, computed (and encoded) before anything is sent."""
+
+    dpid: int
+    host: str
+    ops: RouterOps
+    messages: list[bytes]
+    barrier: int | None         # None: the router is not connected
 
 
 def miss_from_packet_in(msg) -> Miss | None:
@@ -80,16 +112,18 @@ class MappingService(app_manager.OSKenApp):
         self.inventory = Inventory.load(self.state_dir / "mappings.json", topology)
         self.event_log = EventLog(self.state_dir / "events.jsonl")
         self.encoder = ofmsg.FlowEncoder()
-        self.lock = threading.RLock()           # the inventory, the caches, sending
+        self.lock = threading.RLock()           # the inventory, the caches, the pending requests
         self.datapaths: dict[int, object] = {}
-        # dpid -> cookie -> tables still holding that cached entry (LRU order)
-        self.cached: dict[int, OrderedDict[int, set[int]]] = defaultdict(OrderedDict)
+        self.outboxes: dict[int, Outbox] = {}
+        self.cached: dict[int, RouterCache] = defaultdict(
+            lambda: RouterCache(self.inventory.topology.max_entries))
         self.counters: Counter = Counter()
         self.router_counters: dict[int, Counter] = defaultdict(Counter)
-        self.pending: dict[int, tuple[str, int, object]] = {}   # xid -> (what, dpid, payload)
-        self.stats_parts: dict[int, list] = defaultdict(list)
+        self.pending: dict[tuple[int, int], Pending] = {}    # (dpid, xid) -> what we wait for
+        self.stats_parts: dict[tuple[int, int], list] = defaultdict(list)
         self.event_log.write("service_started", mappings=len(self.inventory.table()),
                              mode=topology.mapping_mode)
+        threading.Thread(target=self._housekeeping, name="vpclab-housekeeping", daemon=True).start()
         api.serve(self, self.state_dir / "mapping.sock")
 
     # -- connection and resynchronisation ------------------------------------------
@@ -101,17 +135,20 @@ class MappingService(app_manager.OSKenApp):
             if router is None:
                 self.logger.warning("unknown datapath %016x connected; ignoring it", datapath.id)
                 return
+            self._forget_router(datapath.id)
+            self.cached.pop(datapath.id, None)       # read again from the router (resync)
             self.datapaths[datapath.id] = datapath
-            self.cached.pop(datapath.id, None)
+            self.outboxes[datapath.id] = Outbox(datapath, datapath.close)
+            out = []
             if router.eni_option:    # the option's TLV map first: flows that name it need it
-                self._send(datapath, geneve_option.tlv_map_add(datapath))
+                out.append(ofmsg.encoded(datapath, geneve_option.tlv_map_add(datapath))[1])
             if router.on_demand:     # meters first: flows that name a missing meter are refused
                 for meter in [TUNNEL_PORT] + [port.ofport for port in router.ports]:
-                    self._send(datapath, ofmsg.meter_add(datapath, meter, router.miss_rate))
+                    out.append(ofmsg.encoded(datapath, ofmsg.meter_add(datapath, meter, router.miss_rate))[1])
             flows = static_flows(router, self.inventory.table())
-            for flow in flows:                  # ADD replaces in place: no gap for traffic
-                self.encoder.send(datapath, flow)
-            self.pending[self._send(datapath, ofmsg.flow_stats(datapath))] = ("resync", datapath.id, None)
+            out += [self.encoder.message(datapath, flow) for flow in flows]   # ADD: in place, no gap
+            out.append(self._request(datapath, ofmsg.flow_stats(datapath), "resync"))
+            self.outboxes[datapath.id].put(out)
             if router.on_demand:   # encode now what this router may ask for, so misses are fast
                 for flow in preload_flows(router, self.inventory.table(), router.idle_timeout):
                     self.encoder.encode(datapath, flow)
@@ -122,43 +159,77 @@ class MappingService(app_manager.OSKenApp):
         self._multipart(ev.msg)
 
     def _multipart(self, msg) -> None:
-        self.stats_parts[msg.xid] += msg.body
-        if msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
-            return
-        body = self.stats_parts.pop(msg.xid)
-        what, dpid, payload = self.pending.pop(msg.xid, (None, None, None))
-        if what == "resync":
+        key = (msg.datapath.id, msg.xid)
+        with self.lock:
+            request = self.pending.get(key)
+            if request is None:
+                self.stats_parts.pop(key, None)      # nobody waits for it any more
+                return
+            self.stats_parts[key] += msg.body
+            if msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
+                return
+            body = self.stats_parts.pop(key)
+            del self.pending[key]
+        if request.kind == "resync":
             self._resync(msg.datapath, body)
-        elif what == "reply":
-            payload[1].extend(body)
-            payload[0].set()
+        elif request.kind == "recency":
+            self._refresh_recency(msg.datapath.id, body)
+        request.body.extend(body)
+        request.ok = True
+        request.done.set()
 
     def _resync(self, datapath, body) -> None:
-        installed = [InstalledFlow(s.table_id, s.priority, s.cookie, dict(s.match.items())) for s in body]
+        installed = [InstalledFlow(s.table_id, s.priority, s.cookie, dict(s.match.items()),
+                                   ofmsg.installed_instructions(s.instructions)) for s in body]
         with self.lock:
+            if self.datapaths.get(datapath.id) is not datapath:
+                return                                  # gone (or replaced) meanwhile
             router = self.inventory.routers()[datapath.id]
             stale, kept = reconcile(router, self.inventory.table(), installed)
-            self._send_ops(datapath, RouterOps(delete=stale))
+            out = self._encode_ops(datapath, RouterOps(delete=stale))
+            tables = defaultdict(set)
+            for flow in installed:
+                tables[flow.cookie].add(flow.table)
+            cache = self.cached[datapath.id]
             for cookie in sorted(kept):
-                self.cached[datapath.id][cookie] = {ARP, FORWARD, CHECK}
-            xid = self._send(datapath, ofmsg.barrier(datapath))
-            self.pending[xid] = ("ready", datapath.id, None)
+                cache.add(cookie, tables[cookie])
+            out += self._evictions(datapath)
+            out.append(self._request(datapath, ofmsg.barrier(datapath), "ready"))
+            self.outboxes[datapath.id].put(out)
         self.event_log.write("router_resynced", host=router.host, removed=len(stale),
                              kept_cached=len(kept))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def barrier_reply(self, ev):
-        what, dpid, payload = self.pending.pop(ev.msg.xid, (None, None, None))
-        if what == "ready":
-            self.event_log.write("router_ready", host=self._host(dpid), dpid=dpid)
-        elif what == "change":
-            payload.set()
+        with self.lock:
+            request = self.pending.pop((ev.msg.datapath.id, ev.msg.xid), None)
+        if request is None:
+            return
+        if request.kind == "ready":
+            self.event_log.write("router_ready", host=self._host(ev.msg.datapath.id),
+                                 dpid=ev.msg.datapath.id)
+        request.ok = True
+        request.done.set()
 
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
     def router_gone(self, ev):
         with self.lock:
             if self.datapaths.get(ev.datapath.id) is ev.datapath:
-                del self.datapaths[ev.datapath.id]
+                self._forget_router(ev.datapath.id)
+                self.event_log.write("router_disconnected", host=self._host(ev.datapath.id),
+                                     dpid=ev.datapath.id)
+
+    def _forget_router(self, dpid: int) -> None:
+        """A router's connection ended (or is replaced): its sender and its requests. What
+        it caches is kept as last known (a change while it is away may concern it)."""
+        self.datapaths.pop(dpid, None)
+        outbox = self.outboxes.pop(dpid, None)
+        if outbox is not None:
+            outbox.close()
+        for key in [k for k in self.pending if k[0] == dpid]:
+            self.pending.pop(key).done.set()           # waiters see it unanswered
+        for key in [k for k in self.stats_parts if k[0] == dpid]:
+            del self.stats_parts[key]
 
     # -- misses: the mapping service answering -------------------------------------
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
@@ -168,28 +239,30 @@ class MappingService(app_manager.OSKenApp):
         datapath = msg.datapath
         with self.lock:
             router = self.inventory.routers().get(datapath.id)
-            miss = miss_from_packet_in(msg) if router else None
+            outbox = self.outboxes.get(datapath.id)
+            miss = miss_from_packet_in(msg) if router and outbox is not None else None
             if miss is None:
                 return
             decision = decide_miss(router, miss, self.inventory.table())
-            for flow in decision.flows:
-                self.encoder.send(datapath, flow)
-            if decision.mapping is not None:
-                cookie = mapping_cookie(decision.mapping.vni, decision.mapping.ip)
-                self._remember(datapath, cookie, {f.table for f in decision.flows if f.cookie == cookie})
+            out = [self.encoder.message(datapath, flow) for flow in decision.flows]
+            for cookie in {f.cookie for f in decision.flows}:
+                self.cached[datapath.id].add(cookie, {f.table for f in decision.flows if f.cookie == cookie})
+            out += self._evictions(datapath)
             if decision.resubmit:
-                self._send(datapath, ofmsg.resubmit_packet(datapath, miss.in_port, msg.data))
+                out.append(ofmsg.encoded(datapath, ofmsg.resubmit_packet(datapath, miss.in_port, msg.data))[1])
             elif decision.output is not None:
-                self._send(datapath, ofmsg.packet_to_port(datapath, decision.output, msg.data))
+                out.append(ofmsg.encoded(datapath, ofmsg.packet_to_port(datapath, decision.output, msg.data))[1])
+            outbox.put(out)
             if miss.tun_src is not None and decision.mapping is None:
                 self.router_counters[datapath.id]["receive_check_failed"] += 1
-                self.event_log.write("receive_check_failed", host=router.host, vni=miss.vni,
-                                     claimed_source=str(miss.target), outer_source=str(miss.tun_src))
             self.counters["lookups"] += 1
             self.counters["answers" if decision.mapping else "unknown"] += 1
             self.router_counters[datapath.id]["misses"] += 1
             if decision.mapping is None:
                 self.router_counters[datapath.id]["unknown"] += 1
+        if miss.tun_src is not None and decision.mapping is None:
+            self.event_log.write("receive_check_failed", host=router.host, vni=miss.vni,
+                                 claimed_source=str(miss.target), outer_source=str(miss.tun_src))
         self.event_log.write("miss", at=received, host=router.host, vni=miss.vni,
                              target=str(miss.target), arp=miss.is_arp,
                              outer_source=str(miss.tun_src) if miss.tun_src else None,
@@ -198,72 +271,94 @@ class MappingService(app_manager.OSKenApp):
                              reason=decision.reason, flows_installed=len(decision.flows),
                              handled_us=round((time.perf_counter() - start) * 1e6))
 
-    def _remember(self, datapath, cookie: int, tables: set[int]) -> None:
-        """Track a cached entry; past the router's bound, evict the least recent one."""
-        cache = self.cached[datapath.id]
-        cache[cookie] = cache.get(cookie, set()) | tables
-        cache.move_to_end(cookie)
-        while len(cache) > self.inventory.topology.max_entries:
-            oldest, _ = cache.popitem(last=False)
-            self._send(datapath, ofmsg.delete_cookie(datapath, oldest))
+    def _evictions(self, datapath) -> list[bytes]:
+        """Past the router's bound, the least recently used entries go (messages to send)."""
+        out = []
+        for cookie in self.cached[datapath.id].over_bound():
+            out.append(ofmsg.encoded(datapath, ofmsg.delete_cookie(datapath, cookie))[1])
             self.router_counters[datapath.id]["evictions"] += 1
+        return out
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     def flow_removed(self, ev):
         msg = ev.msg
         with self.lock:
-            tables = self.cached[msg.datapath.id].get(msg.cookie)
-            if tables is not None:
-                tables.discard(msg.table_id)
-                if not tables:
-                    del self.cached[msg.datapath.id][msg.cookie]
-                    self.router_counters[msg.datapath.id]["expired"] += 1
+            cache = self.cached.get(msg.datapath.id)
+            if cache is not None and cache.removed(msg.cookie, msg.table_id):
+                self.router_counters[msg.datapath.id]["expired"] += 1
 
     # -- changes (called from API threads) ------------------------------------------
     def apply(self, what: str, change) -> dict:
-        """Apply an inventory change to every affected router; return once all confirmed."""
+        """Apply an inventory change to every affected router; return once all confirmed
+        (or the wait ran out). A router that is not connected is affected but unconfirmed:
+        it gets the change when it reconnects (resync)."""
         started = time.monotonic()
-        waits, touched = [], {}
         with self.lock:
             old = self.inventory
             new = change(old)                      # InventoryError: refused, nothing changed
-            old_routers, new_routers = old.routers(), new.routers()
-            old_table, new_table = old.table(), new.table()
-            for dpid, datapath in self.datapaths.items():
-                ops = change_ops(old_routers[dpid], new_routers[dpid], old_table, new_table,
-                                 set(self.cached[dpid]))
-                if not ops:
-                    continue
-                self._send_ops(datapath, ops)
-                for cookie in ops.invalidate:
-                    self.cached[dpid].pop(cookie, None)
-                self.router_counters[dpid]["invalidations"] += len(ops.invalidate)
-                done = threading.Event()
-                self.pending[self._send(datapath, ofmsg.barrier(datapath))] = ("change", dpid, done)
-                waits.append((new_routers[dpid].host, done))
-                touched[new_routers[dpid].host] = {"added": len(ops.add), "deleted": len(ops.delete),
-                                                   "invalidated": len(ops.invalidate)}
+            shares = self._plan_change(old, new)   # any error: nothing sent, nothing changed
             self.inventory = new
             new.save(self.state_dir / "mappings.json")
             self.counters["changes"] += 1
-        late = [host for host, done in waits if not done.wait(BARRIER_TIMEOUT)]
+            waits = {s.host: self._commit(s) for s in shares if s.barrier is not None}
+        unconfirmed = {s.host: "not connected (it gets the change when it reconnects)"
+                       for s in shares if s.barrier is None}
+        deadline = time.monotonic() + BARRIER_TIMEOUT
+        for share in shares:
+            request = waits.get(share.host)
+            if request is not None and not (request.done.wait(max(0.0, deadline - time.monotonic()))
+                                            and request.ok):
+                unconfirmed[share.host] = f"no confirmation within {BARRIER_TIMEOUT:.0f} s"
+                with self.lock:
+                    self.pending.pop((share.dpid, share.barrier), None)
+        touched = {s.host: {"added": len(s.ops.add), "deleted": len(s.ops.delete),
+                            "invalidated": len(s.ops.invalidate)} for s in shares}
         converged_ms = round((time.monotonic() - started) * 1000, 3)
-        self.event_log.write("change", what=what, converged_ms=converged_ms, routers=touched, late=late)
-        return {"ok": not late, "change": what, "converged_ms": converged_ms, "routers": touched,
-                "unconfirmed": late}
+        self.event_log.write("change", what=what, converged_ms=converged_ms, routers=touched,
+                             late=sorted(unconfirmed))
+        return {"ok": not unconfirmed, "change": what, "converged_ms": converged_ms,
+                "routers": touched, "unconfirmed": sorted(unconfirmed),
+                "unconfirmed_why": unconfirmed}
 
-    def _send_ops(self, datapath, ops: RouterOps) -> None:
+    def _plan_change(self, old: Inventory, new: Inventory) -> list[RouterChange]:
+        """Every affected router's operations, encoded for the connected ones."""
+        shares = []
+        old_routers, new_routers = old.routers(), new.routers()
+        old_table, new_table = old.table(), new.table()
+        for dpid, router in new_routers.items():
+            ops = change_ops(old_routers[dpid], router, old_table, new_table, set(self.cached[dpid]))
+            if not ops:
+                continue
+            datapath = self.datapaths.get(dpid)
+            if datapath is None:
+                shares.append(RouterChange(dpid, router.host, ops, [], None))
+                continue
+            messages = self._encode_ops(datapath, ops)
+            barrier, buf = ofmsg.encoded(datapath, ofmsg.barrier(datapath))
+            shares.append(RouterChange(dpid, router.host, ops, messages + [buf], barrier))
+        return shares
+
+    def _commit(self, share: RouterChange) -> Pending:
+        """Send one connected router its share; what to wait on for its confirmation."""
+        request = self.pending[(share.dpid, share.barrier)] = \
+            Pending("change", time.monotonic() + BARRIER_TIMEOUT)
+        cache = self.cached[share.dpid]
+        for cookie in share.ops.invalidate + share.ops.forget:
+            cache.discard(cookie)
+        self.router_counters[share.dpid]["invalidations"] += len(share.ops.invalidate)
+        self.outboxes[share.dpid].put(share.messages)
+        return request
+
+    def _encode_ops(self, datapath, ops: RouterOps) -> list[bytes]:
         rate = self.inventory.topology.miss_rate
-        for meter in ops.meters_add:
-            self._send(datapath, ofmsg.meter_add(datapath, meter, rate))
-        for flow in ops.add:
-            self.encoder.send(datapath, flow)
-        for table, priority, match in ops.delete:
-            self._send(datapath, ofmsg.delete_strict(datapath, table, priority, dict(match)))
-        for cookie in ops.invalidate:
-            self._send(datapath, ofmsg.delete_cookie(datapath, cookie))
-        for meter in ops.meters_delete:
-            self._send(datapath, ofmsg.meter_delete(datapath, meter))
+        msgs = [ofmsg.meter_add(datapath, meter, rate) for meter in ops.meters_add]
+        out = [ofmsg.encoded(datapath, m)[1] for m in msgs]
+        out += [self.encoder.message(datapath, flow) for flow in ops.add]
+        msgs = [ofmsg.delete_strict(datapath, table, priority, dict(match))
+                for table, priority, match in ops.delete]
+        msgs += [ofmsg.delete_cookie(datapath, cookie) for cookie in ops.invalidate + ops.forget]
+        msgs += [ofmsg.meter_delete(datapath, meter) for meter in ops.meters_delete]
+        return out + [ofmsg.encoded(datapath, m)[1] for m in msgs]
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def openflow_error(self, ev):
@@ -277,58 +372,102 @@ class MappingService(app_manager.OSKenApp):
         self.event_log.write("openflow_error", host=self._host(msg.datapath.id), type=msg.type,
                              code=msg.code, xid=msg.xid, exp_type=getattr(msg, "exp_type", None))
 
-    def _send(self, datapath, msg) -> int:
-        datapath.set_xid(msg)
-        datapath.send_msg(msg)
-        return msg.xid
+    def _request(self, datapath, msg, kind: str) -> bytes:
+        """Encode a request whose answer is awaited; register it (under the lock)."""
+        xid, buf = ofmsg.encoded(datapath, msg)
+        self.pending[(datapath.id, xid)] = Pending(kind, time.monotonic() + BARRIER_TIMEOUT)
+        return buf
 
     def _host(self, dpid: int) -> str:
         router = self.inventory.routers().get(dpid)
         return router.host if router else str(dpid)
 
+    # -- housekeeping: bounded tables, cache recency ------------------------------------
+    def _housekeeping(self) -> None:
+        while True:
+            time.sleep(HOUSEKEEPING_INTERVAL)
+            try:
+                self._expire_requests(time.monotonic())
+                self._poll_recency()
+            except Exception:                      # never let the loop die silently
+                self.logger.exception("housekeeping failed")
+
+    def _expire_requests(self, now: float) -> None:
+        """Requests no router answered in time are forgotten (their waiters saw the timeout)."""
+        with self.lock:
+            for key in [k for k, p in self.pending.items() if p.deadline + BARRIER_TIMEOUT < now]:
+                self.pending.pop(key).done.set()
+            for key in [k for k in self.stats_parts if k not in self.pending]:
+                del self.stats_parts[key]
+
+    def _poll_recency(self) -> None:
+        """Ask busy caches' routers for their entries' packet counters: the service sees
+        misses, not hits, and eviction must spare the entries in use."""
+        with self.lock:
+            bound = self.inventory.topology.max_entries
+            for dpid, datapath in self.datapaths.items():
+                cache = self.cached.get(dpid)
+                if cache is None or len(cache) < max(1, bound // 2) or \
+                        any(k[0] == dpid and p.kind == "recency" for k, p in self.pending.items()):
+                    continue
+                request = ofmsg.flow_stats(datapath, mappings_only=True)
+                self.outboxes[dpid].put([self._request(datapath, request, "recency")])
+
+    def _refresh_recency(self, dpid: int, body) -> None:
+        packets: Counter = Counter()
+        for stat in body:
+            packets[stat.cookie] += stat.packet_count
+        with self.lock:
+            cache = self.cached.get(dpid)
+            if cache is not None:
+                cache.refresh(dict(packets))
+
     # -- statistics -------------------------------------------------------------------
     def stats(self) -> dict:
+        asked = {dpid: self._ask_all(dpid) for dpid in self.inventory.routers()}
         routers = {}
         for dpid, router in self.inventory.routers().items():
+            hits, failed, limited = (self._answer(request) for request in asked[dpid])
             routers[router.host] = {
                 "connected": dpid in self.datapaths,
-                "cached_entries": len(self.cached[dpid]) if router.on_demand else None,
-                "hits": self._hits(dpid),
-                "misses_limited": self._limited(dpid) if router.on_demand else None,
-                "receive_check_failed": self._check_failures(dpid),
+                "cached_entries": len(self.cached.get(dpid, ())) if router.on_demand else None,
+                "queued": len(self.outboxes[dpid]) if dpid in self.outboxes else None,
+                "hits": None if hits is None else
+                sum(s.packet_count for s in hits if s.table_id == FORWARD),
+                "misses_limited": None if limited is None or not router.on_demand else
+                sum(b.packet_band_count for m in limited for b in m.band_stats),
+                "receive_check_failed": None if failed is None else
+                self.router_counters[dpid]["receive_check_failed"] + sum(s.packet_count for s in failed),
                 **{k: self.router_counters[dpid][k]
                    for k in ("misses", "unknown", "invalidations", "evictions", "expired")},
             }
         return {"service": {"mappings": len(self.inventory.table()),
-                            **{k: self.counters[k] for k in ("lookups", "answers", "unknown", "changes")}},
+                            **{k: self.counters[k] for k in ("lookups", "answers", "unknown", "changes")},
+                            "pending_requests": len(self.pending),
+                            "partial_replies": len(self.stats_parts)},
                 "routers": routers}
 
-    def _hits(self, dpid: int) -> int | None:
-        """Packets forwarded by this router's mapping entries (their flow counters)."""
-        body = self._ask(dpid, lambda dp: ofmsg.flow_stats(dp, mappings_only=True))
-        return None if body is None else sum(s.packet_count for s in body if s.table_id == FORWARD)
-
-    def _check_failures(self, dpid: int) -> int | None:
-        """Packets dropped by the receive-side check: asked about, or dropped on the router."""
-        body = self._ask(dpid, lambda dp: ofmsg.flow_stats(dp, cookie_kind=COOKIE_CHECK_FAILED))
-        if body is None:
+    @staticmethod
+    def _answer(request: Pending | None) -> list | None:
+        if request is None or not request.done.wait(BARRIER_TIMEOUT) or not request.ok:
             return None
-        return self.router_counters[dpid]["receive_check_failed"] + sum(s.packet_count for s in body)
+        return request.body
 
-    def _limited(self, dpid: int) -> int | None:
-        """Misses the ports' meters dropped before they reached the mapping service."""
-        body = self._ask(dpid, ofmsg.meter_stats)
-        return None if body is None else sum(b.packet_band_count for m in body for b in m.band_stats)
-
-    def _ask(self, dpid: int, request):
-        """A multipart request to one router, answered synchronously (for the API threads)."""
-        datapath = self.datapaths.get(dpid)
-        if datapath is None:
-            return None
-        done, body = threading.Event(), []
+    def _ask_all(self, dpid: int) -> list[Pending | None]:
+        """The three counters' requests to one router, sent at once (answered in parallel)."""
         with self.lock:
-            self.pending[self._send(datapath, request(datapath))] = ("reply", dpid, (done, body))
-        return body if done.wait(BARRIER_TIMEOUT) else None
+            datapath = self.datapaths.get(dpid)
+            if datapath is None:
+                return [None, None, None]
+            requests = [ofmsg.flow_stats(datapath, mappings_only=True),
+                        ofmsg.flow_stats(datapath, cookie_kind=COOKIE_CHECK_FAILED),
+                        ofmsg.meter_stats(datapath)]
+            out, waits = [], []
+            for request in requests:
+                out.append(self._request(datapath, request, "reply"))
+                waits.append(self.pending[(dpid, request.xid)])
+            self.outboxes[dpid].put(out)
+        return waits
 
     @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
     def meter_stats(self, ev):
@@ -342,6 +481,9 @@ class MappingService(app_manager.OSKenApp):
                 out[router.host] = {"mode": "preload",
                                     "entries": [m.to_json() for m in table.in_vpcs(router.vnis)]}
                 continue
-            entries = [table.lookup(*decode_cookie(c)) for c in self.cached[dpid]]
-            out[router.host] = {"mode": "on-demand", "entries": [m.to_json() for m in entries if m]}
+            cookies = list(self.cached.get(dpid, ()))
+            entries = [table.lookup(*decode_cookie(c)) for c in cookies
+                       if c & COOKIE_KIND_MASK == COOKIE_MAPPING]
+            out[router.host] = {"mode": "on-demand", "cached": len(cookies),
+                                "entries": [m.to_json() for m in entries if m]}
         return out

@@ -8,8 +8,10 @@ import struct
 from collections import OrderedDict
 
 from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as ofp_parser
 
 from vpclab.pipeline import COOKIE_KIND_MASK, COOKIE_MAPPING, Flow
+from vpclab.sync import canonical_action
 
 
 def _action(parser, action: tuple):
@@ -43,7 +45,43 @@ def flow_mod(datapath, flow: Flow):
                              match=parser.OFPMatch(**flow.match), instructions=instructions,
                              cookie=flow.cookie, idle_timeout=flow.idle_timeout,
                              hard_timeout=flow.hard_timeout,
-                             flags=ofp.OFPFF_SEND_FLOW_REM if flow.idle_timeout else 0)
+                             # every expiring entry is reported: the cache counts them all
+                             flags=ofp.OFPFF_SEND_FLOW_REM if flow.idle_timeout or flow.hard_timeout
+                             else 0)
+
+
+def installed_instructions(instructions) -> frozenset:
+    """A router's report of what a flow does, in `vpclab.sync.instructions_of`'s form."""
+    parts = set()
+    for inst in instructions:
+        if isinstance(inst, ofp_parser.OFPInstructionMeter):
+            parts.add(("meter", inst.meter_id))
+        elif isinstance(inst, ofp_parser.OFPInstructionActions) and inst.actions:
+            parts.add(("actions", tuple(_installed_action(a) for a in inst.actions)))
+        elif isinstance(inst, ofp_parser.OFPInstructionWriteMetadata):
+            parts.add(("metadata", inst.metadata))
+        elif isinstance(inst, ofp_parser.OFPInstructionGotoTable):
+            parts.add(("goto", inst.table_id))
+        else:
+            parts.add(("unknown", repr(inst)))
+    return frozenset(parts)
+
+
+def _installed_action(action) -> tuple:
+    if isinstance(action, ofp_parser.OFPActionOutput):
+        return ("output", action.port)
+    if isinstance(action, ofp_parser.OFPActionSetField):
+        return canonical_action(("set", action.key, action.value))
+    if isinstance(action, ofp_parser.NXActionRegMove):
+        return ("move", _field(action.src_field), _field(action.dst_field), action.n_bits,
+                action.src_ofs, action.dst_ofs)
+    return ("unknown", repr(action))
+
+
+def _field(name: str) -> str:
+    """OVS reports a move's OpenFlow 1.0-era fields in their NXM form (NXM_OF_ETH_SRC),
+    which os-ken names `eth_src_nxm`: the same field as the `eth_src` we sent."""
+    return name.removesuffix("_nxm")
 
 
 def delete_strict(datapath, table: int, priority: int, match: dict):
@@ -136,8 +174,16 @@ class FlowEncoder:
             self._bytes.move_to_end(key)
         return buf
 
-    def send(self, datapath, flow: Flow) -> None:
+    def message(self, datapath, flow: Flow) -> bytes:
+        """The flow-mod, ready to send, with the datapath's next xid."""
         datapath.xid = (datapath.xid + 1) & datapath.ofproto.MAX_XID
         buf = bytearray(self.encode(datapath, flow))
         struct.pack_into("!I", buf, 4, datapath.xid)
-        datapath.send(bytes(buf))
+        return bytes(buf)
+
+
+def encoded(datapath, msg) -> tuple[int, bytes]:
+    """Any os-ken message, serialized with the datapath's next xid: (xid, bytes)."""
+    datapath.set_xid(msg)
+    msg.serialize()
+    return msg.xid, bytes(msg.buf)

@@ -35,6 +35,9 @@ def call(state: LabState, method: str, path: str, body: dict | None = None,
         raise VpclabError(f"the mapping service of lab {state.name!r} is not answering: it is "
                           f"down (the lab runner restarts it within a second; try again), see "
                           f"{state.log('mapping-service')}")
+    except BlockingIOError:
+        raise VpclabError(f"the mapping service of lab {state.name!r} has too many requests "
+                          "waiting; try again")
     except TimeoutError:
         raise VpclabError(f"the mapping service of lab {state.name!r} did not answer in "
                           f"{timeout:.0f} s; see {state.log('mapping-service')}")

@@ -21,6 +21,8 @@ from vpclab.plan import VM_PORT_BASE, eni_key, plan_fabric
 from vpclab.topology import Topology
 from vpclab.validation import check_topology, topology_to_raw
 
+MAX_VM_PORT = 0xFEFF     # the highest port number OVS grants a port (ofport_request)
+
 
 @dataclass(frozen=True)
 class Inventory:
@@ -85,9 +87,8 @@ class Inventory:
         if name in raw["vms"]:
             raise InventoryError(f"vms.{name}: a VM named {name} already exists")
         raw["vms"][name] = {k: v for k, v in fields.items() if v is not None}
-        port = port or self.next_port()
-        if port in self.ports.values():
-            raise InventoryError(f"port {port} is already used")
+        port = self.next_port() if port is None else port
+        check_vm_port(port, self.ports)
         return Inventory(_check(raw), {**self.ports, name: port})
 
     def move(self, name: str, host: str) -> "Inventory":
@@ -107,6 +108,21 @@ class Inventory:
         if name not in raw["vms"]:
             raise InventoryError(f"no VM named {name!r}; VMs: {', '.join(raw['vms']) or 'none'}")
         return raw
+
+
+def check_vm_port(port, used: dict[str, int]) -> None:
+    """A VM's router port: above the tunnel port and the reserved numbers (its ENI key,
+    the port less VM_PORT_BASE, must be at least 1: 0 reads as "no ENI option"), one OVS
+    can grant, and not another VM's."""
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise InventoryError(f"port {port!r} is not a number")
+    if not VM_PORT_BASE < port <= MAX_VM_PORT:
+        raise InventoryError(f"port {port} cannot be a VM's: VM ports are {VM_PORT_BASE + 1} to "
+                             f"{MAX_VM_PORT} (the ENI key is the port less {VM_PORT_BASE}); "
+                             "leave `port` out to get the next free one")
+    owner = next((vm for vm, p in used.items() if p == port), None)
+    if owner is not None:
+        raise InventoryError(f"port {port} is already used by {owner}")
 
 
 class InventoryError(ValueError):

@@ -97,6 +97,11 @@ def negative_cookie(vni: int, ip: IPv4Address) -> int:
     return COOKIE_NEGATIVE | (vni << 32) | int(ip)
 
 
+def check_failed_cookie(vni: int, ip: IPv4Address) -> int:
+    """A receive-check drop of packets claiming to come from (VPC, IP)."""
+    return COOKIE_CHECK_FAILED | (vni << 32) | int(ip)
+
+
 @dataclass(frozen=True)
 class LocalPort:
     ofport: int
@@ -383,7 +388,7 @@ def _local_destination(router: Router, miss: Miss) -> LocalPort | None:
 def _check_failed(miss: Miss) -> Decision:
     """Drop and remember the claim, below real entries: if the claim becomes true (a VM
     moved there), its entry wins at once; a forged ENI key never shadows the real one."""
-    cookie = COOKIE_CHECK_FAILED | (miss.vni << 32) | int(miss.target)
+    cookie = check_failed_cookie(miss.vni, miss.target)
     match = {"metadata": miss.vni, "eth_type": ETH_IP, "ipv4_src": str(miss.target),
              "tun_ipv4_src": str(miss.tun_src)}
     claim = f"{miss.target}"

@@ -7,7 +7,7 @@ import pytest
 
 from vpclab.inventory import Inventory, InventoryError
 from vpclab.pipeline import ARP, CHECK, COOKIE_ROUTER, FORWARD, mapping_cookie, negative_cookie
-from vpclab.sync import InstalledFlow, change_ops, reconcile, static_flows
+from vpclab.sync import InstalledFlow, change_ops, instructions_of, reconcile, static_flows
 
 VM2 = mapping_cookie(1001, IPv4Address("10.0.0.185"))
 VM3 = mapping_cookie(1001, IPv4Address("10.0.0.20"))
@@ -91,10 +91,11 @@ def test_reconcile_keeps_valid_cache_and_removes_what_is_stale(multi_vpc):
     inv = Inventory.from_topology(multi_vpc)
     router, table = inv.routers()[1], inv.table()
     desired = static_flows(router, table)
-    installed = [InstalledFlow(f.table, f.priority, f.cookie, f.match) for f in desired]
+    installed = [InstalledFlow(f.table, f.priority, f.cookie, f.match, instructions_of(f)) for f in desired]
     vm2 = table.lookup(1001, IPv4Address("10.0.0.185"))
     from vpclab.pipeline import mapping_flows
-    installed += [InstalledFlow(f.table, f.priority, f.cookie, f.match) for f in mapping_flows(router, vm2, 300)]
+    installed += [InstalledFlow(f.table, f.priority, f.cookie, f.match, instructions_of(f))
+                  for f in mapping_flows(router, vm2, 300)]
     stale_port = InstalledFlow(0, 100, COOKIE_ROUTER, {"in_port": 999, "eth_src": "02:00:00:00:00:01"})
     ghost = mapping_cookie(1001, IPv4Address("10.0.0.99"))
     ghost_flow = InstalledFlow(ARP, 100, ghost, {"metadata": 1001, "eth_type": 0x0806, "arp_op": 1,

@@ -2,7 +2,7 @@
 import json
 
 from vpclab import api_client, lifecycle, live
-from vpclab.errors import EXIT_OK
+from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
 from vpclab.report import table
 
 
@@ -50,16 +50,25 @@ def main(args) -> int:
     elif args.action == "show":
         print(json.dumps(api_client.call(state, "GET", f"/mappings/{args.vpc}/{args.ip}"), indent=1))
     elif args.action == "add":
-        print_change(live.add_vm(state, args.name, args.vpc, args.host, args.ip, args.mac, args.eni))
+        return print_change(live.add_vm(state, args.name, args.vpc, args.host, args.ip, args.mac,
+                                        args.eni))
     else:
-        print_change(live.delete_vm(state, args.vm))
+        return print_change(live.delete_vm(state, args.vm))
     return EXIT_OK
 
 
-def print_change(result: dict) -> None:
+def print_change(result: dict) -> int:
+    """Show a change and who confirmed it; the exit code: 1 if some router did not."""
     touched = ", ".join(f"{host} (+{r['added']} -{r['deleted']} flows, {r['invalidated']} "
                         f"invalidated)" for host, r in result["routers"].items()) or "none"
-    print(f"{result['change']}: confirmed by every affected router in {result['converged_ms']} ms")
+    unconfirmed = result.get("unconfirmed") or []
+    if unconfirmed:
+        print(f"{result['change']}: UNCONFIRMED by {len(unconfirmed)} affected router(s) "
+              f"after {result['converged_ms']} ms")
+    else:
+        print(f"{result['change']}: confirmed by every affected router in {result['converged_ms']} ms")
     print(f"  routers: {touched}")
-    if result.get("unconfirmed"):
-        print(f"  NOT confirmed by: {', '.join(result['unconfirmed'])}")
+    why = result.get("unconfirmed_why") or {}
+    for host in unconfirmed:
+        print(f"  NOT confirmed by {host}: {why.get(host, 'no confirmation')}")
+    return EXIT_CHECK_FAILED if unconfirmed else EXIT_OK

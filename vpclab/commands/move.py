@@ -1,7 +1,6 @@
 """vpclab move LAB VM HOST: migrate a running VM to another physical host."""
 from vpclab import lifecycle, live
 from vpclab.commands.mapping import print_change
-from vpclab.errors import EXIT_OK
 
 
 def add_parser(verbs):
@@ -22,6 +21,6 @@ def add_parser(verbs):
 def main(args) -> int:
     state = lifecycle.running_lab(args.lab)
     result = live.move_vm(state, args.vm, args.host)
-    print_change(result)
+    code = print_change(result)
     print(f"  interface re-attached on {args.host} in {result['reattached_ms']} ms")
-    return EXIT_OK
+    return code

@@ -1,7 +1,6 @@
 """vpclab vm add|del LAB NAME: add or remove a VM (and its ENI mapping) on a running lab."""
 from vpclab import lifecycle, live
 from vpclab.commands.mapping import add_vm_arguments, print_change
-from vpclab.errors import EXIT_OK
 
 
 def add_parser(verbs):
@@ -24,9 +23,8 @@ def main(args) -> int:
     state = lifecycle.running_lab(args.lab)
     if args.action == "add":
         result = live.add_vm(state, args.name, args.vpc, args.host, args.ip, args.mac, args.eni)
-        print_change(result)
+        code = print_change(result)
         print(f"  {args.name}: {args.ip} {result['mac']} {result['eni']} on {args.host}, "
               f"port {result['port_name']}")
-    else:
-        print_change(live.delete_vm(state, args.name))
-    return EXIT_OK
+        return code
+    return print_change(live.delete_vm(state, args.name))

@@ -1,0 +1,74 @@
+"""One sender per router: messages decided under the service's lock, sent outside it.
+
+os-ken queues at most 16 messages per connection and `Datapath.send` blocks
+when that queue is full, which is what a stalled router (a stopped or
+overloaded ovs-vswitchd) causes once its TCP window closes. If the service
+sent while holding its one lock, that router would stall every other router's
+misses. So the service only appends, in order, to the router's outbox (never
+blocks), and this thread does the blocking sends. An outbox that grows past
+its limit, or a send that os-ken gives up on (its socket timeout: the router
+read nothing for 5 s), means the router is not reading at all: the connection
+is closed, and the router is re-synchronised when it reconnects.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Callable
+
+LIMIT = 20000          # messages waiting for one router before it is given up on
+
+log = logging.getLogger("vpclab.outbox")
+
+
+class Outbox:
+    def __init__(self, datapath, on_broken: Callable[[], None], limit: int = LIMIT):
+        self.datapath = datapath
+        self.on_broken = on_broken
+        self.limit = limit
+        self._queue: deque[bytes] = deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"vpclab-send-{datapath.id}")
+        self._thread.start()
+
+    def put(self, messages: list[bytes]) -> None:
+        """Queue encoded messages, in order; never blocks."""
+        with self._ready:
+            if self._closed:
+                return
+            self._queue.extend(messages)
+            overflow = len(self._queue) > self.limit
+            if overflow:
+                self._closed = True
+                self._queue.clear()
+            self._ready.notify()
+        if overflow:
+            log.warning("router %016x reads nothing: %d messages waiting; disconnecting it",
+                        self.datapath.id, self.limit)
+            self.on_broken()
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._queue.clear()
+            self._ready.notify()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if self._closed:
+                    return
+                message = self._queue.popleft()
+            if not self.datapath.send(message):     # the connection is going away
+                self.close()
+                log.warning("router %016x stopped reading; disconnecting it", self.datapath.id)
+                self.on_broken()
+                return

@@ -1,0 +1,238 @@
+"""The mapping stays right under faults, on the real stack: a router that missed a move
+while disconnected is corrected when it reconnects (and the move says it was not
+confirmed), a VM that moves away and back is not dropped by an old receive-check drop,
+and a stalled router blocks nobody else."""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import IPv4Address
+
+import pytest
+
+from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, in_node, ping
+from tests.integration.test_receive_check import inject, multi_vpc_lab
+from vpclab import api_client, live
+from vpclab.errors import VpclabError
+from vpclab.pipeline import check_failed_cookie, mapping_cookie, negative_cookie
+from vpclab.plan import CONTROLLER_IP, CONTROLLER_PORT
+from vpclab.shell import in_netns_of
+from vpclab.topology import NEGATIVE_TTL
+from vpclab.wait import wait_until
+
+VM2_COOKIE = f"cookie={mapping_cookie(1001, IPv4Address('10.0.0.185')):#x},"
+OTHER_VM2_COOKIE = f"cookie={mapping_cookie(1002, IPv4Address('10.0.0.185')):#x},"
+
+
+def connected(state, host: str) -> bool:
+    return api_client.call(state, "GET", "/stats")["routers"][host]["connected"]
+
+
+def point_controller(state, host: str, port: int) -> None:
+    """Change where the router's controller is (keeps its flows: it always had one)."""
+    out = host_ovs(state, host, ["ovs-vsctl", "set", "controller", "br-int",
+                                 f'target="tcp:{CONTROLLER_IP}:{port}"'])
+    assert not out.strip(), out
+
+
+def disconnect(state, host: str) -> None:
+    point_controller(state, host, 1)            # nothing listens there: the router is cut off
+    wait_until(lambda: not connected(state, host), f"{host} disconnected from the service")
+
+
+def events(state, name: str, host: str) -> list[dict]:
+    return [e for e in state.events.read() if e["event"] == name and e.get("host") == host]
+
+
+def reconnect(state, host: str) -> dict:
+    """Reconnect and wait for the resync; return its report."""
+    before = len(events(state, "router_ready", host))
+    point_controller(state, host, CONTROLLER_PORT)
+    wait_until(lambda: len(events(state, "router_ready", host)) > before, f"{host} re-synchronised",
+               timeout=30)
+    return events(state, "router_resynced", host)[-1]
+
+
+def entry_lines(flows: str, cookie: str) -> list[str]:
+    return [line for line in flows.splitlines() if cookie in line]
+
+
+def test_a_router_that_missed_a_move_is_corrected_when_it_reconnects(labs):
+    state, _ = labs.up(MULTI_VPC, "missed")
+    assert ping(state, "ZIGI-VM1", "10.0.0.185")             # host1 caches ZIGI-VM2 (on host2)
+    assert ping(state, "OTHER-VM1", "10.0.0.185")            # ...and OTHER-VM2, which stays put
+    disconnect(state, "host1")
+    moved = subprocess.run(VPCLAB + ["move", state.name, "ZIGI-VM2", "host3"], capture_output=True,
+                           text=True, cwd=REPO)
+    # the move happened, but host1 never confirmed it: say so, and name it
+    assert moved.returncode == 1, moved.stdout + moved.stderr
+    assert "NOT confirmed by host1" in moved.stdout
+    assert "confirmed by every affected router" not in moved.stdout
+    assert state.nodes()["ZIGI-VM2"]["host"] == "host3"
+    missed = entry_lines(dump_flows(state, "host1"), VM2_COOKIE)
+    assert any("192.168.100.2->tun_dst" in line for line in missed)   # still the old host
+    report = reconnect(state, "host1")
+    flows = dump_flows(state, "host1")
+    assert not any("192.168.100.2->tun_dst" in line for line in entry_lines(flows, VM2_COOKIE))
+    assert entry_lines(flows, OTHER_VM2_COOKIE) and report["kept_cached"] == 1   # valid: kept
+    assert ping(state, "ZIGI-VM1", "10.0.0.185")             # reaches ZIGI-VM2 on host3
+    assert any("192.168.100.3->tun_dst" in line
+               for line in entry_lines(dump_flows(state, "host1"), VM2_COOKIE))
+
+
+def test_a_change_while_a_router_is_away_reaches_it_when_it_reconnects(labs):
+    state, _ = labs.up(MULTI_VPC, "away")
+    disconnect(state, "host3")
+    result = live.add_vm(state, "NEW-VM", "ZIGI-VPC1", "host3", "10.0.0.50")
+    assert result["unconfirmed"] == ["host3"] and not result["ok"]
+    assert f"in_port={result['port']}" not in dump_flows(state, "host3")
+    reconnect(state, "host3")
+    assert f"in_port={result['port']}" in dump_flows(state, "host3")
+    assert ping(state, "NEW-VM", "10.0.0.148")
+
+
+def test_a_vm_that_moves_back_is_not_dropped_by_an_old_receive_check(labs, tmp_path):
+    """While ZIGI-VM1 is on host3, a packet claiming to be it arrives at host2 from host1,
+    its old host: host2 drops such packets for 10 s. ZIGI-VM1 moves back to host1 within
+    those 10 s: the drop must go with the mapping it concerned."""
+    state, macs, keys = multi_vpc_lab(labs, "moveback", "on-demand")
+    vm1_to_vm2 = (keys["ZIGI-VPC1", "10.0.0.148"], keys["ZIGI-VPC1", "10.0.0.185"])
+    live.move_vm(state, "ZIGI-VM1", "host3")
+    drop = f"cookie={check_failed_cookie(1001, IPv4Address('10.0.0.148')):#x},"
+    inject(state, "host1", "192.168.100.1", 0x1111, macs, "10.0.0.185", vm1_to_vm2)
+    injected = time.monotonic()
+    assert entry_lines(dump_flows(state, "host2"), drop)     # host2 now drops "ZIGI-VM1 via host1"
+    live.move_vm(state, "ZIGI-VM1", "host1")
+    assert not entry_lines(dump_flows(state, "host2"), drop)
+    assert ping(state, "ZIGI-VM1", "10.0.0.185")
+    assert time.monotonic() - injected < NEGATIVE_TTL, \
+        "the drop could have expired by itself: this run was too slow to prove anything"
+
+
+def shrink_tcp_buffers(state, host: str) -> None:
+    """Make a stalled router's connection fill after a few dozen messages, not thousands:
+    small TCP buffers in the router's namespace and the lab's (the service's side)."""
+    small = ["sysctl", "-qw", "net.ipv4.tcp_rmem=4096 4096 4096", "net.ipv4.tcp_wmem=4096 4096 4096"]
+    assert not host_ovs(state, host, small).strip()
+    subprocess.run(["ip", "netns", "exec", state.namespace, *small], check=True)
+
+
+def forget_on(state, host: str, cookie: int) -> None:
+    """Delete one cached entry on a router, so that the next packet asks the service."""
+    directory = state.host_dir(state.nodes()[host]["node"])
+    host_ovs(state, host, ["ovs-ofctl", "-O", "OpenFlow13", "del-flows",
+                           f"unix:{directory}/br-int.mgmt", f"cookie={cookie:#x}/-1"])
+
+
+def test_a_stalled_router_blocks_nobody(labs):
+    """host3's ovs-vswitchd stops (SIGSTOP) while changes for it keep coming: the
+    service's messages to it pile up until its connection takes no more, and a sender
+    waiting on host3 must not hold up the misses of host1 and host2. Meanwhile first
+    pings between host1 and host2 (each entry deleted before, so each asks the service
+    twice) keep being answered. After SIGCONT host3 catches up."""
+    state, _ = labs.up(MULTI_VPC, "stall")
+    shrink_tcp_buffers(state, "host3")
+    disconnect(state, "host3")
+    reconnect(state, "host3")                   # a fresh connection, with the small buffers
+    vswitchd = [p for p in state.processes() if p.role == "ovs-vswitchd" and p.node == "host3"][-1]
+    vm1, vm2 = (mapping_cookie(1001, IPv4Address(ip)) for ip in ("10.0.0.148", "10.0.0.185"))
+    stop, answered, lost = threading.Event(), [], []
+
+    def first_pings() -> None:
+        while not stop.is_set():
+            forget_on(state, "host1", vm2)
+            forget_on(state, "host2", vm1)
+            (answered if ping(state, "ZIGI-VM1", "10.0.0.185") else lost).append(time.monotonic())
+
+    def add(n: int) -> dict:                    # each change sends host3 a dozen messages
+        return api_client.call(state, "POST", "/vms", {
+            "name": f"F{n}", "vpc": "ZIGI-VPC3", "host": "host3", "ip": f"172.16.0.{20 + n}"})
+
+    os.kill(vswitchd.pid, signal.SIGSTOP)
+    pinger = threading.Thread(target=first_pings)
+    try:
+        pinger.start()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(add, range(12)))
+        during = api_client.call(state, "GET", "/stats")       # answers, host3's part unknown
+        assert during["routers"]["host3"]["hits"] is None and during["routers"]["host1"]["hits"] is not None
+    finally:
+        stop.set()
+        pinger.join(timeout=60)
+        os.kill(vswitchd.pid, signal.SIGCONT)
+    assert all(r["unconfirmed"] == ["host3"] for r in results)    # named, after the timeout
+    assert answered and not lost, f"{len(lost)} of {len(answered) + len(lost)} first pings lost"
+    # host3 catches up: every change reaches it, and it forwards again
+    port = results[-1]["port"]
+    wait_until(lambda: f"in_port={port}" in dump_flows(state, "host3"), "host3 caught up", timeout=30)
+    wait_until(lambda: ping(state, "WEB-VM2", "172.16.0.10"), "a ping across host3", timeout=30)
+    # what the service waited for from host3 (barriers, counters) is forgotten, not kept forever
+    wait_until(lambda: api_client.call(state, "GET", "/stats")["service"]["pending_requests"] == 0,
+               "the service's table of requests to be cleaned", timeout=30)
+
+
+def cached_ips(state, host: str) -> list[str]:
+    """The router's cached mapping entries, least recently used first."""
+    return [e["ip"] for e in api_client.call(state, "GET", "/routers")[host]["entries"]]
+
+
+def test_the_cache_bound_counts_unknown_addresses_and_spares_entries_in_use(labs, tmp_path):
+    """max_entries 2 on host1: ZIGI-VM2's entry is in use (a running ping), OTHER-VM2's
+    was used once. A remembered unknown address is a third entry: the idle one goes."""
+    topology = tmp_path / "bound2.yaml"
+    topology.write_text(MULTI_VPC.read_text().replace("encap: geneve",
+                                                      "encap: geneve\nmapping: {max_entries: 2}"))
+    state, _ = labs.up(topology, "lru")
+    assert ping(state, "ZIGI-VM1", "10.0.0.185")                       # host1: ZIGI-VM2
+    pinger = subprocess.Popen(in_netns_of(state.nodes()["ZIGI-VM1"]["pid"], [
+        "ping", "-i", "0.2", "-c", "300", "10.0.0.185"]), stdout=subprocess.DEVNULL)
+    try:
+        assert ping(state, "OTHER-VM1", "10.0.0.185")                  # host1: + OTHER-VM2
+        # the service sees hits in the flow counters: ZIGI-VM2 becomes the most recent
+        wait_until(lambda: cached_ips(state, "host1") == ["10.0.0.185", "10.0.0.185"] and
+                   [e["vpc"] for e in api_client.call(state, "GET", "/routers")["host1"]["entries"]]
+                   == ["ZIGI-VPC2", "ZIGI-VPC1"], "ZIGI-VM2's entry refreshed by its hits")
+        arp = in_node(state, "OTHER-VM1", ["arping", "-c", "1", "-w", "1", "-I", "eth0", "10.0.0.99"])
+        assert "Received 0 response" in arp.stdout                     # unknown: remembered
+        flows = dump_flows(state, "host1")
+        assert VM2_COOKIE in flows and OTHER_VM2_COOKIE not in flows   # the idle one was evicted
+        unknown = f"cookie={negative_cookie(1002, IPv4Address('10.0.0.99')):#x},"
+        assert unknown in flows
+        assert api_client.call(state, "GET", "/routers")["host1"]["cached"] == 2
+    finally:
+        pinger.terminate()
+        pinger.wait()
+
+
+def flow_set(state, host: str) -> set[str]:
+    """A router's flows without their counters and ages."""
+    return {re.sub(r"(duration|n_packets|n_bytes)=[^,]*, ", "", line)
+            for line in dump_flows(state, host).splitlines()[1:]}
+
+
+def test_a_port_that_is_not_a_vm_port_changes_no_router(labs):
+    """Port 1 is the tunnel's; 50 and 100 give ENI keys -50 and 0 (0 reads as "no
+    option"); 65280 is beyond what OVS grants. Refused whole, before any router is touched."""
+    state, _ = labs.up(MULTI_VPC, "ports")
+    before = {h: flow_set(state, h) for h in ("host1", "host2", "host3")}
+    mappings = api_client.call(state, "GET", "/mappings")
+    for port in (1, 50, 100, 65280):
+        with pytest.raises(VpclabError, match=f"refused: port {port} cannot be a VM's"):
+            api_client.call(state, "POST", "/vms", {"name": "X", "vpc": "ZIGI-VPC1", "host": "host1",
+                                                    "ip": "10.0.0.9", "port": port})
+    assert api_client.call(state, "GET", "/mappings") == mappings
+    assert {h: flow_set(state, h) for h in before} == before
+
+
+def test_many_clients_at_once_are_all_answered(labs):
+    """A unix socket refuses (EAGAIN) rather than waits when its listen queue is full:
+    64 CLI processes asking at once must all get an answer, not a refusal."""
+    state, _ = labs.up(MULTI_VPC, "clients")
+
+    def mappings(_) -> int:
+        return len(api_client.call(state, "GET", "/mappings"))
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        assert set(pool.map(mappings, range(256))) == {8}
