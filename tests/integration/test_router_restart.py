@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, in_node, ping
+from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, ping
 from vpclab import lifecycle
 from vpclab.health import newest
 from vpclab.shell import in_netns_of
@@ -120,6 +120,11 @@ def test_a_killed_vswitchd_comes_back_programmed_and_pings_resume(labs, tmp_path
         seconds, lost = pinger.outage(killed_at)
         print(f"\nvswitchd restart {mode} {encap} {pinger.pair[0]}->{pinger.pair[1]}: "
               f"pings back {seconds:.2f} s after SIGKILL ({lost} of 20/s lost)")
+    # what lived only in the dead daemon is set again: every peer's underlay MAC, so the
+    # first packet to a host it has not talked to since is not lost to OVS's own ARP
+    neighbours = host_ovs(state, "host1", ["ovs-appctl", "-t", str(state.host_dir(
+        state.nodes()["host1"]["node"]) / "ovs-vswitchd.ctl"), "tnl/neigh/show"])
+    assert "192.168.100.2 " in neighbours and "192.168.100.3 " in neighbours, neighbours
     resynced = [e for e in state.events.read() if e["event"] == "router_resynced"
                 and e["host"] == "host1" and e["t"] > killed_at]
     assert resynced and resynced[0]["kept_cached"] == 0          # a clean router came back
