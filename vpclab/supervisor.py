@@ -26,7 +26,8 @@ from vpclab.health import Part
 from vpclab.state import LabState, RecordedProcess
 
 POLL = 0.2                      # seconds between /proc checks
-BACKOFF = (1, 2, 5, 10, 30)     # seconds before retry n (the last one repeats)
+# seconds before retry n (the last one repeats): two at once, then slower and slower
+BACKOFF = (0, 0, 1, 2, 5, 10, 30)
 STABLE = 10.0                   # alive this long after a restart: the next death is a new story
 # ovsdb-server before ovs-vswitchd: a vswitchd started without its database waits on it
 ORDER = {"ovsdb-server": 0, "ovs-vswitchd": 1, "mapping-service": 2}
