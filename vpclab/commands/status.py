@@ -48,6 +48,14 @@ def _state_line(info: dict) -> str:
     return f"{info['state']}: " + "; ".join(health.describe(part) for part in info["down"])
 
 
+def _running(info: dict) -> tuple[int, int]:
+    """Running and total of the lab's current processes: the newest of each part, not the
+    dead ones a restart replaced, nor the node of a deleted VM."""
+    current = {(p["role"], p["node"]): p for p in info["processes"]
+               if p["role"] != "node" or p["node"] in info["nodes"]}
+    return sum(p["alive"] for p in current.values()), len(current)
+
+
 def main(args) -> int:
     if args.lab:
         state = LabState(args.lab)
@@ -58,15 +66,13 @@ def main(args) -> int:
         if args.json:
             print(json.dumps(info, indent=1))
             return EXIT_OK
-        print(f"lab {info['name']}: {_state_line(info)}\n  namespace {info['namespace']}\n")
+        print(f"lab {info['name']}: {_state_line(info)} (namespace {info['namespace']})\n")
         rows = [[name, n["kind"], n.get("vpc", ""), n.get("host", ""),
                  n.get("ip") or n.get("underlay_ip", ""), n.get("mac", "")]
                 for name, n in info["nodes"].items()]
         print(table(["NODE", "KIND", "VPC", "HOST", "IP", "MAC"], rows))
-        current = [p for p in info["processes"] if p["role"] != "node" or p["node"] in info["nodes"]]
-        current = {(p["role"], p["node"]): p for p in current}.values()   # newest of each part
-        alive = sum(p["alive"] for p in current)
-        print(f"\n{alive} of {len(current)} lab processes running; logs in {info['state_dir']}")
+        alive, total = _running(info)
+        print(f"\n{alive} of {total} lab processes running; logs in {info['state_dir']}")
         return EXIT_OK
     labs = [lab_status(LabState(name)) for name in list_labs()]
     if args.json:
