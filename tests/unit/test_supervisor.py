@@ -39,6 +39,8 @@ class FakeLab:
         if len(self.calls) <= self.failures:
             raise VpclabError("host2: ovs-vswitchd failed\nbridge br-int: no such device")
         self.sleepers.append(self._sleeper())
+        # started but not yet configured: it exists, and it is still down
+        self.seen_while_restarting = _state_line(lab_status(self.state))
 
     def kill_current(self):
         self.sleepers[-1].send_signal(signal.SIGKILL)
@@ -76,6 +78,7 @@ def test_a_dead_daemon_is_restarted_and_its_new_pid_recorded(lab):
     assert health.down_parts(fake.state)[0]["part"] == "ovs-vswitchd of host2"
     watcher.check(watcher.current())
     assert fake.calls == [("ovs-vswitchd", "host2")]
+    assert fake.seen_while_restarting == "degraded: ovs-vswitchd of host2 is down (restarting)"
     current = watcher.current()[("ovs-vswitchd", "host2")]
     assert current.pid == fake.sleepers[-1].pid and current.is_alive()
     assert health.down_parts(fake.state) == []
