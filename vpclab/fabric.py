@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import socket
+import signal
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +25,7 @@ from vpclab.plan import (
 )
 from vpclab.shell import in_netns_of, links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
+from vpclab.supervisor import Supervisor
 from vpclab.topology import MANAGEMENT_CIDR, Vm
 from vpclab.wait import wait_until
 
@@ -43,6 +46,8 @@ class Fabric:
         self.host_nodes: dict[str, object] = {}
         self.vm_nodes: dict[str, object] = {}
         self.vm_plans: dict[str, VmPlan] = {}     # every VM now in the lab, live adds included
+        self.routers: dict[str, OvsInstance] = {}
+        self.lock = threading.Lock()      # restarts vs teardown
 
     def phases(self):
         """The build steps in order, named for the progress report."""
@@ -228,15 +233,39 @@ class Fabric:
                               + self._service_log())
 
     def supervise(self) -> None:
-        """Keep the mapping service running: the routers forward on what they hold while
-        it is away (secure fail mode); a new one resynchronises them as they reconnect."""
-        while True:
-            code = self.service.wait()
-            if self.stopping:
-                return
-            self.state.progress.write("service_died", code=code)
+        """Keep the mapping service and every host's OVS running until teardown.
+
+        While the service is away the routers forward on what they hold (secure fail
+        mode) and a new one resynchronises them as they reconnect; a restarted
+        ovs-vswitchd reconnects clean and is programmed afresh. See vpclab/supervisor.py."""
+        Supervisor(self.state, self.restart, self.lock, lambda: self.stopping).run()
+
+    def restart(self, role: str, node: str) -> None:
+        """Start one dead part again and record its new process (the supervisor's hook)."""
+        if role == "mapping-service":
+            self._restart_service()
+            return
+        ovs = self.routers[node]
+        if role == "ovsdb-server":
+            self.state.record_process(ovs.start_ovsdb(), role, node=node)
+            return
+        pid = ovs.start_vswitchd()
+        self.state.record_process(pid, role, node=node)
+        try:
+            ovs.await_configured(self.plan)
+        except Exception:
+            _kill(pid)     # half configured: let the supervisor see it dead and try again
+            raise
+
+    def _restart_service(self) -> None:
+        self.service.poll()                 # reap the dead one
+        try:
             self.start_mapping_service()
-            self.state.progress.write("service_restarted", pid=self.service.pid)
+        except Exception:
+            if self.service.poll() is None:  # started but never listened: not a service
+                self.service.kill()
+                self.service.wait()
+            raise
 
     def _service_log(self) -> str:
         path = self.state.log("mapping-service")
@@ -261,8 +290,9 @@ class Fabric:
     def start_routers(self) -> None:
         def start(host: HostPlan) -> None:
             ovs = OvsInstance(host, self.host_nodes[host.name].pid, self.state.host_dir(host.node))
-            for pid, role in ovs.start(self.plan):
-                self.state.record_process(pid, role, node=host.name)
+            self.routers[host.name] = ovs
+            ovs.start(self.plan, lambda pid, role: self.state.record_process(pid, role,
+                                                                             node=host.name))
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             for future in [pool.submit(start, h) for h in self.plan.hosts.values()]:
@@ -298,9 +328,18 @@ class Fabric:
     # -- teardown --------------------------------------------------------------------
     def teardown(self) -> None:
         """Stop what this runner started (by recorded PID); the namespaces go with them."""
-        self.stopping = True
+        with self.lock:     # a restart in progress finishes (and is recorded) first
+            self.stopping = True
         mine = [p for p in self.state.processes() if p.role != "runner"]
         stop_processes(mine)
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL a process this runner has just started and recorded."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _listening(host, port: int) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 from vpclab.plan import (
     CONTROLLER_IP, CONTROLLER_PORT, TUNNEL_PORT, UNDERLAY_MTU, FabricPlan, HostPlan,
@@ -43,25 +44,42 @@ class OvsInstance:
     def pidfile(self, daemon: str) -> int:
         return int((self.dir / f"{daemon}.pid").read_text())
 
-    def start(self, plan: FabricPlan) -> list[tuple[int, str]]:
-        """Start both daemons and configure both bridges; return (pid, role) pairs."""
+    def start(self, plan: FabricPlan, record: Callable[[int, str], None]) -> None:
+        """Start both daemons and configure both bridges; record(pid, role) each daemon
+        the moment it exists, so a failure later on leaves nothing unrecorded."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self._run(["ovsdb-tool", "create", f"{self.dir}/conf.db", SCHEMA], "ovsdb-tool")
-        self._run(["ovsdb-server", f"{self.dir}/conf.db", f"--remote=punix:{self.dir}/db.sock",
-                   f"--pidfile={self.dir}/ovsdb-server.pid", "--detach",
-                   f"--log-file={self.dir}/ovsdb-server.log"], "ovsdb-server")
-        pids = [(self.pidfile("ovsdb-server"), "ovsdb-server")]
+        record(self.start_ovsdb(), "ovsdb-server")
         # The whole configuration in one transaction, before vswitchd exists: br-int is
         # born with its controller and secure fail mode, so no flow is ever wiped.
         self.vsctl("init", *self.bridge_commands(plan), wait=False)
+        record(self.start_vswitchd(), "ovs-vswitchd")
+        self.await_configured(plan)
+
+    def start_ovsdb(self) -> int:
+        """Start ovsdb-server on this host's conf.db; also how a dead one is restarted:
+        the database file holds everything, and a running vswitchd reconnects by itself."""
+        self._run(["ovsdb-server", f"{self.dir}/conf.db", f"--remote=punix:{self.dir}/db.sock",
+                   f"--pidfile={self.dir}/ovsdb-server.pid", "--detach",
+                   f"--log-file={self.dir}/ovsdb-server.log"], "ovsdb-server")
+        return self.pidfile("ovsdb-server")
+
+    def start_vswitchd(self) -> int:
+        """Start ovs-vswitchd; also how a dead one is restarted: the database still holds
+        the bridges, the ports (with their OpenFlow port numbers) and the controller, so
+        br-int comes back as it was and reconnects to the mapping service, which
+        programs it afresh. Then await_configured()."""
         self._run(["ovs-vswitchd", self.db, f"--pidfile={self.dir}/ovs-vswitchd.pid", "--detach",
                    f"--log-file={self.dir}/ovs-vswitchd.log", f"--unixctl={self.dir}/ovs-vswitchd.ctl",
                    "--disable-system"], "ovs-vswitchd")
-        pids.append((self.pidfile("ovs-vswitchd"), "ovs-vswitchd"))
+        return self.pidfile("ovs-vswitchd")
+
+    def await_configured(self, plan: FabricPlan) -> None:
+        """Wait until vswitchd has applied the database, then set what lives only in its
+        memory and in the kernel (the tunnel neighbours, br-phy's address)."""
         # A waiting transaction returns once vswitchd has applied the configuration.
         self.vsctl("set", "Open_vSwitch", ".", f"external_ids:vpclab-lab={plan.topology.name}")
         self.configure_underlay(plan)
-        return pids
 
     def bridge_commands(self, plan: FabricPlan) -> list[str]:
         h = self.host
@@ -84,9 +102,10 @@ class OvsInstance:
 
     def configure_underlay(self, plan: FabricPlan) -> None:
         """Host IP on br-phy, and every peer's MAC pre-loaded: OVS drops the packet
-        that triggers its own ARP for a tunnel peer, so the first ping would be lost."""
+        that triggers its own ARP for a tunnel peer, so the first ping would be lost.
+        Idempotent (`replace`): a restarted vswitchd gets the same again."""
         ip = f"{self.host.host.underlay_ip}/{plan.topology.underlay.prefixlen}"
-        script = [f"ip addr add {ip} dev br-phy", "ip link set br-phy multicast off up"]
+        script = [f"ip addr replace {ip} dev br-phy", "ip link set br-phy multicast off up"]
         for peer in plan.hosts.values():
             if peer.name != self.host.name:
                 script.append(f"ovs-appctl -t {self.dir}/ovs-vswitchd.ctl tnl/neigh/set br-phy "

@@ -55,11 +55,14 @@ def main(argv: list[str] | None = None) -> int:
                 print_phase(name, seconds)
         server = control.serve(state, LiveChanges(fabric))
         state.progress.write("ready")
+        # Supervision runs beside the main thread, so SIGTERM (raised here as SystemExit)
+        # never interrupts a restart half done; teardown waits for one in progress.
+        threading.Thread(target=fabric.supervise, daemon=True).start()
         if args.interactive:
-            threading.Thread(target=fabric.supervise, daemon=True).start()
             fabric.cli()
         else:
-            fabric.supervise()
+            while True:
+                signal.pause()
     except VpclabError as exc:
         state.progress.write("failed", error=str(exc))
         return 2

@@ -27,7 +27,11 @@ def host_ovs(state: LabState, host: str, argv: list[str]) -> str:
     node = state.nodes()[host]
     directory = state.host_dir(node["node"])
     env = {**os.environ, "OVS_RUNDIR": str(directory)}
-    done = subprocess.run(in_netns_of(node["pid"], argv), capture_output=True, text=True, env=env)
+    try:   # a diagnostic must not hang the run when a daemon is dead or wedged
+        done = subprocess.run(in_netns_of(node["pid"], argv), capture_output=True, text=True,
+                              env=env, timeout=20)
+    except subprocess.TimeoutExpired:
+        return f"(no answer in 20 s from {' '.join(argv)})\n"
     return done.stdout + done.stderr
 
 

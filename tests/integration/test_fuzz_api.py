@@ -47,7 +47,7 @@ def test_api_answers_everything_and_stays_consistent(labs):
     one_request()
     assert {200, 400, 404} <= set(statuses), statuses     # both paths were exercised
     assert service.is_alive()                                 # never crashed, never restarted
-    assert not [e for e in state.progress.read() if e["event"] == "service_died"]
+    assert not [e for e in state.progress.read() if e["event"] == "process_died"]
     conn = _UnixConnection(sock, 15)
     conn.request("GET", "/mappings")
     mappings = json.loads(conn.getresponse().read())

@@ -1,6 +1,7 @@
 """vpclab status [LAB] [--json]: what labs run, and what is in one."""
 import json
 
+from vpclab import health
 from vpclab.errors import EXIT_OK, VpclabError
 from vpclab.report import table
 from vpclab.state import LabState, list_labs
@@ -21,15 +22,38 @@ def lab_status(state: LabState) -> dict:
     ready = any(e["event"] == "ready" for e in state.progress.read())
     running = state.is_running()
     processes = state.processes()
+    down = health.down_parts(state) if running else []
+    if not running:
+        summary = "stale (run `vpclab down %s`)" % state.name
+    elif not ready:
+        summary = "starting"
+    else:
+        summary = "degraded" if down else "ready"
     return {
         "name": state.name,
-        "state": ("ready" if ready else "starting") if running else "stale (run `vpclab down %s`)" % state.name,
+        "state": summary,
+        "down": down,       # each with part, role, node, pid, status and error
         "namespace": state.namespace,
         "state_dir": str(state.dir),
         "nodes": state.nodes(),
         "processes": [{"pid": p.pid, "role": p.role, "node": p.node, "alive": p.is_alive()}
                       for p in processes],
     }
+
+
+def _state_line(info: dict) -> str:
+    """"degraded: ovs-vswitchd of host2 is down (restarting)", or the plain state."""
+    if not info["down"]:
+        return info["state"]
+    return f"{info['state']}: " + "; ".join(health.describe(part) for part in info["down"])
+
+
+def _running(info: dict) -> tuple[int, int]:
+    """Running and total of the lab's current processes: the newest of each part, not the
+    dead ones a restart replaced, nor the node of a deleted VM."""
+    current = {(p["role"], p["node"]): p for p in info["processes"]
+               if p["role"] != "node" or p["node"] in info["nodes"]}
+    return sum(p["alive"] for p in current.values()), len(current)
 
 
 def main(args) -> int:
@@ -42,14 +66,13 @@ def main(args) -> int:
         if args.json:
             print(json.dumps(info, indent=1))
             return EXIT_OK
-        print(f"lab {info['name']}: {info['state']} (namespace {info['namespace']})\n")
+        print(f"lab {info['name']}: {_state_line(info)} (namespace {info['namespace']})\n")
         rows = [[name, n["kind"], n.get("vpc", ""), n.get("host", ""),
                  n.get("ip") or n.get("underlay_ip", ""), n.get("mac", "")]
                 for name, n in info["nodes"].items()]
         print(table(["NODE", "KIND", "VPC", "HOST", "IP", "MAC"], rows))
-        alive = sum(p["alive"] for p in info["processes"])
-        print(f"\n{alive} of {len(info['processes'])} recorded processes alive; "
-              f"logs in {info['state_dir']}")
+        alive, total = _running(info)
+        print(f"\n{alive} of {total} lab processes running; logs in {info['state_dir']}")
         return EXIT_OK
     labs = [lab_status(LabState(name)) for name in list_labs()]
     if args.json:
@@ -60,7 +83,7 @@ def main(args) -> int:
         print("no labs (start one: vpclab up topologies/seed.yaml)")
         return EXIT_OK
     print(table(["LAB", "STATE", "VMS", "HOSTS"],
-                [[lab["name"], lab["state"],
+                [[lab["name"], _state_line(lab),
                   str(sum(n["kind"] == "vm" for n in lab["nodes"].values())),
                   str(sum(n["kind"] == "host" for n in lab["nodes"].values()))] for lab in labs]))
     return EXIT_OK
