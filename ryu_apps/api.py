@@ -27,6 +27,7 @@ from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
 
 from vpclab.inventory import InventoryError
+from vpclab.state import remove_stale_socket
 
 VM_FIELDS = ("vpc", "host", "ip", "mac", "eni")
 
@@ -37,8 +38,7 @@ class UnixHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128      # many CLI processes at once (a unix socket refuses, not waits)
 
     def server_bind(self):
-        if os.path.exists(self.server_address):
-            os.unlink(self.server_address)       # left by a previous, dead service
+        remove_stale_socket(self.server_address)    # left by a previous, dead service
         self.socket.bind(self.server_address)
         os.chmod(self.server_address, 0o600)
 

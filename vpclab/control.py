@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vpclab.errors import VpclabError
-from vpclab.state import LabState
+from vpclab.state import LabState, remove_stale_socket
 
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 64 * 1024
@@ -44,8 +44,7 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: Path, handle: Handler):
         self.handle_request_body = handle
         self.lock = threading.Lock()          # one change at a time, in arrival order
-        if path.exists():
-            path.unlink()                     # left by a dead runner of this lab
+        remove_stale_socket(path)             # left by a dead runner of this lab
         super().__init__(str(path), _Connection)
         os.chmod(path, 0o600)
 

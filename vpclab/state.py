@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -218,6 +219,17 @@ def remove_state_dir(state: LabState) -> None:
     else:
         raise VpclabError(f"refusing to remove {resolved}: it has no {MARKER} marker, so vpclab "
                           "did not create it; remove it yourself if it is debris")
+
+
+def remove_stale_socket(path: str | Path) -> None:
+    """Unlink a unix socket a dead process of this lab left; refuse anything else there."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise VpclabError(f"refusing to remove {path}: it is not a socket a lab left")
+    os.unlink(path)
 
 
 def namespace_id(path: str | Path) -> int | None:

@@ -8,7 +8,7 @@ import pytest
 from vpclab.errors import VpclabError
 from vpclab.names import check_interface_name, check_lab_name
 from vpclab.ownership import OutputDir
-from vpclab.state import MARKER, LabState, list_labs, remove_state_dir
+from vpclab.state import MARKER, LabState, list_labs, remove_stale_socket, remove_state_dir
 
 BAD_LAB_NAMES = ["/", "..", ".", "a/b", "../../etc", "seed\n", "", "Seed", "-x", "x" * 21,
                  "seed/..", "se ed"]
@@ -98,3 +98,17 @@ def test_nothing_is_given_back_without_sudo(tmp_path, monkeypatch):
     output.make()
     assert output.give_back() == []
     assert os.stat(output.path).st_uid == os.geteuid()
+
+
+def test_a_stale_socket_goes_but_a_file_in_its_place_stays(tmp_path):
+    import socket
+    sock_path = tmp_path / "mapping.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock_path))
+    server.close()
+    remove_stale_socket(sock_path)
+    assert not sock_path.exists()
+    sock_path.write_text("not a socket")
+    with pytest.raises(VpclabError, match="not a socket"):
+        remove_stale_socket(sock_path)
+    assert sock_path.read_text() == "not a socket"
