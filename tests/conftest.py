@@ -1,12 +1,23 @@
-"""Integration tests need root; a user with sudo gets pytest re-run through sudo."""
+"""Integration tests need root; a user with sudo gets pytest re-run through sudo, but only
+when integration tests were selected: the unit tests run as whoever runs them."""
+from __future__ import annotations
+
 import os
 import shutil
 import sys
 
 
-def pytest_configure(config):
-    if os.geteuid() != 0 and shutil.which("sudo") and not os.environ.get("VPCLAB_NO_SUDO"):
+def needs_sudo(euid: int, has_sudo: bool, selected: list[str], no_sudo: bool) -> bool:
+    """Re-run under sudo only for a user who selected an integration test and can sudo."""
+    wants_root = any("tests/integration/" in path for path in selected)
+    return euid != 0 and has_sudo and not no_sudo and wants_root
+
+
+def pytest_collection_finish(session):
+    selected = [str(item.fspath) for item in session.items]
+    if needs_sudo(os.geteuid(), bool(shutil.which("sudo")), selected,
+                  bool(os.environ.get("VPCLAB_NO_SUDO"))):
         print("vpclab tests: root needed for the integration tests; re-running with sudo",
               file=sys.stderr)
         os.execvp("sudo", ["sudo", "--", sys.executable, "-m", "pytest",
-                           *config.invocation_params.args])
+                           *session.config.invocation_params.args])
