@@ -77,7 +77,9 @@ def test_a_killed_runner_is_cleaned_by_down(unique):
     recorded = state.processes()
     os.kill(state.runner().pid, signal.SIGKILL)
     leftovers = [p for p in recorded if p.role != "runner" and p.is_alive()]
-    assert {p.role for p in leftovers} >= {"ovs-vswitchd", "ovsdb-server", "mapping-service", "node"}
+    # the daemons outlive their runner; the nodes' shells may or may not yet (they end when
+    # the runner's side of their pty closes), so only the daemons are required here
+    assert {p.role for p in leftovers} >= {"ovs-vswitchd", "ovsdb-server", "mapping-service"}
     assert "stale" in json.loads(vpclab("status", name, "--json").stdout)["state"]
     assert vpclab("down", name).returncode == 0
     assert_gone(state, recorded)
