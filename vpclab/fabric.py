@@ -68,8 +68,11 @@ class Fabric:
         self.net = Mininet(topo=None, build=False, controller=None, switch=None,
                            autoSetMacs=False, inNamespace=False)
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
-        lab_links = [f"link add underlay address {UNDERLAY_BRIDGE_MAC} mtu {UNDERLAY_MTU} type bridge",
-                     f"link add mgmt address {MGMT_BRIDGE_MAC} type bridge",
+        # mcast_snooping 0: a snooping bridge joins 224.0.0.106 and sends IGMP reports
+        # through every port, into every host's eth0 and mgmt0 (no IGMP in a VPC lab)
+        lab_links = [f"link add underlay address {UNDERLAY_BRIDGE_MAC} mtu {UNDERLAY_MTU} "
+                     "type bridge mcast_snooping 0",
+                     f"link add mgmt address {MGMT_BRIDGE_MAC} type bridge mcast_snooping 0",
                      f"addr add {CONTROLLER_IP}/{MANAGEMENT_CIDR.prefixlen} dev mgmt"]
         for host in self.plan.hosts.values():
             node = Node(host.node, inNamespace=True)

@@ -61,3 +61,59 @@ def processes_mentioning(text: str) -> list[str]:
         if text in cmdline and str(os.getpid()) != proc.name:
             found.append(f"{proc.name}: {cmdline}")
     return found
+
+
+class RunningPing:
+    """`ping -i 0.1` from a VM, with every request's and reply's time read from a capture
+    in that VM: a test can then say which requests went unanswered and when they were
+    sent, instead of counting replies and hoping the event fell inside the pings."""
+
+    def __init__(self, state: LabState, vm: str, ip: str, out_dir: Path):
+        from vpclab.capture import Capture
+        self.capture = Capture(state, vm, out_dir, filter_expr=f"icmp and host {ip}").start()
+        self.proc = subprocess.Popen(in_netns_of(state.nodes()[vm]["pid"], ["ping", "-i", "0.1", ip]),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.requests: dict[int, float] = {}
+        self.replies: dict[int, float] = {}
+
+    def read(self) -> "RunningPing":
+        """Requests and replies captured so far (the capture is flushed per packet)."""
+        from scapy.layers.inet import ICMP
+        from scapy.utils import PcapReader
+        requests, replies = {}, {}
+        try:
+            for frame in PcapReader(str(self.capture.pcap)):
+                if ICMP in frame and frame[ICMP].type in (0, 8):
+                    table = requests if frame[ICMP].type == 8 else replies
+                    table.setdefault(frame[ICMP].seq, float(frame.time))
+        except (EOFError, OSError, ValueError):    # a record still being written
+            pass
+        self.requests, self.replies = requests, replies
+        return self
+
+    def answered_after(self, moment: float) -> int:
+        """Replies to requests sent after `moment` (a time.time() value)."""
+        self.read()
+        return sum(1 for seq, sent in self.requests.items() if sent > moment and seq in self.replies)
+
+    def stop(self) -> "RunningPing":
+        from vpclab.capture import settle
+        self.proc.terminate()
+        self.proc.wait()
+        settle([self.capture], quiet=0.5)
+        self.capture.stop()
+        return self.read()
+
+    def lost(self, sent_after: float = 0.0, sent_before: float = float("inf")) -> list[int]:
+        """Requests sent in the window and never answered, leaving out the last ones, whose
+        replies were still on their way when the ping was stopped."""
+        last = max(self.replies, default=-1)
+        return sorted(seq for seq, sent in self.requests.items()
+                      if sent_after < sent < sent_before and seq < last and seq not in self.replies)
+
+    def __enter__(self) -> "RunningPing":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.stop()

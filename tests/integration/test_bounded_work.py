@@ -1,15 +1,24 @@
 """A VM that scans cannot overload the mapping service or its neighbours."""
 import sys
+import time
 
 from tests.integration.labtools import MULTI_VPC, in_node, ping
-from vpclab import api_client
+from vpclab import api_client, live
+from vpclab.topology import NEGATIVE_TTL
 
+# Frames built first, then written on a raw socket in a tight loop: thousands per second
+# whatever the load, far above the port's 100/s meter (scapy's sendp builds as it sends,
+# and on a busy machine it can fall to the meter's rate, when nothing would be limited).
 SCAN = """
-from scapy.all import ARP, Ether, sendp, get_if_hwaddr
+import socket
+from scapy.all import ARP, Ether, get_if_hwaddr
 me = get_if_hwaddr("eth0")
-frames = [Ether(src=me, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=me, psrc="10.0.0.148",
-          pdst=f"10.0.{{i // 250}}.{{1 + i % 250}}") for i in range({count})]
-sendp(frames, iface="eth0", verbose=False)
+frames = [bytes(Ether(src=me, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=me, psrc="10.0.0.148",
+          pdst=f"10.0.{{i // 250}}.{{1 + i % 250}}")) for i in range({count})]
+raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+raw.bind(("eth0", 0))
+for frame in frames:
+    raw.send(frame)
 """
 
 
@@ -23,8 +32,9 @@ def test_a_scan_is_rate_limited_and_counted(labs):
     scan(state, "ZIGI-VM1", 2000)
     stats = api_client.call(state, "GET", "/stats")
     host1 = stats["routers"]["host1"]
-    assert host1["misses_limited"] > 1000                  # the port's meter dropped most
-    assert stats["service"]["lookups"] < 1000               # the service saw a bounded part
+    looked_up = stats["service"]["lookups"]
+    # the port's meter dropped most of what reached the router: the service saw a bounded part
+    assert host1["misses_limited"] > looked_up > 0, (host1, stats["service"])
     assert host1["unknown"] == stats["service"]["unknown"] > 0
     assert ping(state, "ZIGI-VM3", "10.0.0.185")            # a neighbour on the same router
     assert ping(state, "OTHER-VM1", "10.0.0.77")            # and one in another VPC
@@ -33,11 +43,14 @@ def test_a_scan_is_rate_limited_and_counted(labs):
 
 def test_an_unknown_target_is_remembered_briefly(labs):
     state, _ = labs.up(MULTI_VPC, "neg")
+    began = time.time()
     for _ in range(3):
         arp = in_node(state, "ZIGI-VM1", ["arping", "-c", "3", "-w", "2", "-I", "eth0", "10.0.0.99"])
         assert arp.returncode != 0
+    span = time.time() - began          # at least as long as the requests took to send
     lookups = [e for e in state.events.read() if e["event"] == "miss" and e["target"] == "10.0.0.99"]
-    assert len(lookups) == 1                                 # 9 requests, one lookup
-    from vpclab import live
+    # 9 requests, one lookup per NEGATIVE_TTL at most (one when they fit in it, as they
+    # normally do; a slow machine that spreads them wider is allowed one more per TTL)
+    assert 1 <= len(lookups) <= 1 + int(span // NEGATIVE_TTL), (len(lookups), span)
     live.add_vm(state, "LATE-VM", "ZIGI-VPC1", "host2", "10.0.0.99")
     assert ping(state, "ZIGI-VM1", "10.0.0.99")             # adding it clears the memory

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import uuid
 
+import pytest
+
 from tests.integration.labtools import (
     MULTI_VPC, REPO, SEED, VPCLAB, processes_mentioning, root_namespace_snapshot,
 )
@@ -16,8 +18,18 @@ def vpclab(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(VPCLAB + list(args), capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
-def unique(tag: str) -> str:
-    return f"t{uuid.uuid4().hex[:4]}-{tag}"
+@pytest.fixture
+def unique():
+    """Unique lab names; every lab of the test is brought down at its end, even when an
+    assertion failed halfway (a test must never leave a lab running on a shared machine)."""
+    names = []
+
+    def make(tag: str) -> str:
+        names.append(f"t{uuid.uuid4().hex[:4]}-{tag}")
+        return names[-1]
+    yield make
+    for name in names:
+        vpclab("down", name)
 
 
 def assert_gone(state: LabState, recorded) -> None:
@@ -28,7 +40,7 @@ def assert_gone(state: LabState, recorded) -> None:
     assert processes_mentioning(str(state.dir)) == []
 
 
-def test_cli_up_exec_status_down_leaves_the_machine_as_it_was():
+def test_cli_up_exec_status_down_leaves_the_machine_as_it_was(unique):
     name = unique("cli")
     before = root_namespace_snapshot()
     up = vpclab("up", str(MULTI_VPC), "--name", name)
@@ -44,7 +56,7 @@ def test_cli_up_exec_status_down_leaves_the_machine_as_it_was():
         assert wrong.returncode == 2 and "has no node 'NO-SUCH-VM'" in wrong.stderr
         status = json.loads(vpclab("status", name, "--json").stdout)
         assert status["state"] == "ready" and len(status["nodes"]) == 11
-        assert all(p["alive"] for p in status["processes"])
+        assert status["processes"] and all(p["alive"] for p in status["processes"])
         assert name in vpclab("status").stdout
         again = vpclab("up", str(MULTI_VPC), "--name", name)
         assert again.returncode == 2 and "already running" in again.stderr
@@ -57,7 +69,7 @@ def test_cli_up_exec_status_down_leaves_the_machine_as_it_was():
     assert "was not running" in vpclab("down", name).stdout      # idempotent
 
 
-def test_a_killed_runner_is_cleaned_by_down():
+def test_a_killed_runner_is_cleaned_by_down(unique):
     name = unique("kill")
     before = root_namespace_snapshot()
     assert vpclab("up", str(SEED), "--name", name).returncode == 0
@@ -65,14 +77,16 @@ def test_a_killed_runner_is_cleaned_by_down():
     recorded = state.processes()
     os.kill(state.runner().pid, signal.SIGKILL)
     leftovers = [p for p in recorded if p.role != "runner" and p.is_alive()]
-    assert {p.role for p in leftovers} >= {"ovs-vswitchd", "ovsdb-server", "mapping-service", "node"}
+    # the daemons outlive their runner; the nodes' shells may or may not yet (they end when
+    # the runner's side of their pty closes), so only the daemons are required here
+    assert {p.role for p in leftovers} >= {"ovs-vswitchd", "ovsdb-server", "mapping-service"}
     assert "stale" in json.loads(vpclab("status", name, "--json").stdout)["state"]
     assert vpclab("down", name).returncode == 0
     assert_gone(state, recorded)
     assert root_namespace_snapshot() == before
 
 
-def test_up_after_a_crash_replaces_the_stale_lab():
+def test_up_after_a_crash_replaces_the_stale_lab(unique):
     name = unique("reup")
     assert vpclab("up", str(SEED), "--name", name).returncode == 0
     state = LabState(name)
@@ -88,14 +102,14 @@ def test_up_after_a_crash_replaces_the_stale_lab():
     assert_gone(state, stale)
 
 
-def test_bad_file_fails_cleanly_without_creating_anything():
+def test_bad_file_fails_cleanly_without_creating_anything(unique):
     name = unique("bad")
     done = vpclab("up", str(REPO / "README.md"), "--name", name)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert not LabState(name).exists()
 
 
-def test_run_opens_a_cli_where_display_names_work_then_removes_the_lab():
+def test_run_opens_a_cli_where_display_names_work_then_removes_the_lab(unique):
     name = unique("run")
     script = "ZIGI-VM1 ping -c 1 ZIGI-VM2\nZIGI-VM2 ip -br addr show eth0\nexit\n"
     done = subprocess.run(VPCLAB + ["run", str(SEED), "--name", name], input=script,

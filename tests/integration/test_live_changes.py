@@ -4,11 +4,15 @@ import os
 import re
 import signal
 import subprocess
+import time
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 
-from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, in_node, ping
+from tests.integration.labtools import (
+    MULTI_VPC, REPO, VPCLAB, RunningPing, dump_flows, in_node, ping,
+)
 from vpclab import api_client, live
 from vpclab.errors import VpclabError
 from vpclab.pipeline import mapping_cookie
@@ -18,26 +22,34 @@ from vpclab.wait import wait_until
 VM2_COOKIE = f"cookie=0x{mapping_cookie(1001, IPv4Address('10.0.0.185')):x}"
 
 
-def background_ping(state, node, ip, count, interval="0.1"):
-    pid = state.nodes()[node]["pid"]
-    return subprocess.Popen(in_netns_of(pid, ["ping", "-i", interval, "-c", str(count), "-W", "1", ip]),
-                            stdout=subprocess.PIPE, text=True)
-
-
-def received(proc) -> int:
-    out = proc.communicate(timeout=60)[0]
-    return int(re.search(r"(\d+) received", out).group(1))
+def has_exited(pid: int) -> bool:
+    """Gone, or a zombie its (stopped) parent has not reaped: its sockets are closed."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
 
 
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])
-def test_migration_keeps_a_running_ping_going(labs, mode):
+def test_migration_keeps_a_running_ping_going(labs, tmp_path, mode):
     state, _ = labs.up(MULTI_VPC, f"mig-{mode[:3]}", mode)
     assert ping(state, "ZIGI-VM1", "10.0.0.185")
-    pinger = background_ping(state, "ZIGI-VM1", "10.0.0.185", 40)
     subprocess.run(in_netns_of(state.nodes()["ZIGI-VM1"]["pid"], ["ping", "-c", "3", "-i", "0.2",
                                                                    "10.0.0.20"]), capture_output=True)
-    result = live.move_vm(state, "ZIGI-VM2", "host3")
-    assert received(pinger) >= 38                  # at most 2 of 40 lost across the move
+    with RunningPing(state, "ZIGI-VM1", "10.0.0.185", tmp_path) as pinger:
+        wait_until(lambda: pinger.answered_after(0) >= 3, "the ping to be answered before the move")
+        started = time.time()
+        result = live.move_vm(state, "ZIGI-VM2", "host3")
+        moved = time.time()
+        wait_until(lambda: pinger.answered_after(moved) >= 10, "the same ping answered after the move",
+                   timeout=30)
+        pinger.stop()
+    # the move happened while the ping ran, and only requests in flight during it were lost
+    assert min(pinger.requests.values()) < started and max(pinger.replies.values()) > moved
+    answered_before = max(seq for seq, t in pinger.replies.items() if t < started)
+    lost_before = pinger.lost(sent_before=started)       # only those still in flight when it began
+    assert all(seq > answered_before for seq in lost_before), f"lost before the move: {lost_before}"
+    assert pinger.lost(sent_after=moved) == [], "requests sent after the move went unanswered"
     assert result["ok"] and state.nodes()["ZIGI-VM2"]["host"] == "host3"
     port = result["port"]
     assert f"in_port={port}" in dump_flows(state, "host3")
@@ -104,7 +116,7 @@ def test_bad_requests_change_nothing(labs):
     raw.close()
 
 
-def test_service_restart_without_outage_and_resync(labs):
+def test_service_restart_without_outage_and_resync(labs, tmp_path):
     state, _ = labs.up(MULTI_VPC, "restart")
     assert ping(state, "ZIGI-VM1", "10.0.0.185")
     # a stale entry a router holds but the mapping service never gave: resync must remove it
@@ -116,19 +128,34 @@ def test_service_restart_without_outage_and_resync(labs):
         f"cookie={ghost:#x},table=10,priority=100,arp,metadata=1001,arp_op=1,arp_tpa=10.0.0.99,"
         "actions=drop"]), check=True)
     assert f"cookie={ghost:#x}" in dump_flows(state, "host1")
-    pinger = background_ping(state, "ZIGI-VM1", "10.0.0.185", 30)
     service = [p for p in state.processes() if p.role == "mapping-service"][-1]
-    os.kill(service.pid, signal.SIGKILL)
-    with pytest.raises(VpclabError, match="not answering: it is down"):
-        api_client.call(state, "POST", "/vms", {"name": "X", "vpc": "ZIGI-VPC1", "host": "host1",
-                                                "ip": "10.0.0.9"})
-    assert received(pinger) == 30                       # forwarding never stopped
-    wait_until(lambda: sum(e["event"] == "router_ready" for e in state.events.read()) >= 6,
-               "every router resynchronised by the restarted service", timeout=20)
+    runner = state.runner().pid
+    with RunningPing(state, "ZIGI-VM1", "10.0.0.185", tmp_path) as pinger:
+        wait_until(lambda: pinger.answered_after(0) >= 3, "the ping to be answered")
+        os.kill(runner, signal.SIGSTOP)      # its supervisor cannot restart the service yet
+        try:
+            os.kill(service.pid, signal.SIGKILL)
+            wait_until(lambda: has_exited(service.pid), "the killed service to exit")
+            killed = time.time()
+            with pytest.raises(VpclabError, match="not answering: it is down"):
+                api_client.call(state, "POST", "/vms", {"name": "X", "vpc": "ZIGI-VPC1",
+                                                        "host": "host1", "ip": "10.0.0.9"})
+            wait_until(lambda: pinger.answered_after(killed) >= 10, "pings answered without the service")
+            assert has_exited(service.pid)          # those pings ran with no service at all
+        finally:
+            os.kill(runner, signal.SIGCONT)
+        wait_until(lambda: sum(e["event"] == "router_ready" for e in state.events.read()) >= 6,
+                   "every router resynchronised by the restarted service", timeout=20)
+        resynced = time.time()
+        wait_until(lambda: pinger.answered_after(resynced) >= 10, "pings answered after the resync")
+        pinger.stop()
+    assert min(pinger.requests.values()) < killed and max(pinger.replies.values()) > resynced
+    assert pinger.lost() == []                          # forwarding never stopped
     flows = dump_flows(state, "host1")
     assert f"cookie={ghost:#x}" not in flows and VM2_COOKIE in flows   # stale gone, valid kept
-    assert "X" not in {m["vpc"] for m in api_client.call(state, "GET", "/mappings")}
-    assert len(api_client.call(state, "GET", "/mappings")) == 8        # the refused change never happened
+    mappings = api_client.call(state, "GET", "/mappings")     # the refused change never happened
+    assert ("ZIGI-VPC1", "10.0.0.9") not in {(m["vpc"], m["ip"]) for m in mappings}
+    assert len(mappings) == 8 and "X" not in state.nodes()
     # every router took the restarted service's configuration (its Geneve TLV map included:
     # already there, which is not an error) and still forwards
     assert not [e for e in state.events.read() if e["event"] == "openflow_error"]

@@ -8,6 +8,7 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
+from tests.unit.binaries import needs_binary
 from vpclab.compare import compare_traces
 from vpclab.trace import read_trace
 
@@ -82,6 +83,7 @@ def test_each_mistake_fails_with_exit_1_and_says_why(tmp_path, name):
     assert "verdict: 1 of 2 capture point(s) differ: ZIGI-VM2:eth0" in done.stdout
 
 
+@needs_binary("tcpdump", "renders the pcap whose text must read the same")
 def test_text_and_pcap_of_the_same_packets_read_the_same(tmp_path):
     pcap = tmp_path / "vm2.pcap"
     wrpcap(str(pcap), seed_vm2())

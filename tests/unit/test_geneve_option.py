@@ -7,9 +7,11 @@ from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser as parser
 
 from ryu_apps import geneve_option
 from ryu_apps.ofmsg import flow_mod
+from tests.unit.binaries import needs_binary
 from vpclab.pipeline import CHECK, ENI_FIELD, Flow
 
 geneve_option.register_field()
+DECODED_BY_OVS = needs_binary("ovs-ofctl", "decodes the bytes as OVS reads them")
 DATAPATH = SimpleNamespace(ofproto=ofproto_v1_3, ofproto_parser=parser, id=1)
 
 
@@ -23,12 +25,14 @@ def ofp_print(data: bytes) -> str:
     return subprocess.run(["ovs-ofctl", "ofp-print", data.hex()], capture_output=True, text=True).stdout
 
 
+@DECODED_BY_OVS
 def test_the_tlv_map_message_is_what_ovs_ofctl_add_tlv_map_sends():
     text = ofp_print(wire(geneve_option.tlv_map_add(DATAPATH)))
     assert "NXT_TLV_TABLE_MOD" in text and "ADD mapping table" in text
     assert " 0xffff  0x80       8  tun_metadata0" in text
 
 
+@DECODED_BY_OVS
 def test_setting_and_moving_the_option_encode_for_ovs():
     flow = Flow(CHECK, 100, {"metadata": 1001}, (("set", ENI_FIELD, 2), ("move", "reg0", ENI_FIELD, 32, 0, 32),
                                                  ("output", 1)))

@@ -7,6 +7,7 @@ from scapy.layers.vxlan import VXLAN
 from scapy.contrib.geneve import GENEVE
 from scapy.layers.inet import ICMP
 
+from tests.unit.binaries import needs_binary
 from vpclab.compare import PointResult
 from vpclab.trace import _packet_line, normalise, parse_text
 
@@ -73,6 +74,7 @@ def test_pcap_packets_get_the_same_forms():
     assert normalise([text]) == [_packet_line(synack)] == ["TCP 10.0.0.185:80 > 10.0.0.148:41000 [S.]"]
 
 
+@needs_binary("tcpdump", "renders the pcap whose text must read the same")
 def test_the_geneve_eni_option_reads_the_same_from_pcap_and_tcpdump_vv(tmp_path):
     """The underlay's text view is rendered with -vv, which prints the option's data."""
     import struct
