@@ -222,3 +222,9 @@ def test_a_vm_named_like_a_host_is_refused_with_a_hint():
                                                                  "ip": "10.0.0.20"})))
     assert [i.path for i in found] == ["vms.host1"]
     assert "already the name of a host" in found[0].message and "rename" in found[0].hint
+
+
+@pytest.mark.parametrize("text", ["{}: 1\n", "[a]: 1\n", "vms:\n  {x: 1}: {}\n"])
+def test_a_key_that_is_a_mapping_or_list_is_a_yaml_error_not_a_traceback(text):
+    found = issues_of(text)
+    assert "a key must be a plain name or number" in found[0].message
