@@ -30,25 +30,25 @@ class Outbox:
         self._queue: deque[bytes] = deque()
         self._ready = threading.Condition()
         self._closed = False
+        self._broken = False       # closed because the router reads nothing: disconnect it
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"vpclab-send-{datapath.id}")
         self._thread.start()
 
     def put(self, messages: list[bytes]) -> None:
-        """Queue encoded messages, in order; never blocks."""
+        """Queue encoded messages, in order; never blocks. An overflow hands the disconnect
+        to the sender thread: the caller may be os-ken's event thread, holding the service's
+        lock, and closing a datapath there queues an event for that same thread."""
         with self._ready:
             if self._closed:
                 return
             self._queue.extend(messages)
-            overflow = len(self._queue) > self.limit
-            if overflow:
-                self._closed = True
+            if len(self._queue) > self.limit:
+                log.warning("router %016x reads nothing: %d messages waiting; disconnecting it",
+                            self.datapath.id, self.limit)
+                self._closed = self._broken = True
                 self._queue.clear()
             self._ready.notify()
-        if overflow:
-            log.warning("router %016x reads nothing: %d messages waiting; disconnecting it",
-                        self.datapath.id, self.limit)
-            self.on_broken()
 
     def close(self) -> None:
         with self._ready:
@@ -64,11 +64,14 @@ class Outbox:
             with self._ready:
                 while not self._queue and not self._closed:
                     self._ready.wait()
+                broken = self._broken
                 if self._closed:
-                    return
+                    break
                 message = self._queue.popleft()
             if not self.datapath.send(message):     # the connection is going away
                 self.close()
                 log.warning("router %016x stopped reading; disconnecting it", self.datapath.id)
                 self.on_broken()
                 return
+        if broken:
+            self.on_broken()

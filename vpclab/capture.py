@@ -103,6 +103,19 @@ def settle(captures: list[Capture], quiet: float = 0.3, timeout: float = 5.0) ->
         time.sleep(0.02)
 
 
+METADATA_FILES = ["mapping-service.jsonl", "topology.yaml", "capture.json"]
+
+
+def capture_files(watch: list[str]) -> list[str]:
+    """The names of every file capture_during writes for these capture points."""
+    names = []
+    for spec in watch:
+        node, _, iface = spec.partition(":")
+        iface = check_interface_name(iface or "eth0", node)
+        names += [f"{node}.{iface}.pcap", f"{node}.{iface}.txt"]
+    return names + METADATA_FILES
+
+
 def capture_during(state: LabState, watch: list[str], out_dir: Path, node: str,
                    command: list[str], filter_expr: str = "",
                    ) -> tuple[subprocess.CompletedProcess, dict[str, list[str]]]:

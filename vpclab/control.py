@@ -43,14 +43,18 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def __init__(self, path: Path, handle: Handler):
         self.handle_request_body = handle
-        self.lock = threading.Lock()          # one change at a time, in arrival order
+        self.lock = threading.Lock()          # one change at a time
         remove_stale_socket(path)             # left by a dead runner of this lab
         super().__init__(str(path), _Connection)
         os.chmod(path, 0o600)
 
     def close(self) -> None:
+        """Stop taking requests and wait for the change in flight, if any: the lab may be
+        taken down only once nothing is being plugged (a VM made now would be missed)."""
         self.shutdown()
         self.server_close()
+        with self.lock:
+            pass
 
 
 class _Connection(socketserver.StreamRequestHandler):
@@ -97,7 +101,8 @@ def request(state: LabState, op: str, timeout: float = 300.0, **arguments: Any) 
         try:
             _connect(sock, path, timeout)
             sock.sendall(json.dumps({"op": op, **arguments}).encode() + b"\n")
-            data = sock.makefile("rb").readline()
+            with sock.makefile("rb") as reply:
+                data = reply.readline()
         except (FileNotFoundError, ConnectionRefusedError):
             raise VpclabError(f"the runner of lab {state.name!r} is not answering on {path}; "
                               f"`vpclab status {state.name}` says why, see {state.log('runner')}")

@@ -22,7 +22,7 @@ MAX_BYTES = 4 * 1024 * 1024     # ~20,000 misses per file
 
 
 class EventLog:
-    def __init__(self, path: str | Path, max_bytes: int = MAX_BYTES):
+    def __init__(self, path: str | Path, max_bytes: int | None = MAX_BYTES):
         self.path = Path(path)
         self.max_bytes = max_bytes
         self._lock = threading.Lock()        # one rotation at a time (the service's threads)
@@ -38,7 +38,7 @@ class EventLog:
         with self._lock:
             with self.path.open("a") as out:
                 out.write(json.dumps(record, default=str) + "\n")
-                full = out.tell() >= self.max_bytes
+                full = self.max_bytes is not None and out.tell() >= self.max_bytes
             if full:
                 self.path.replace(self.older)   # atomic: a reader sees one or the other
 

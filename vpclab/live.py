@@ -20,6 +20,8 @@ move to undo.
 """
 from __future__ import annotations
 
+import logging
+
 import os
 import time
 from ipaddress import IPv4Address
@@ -32,6 +34,8 @@ from vpclab.state import LabState
 from vpclab.topology import Vm
 
 FAULT_ENV = "VPCLAB_FAULT"
+log = logging.getLogger("vpclab.live")
+
 REQUESTS = {"add": (("name", "vpc", "host", "ip"), ("mac", "eni")),
             "move": (("vm", "host"), ()),
             "delete": (("vm",), ())}
@@ -50,6 +54,8 @@ class LiveChanges:
         self.state: LabState = fabric.state
 
     def __call__(self, request: dict[str, Any]) -> dict:
+        if self.fabric.stopping:
+            raise VpclabError(f"lab {self.state.name!r} is being taken down; no change now")
         op = request.get("op")
         if op not in REQUESTS:
             raise VpclabError(f"unknown request {op!r}; known: {', '.join(REQUESTS)}")
@@ -132,10 +138,17 @@ class LiveChanges:
         return result
 
     def _undo_add(self, name: str, host: str) -> None:
+        """Each step on its own: one that fails must not keep the mapping of a VM the
+        fabric no longer has (or the other way round)."""
+        steps = [lambda: api_client.call(self.state, "DELETE", f"/vms/{name}")]
         if name in self.fabric.vm_nodes:
-            self.fabric.unplug_port(name, host)
-            self.fabric.remove_vm(name)
-        api_client.call(self.state, "DELETE", f"/vms/{name}")
+            steps = [lambda: self.fabric.unplug_port(name, host),
+                     lambda: self.fabric.remove_vm(name)] + steps
+        for step in steps:
+            try:
+                step()
+            except Exception:   # noqa: BLE001 - the original error is what the user sees
+                log.exception("undoing the add of %s", name)
 
     def delete_vm(self, vm: str) -> dict:
         self._vm(vm)

@@ -8,6 +8,7 @@ underlay instead of short-circuiting inside one datapath.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Callable
 
@@ -108,6 +109,6 @@ class OvsInstance:
         script = [f"ip addr replace {ip} dev br-phy", "ip link set br-phy multicast off up"]
         for peer in plan.hosts.values():
             if peer.name != self.host.name:
-                script.append(f"ovs-appctl -t {self.dir}/ovs-vswitchd.ctl tnl/neigh/set br-phy "
+                script.append(f"ovs-appctl -t {shlex.quote(str(self.dir / 'ovs-vswitchd.ctl'))} tnl/neigh/set br-phy "
                               f"{peer.host.underlay_ip} {peer.underlay_mac} >/dev/null")
         self._run(["sh", "-ec", "; ".join(script)], "underlay address and neighbours")

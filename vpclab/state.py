@@ -90,7 +90,7 @@ class LabState:
     @property
     def progress(self) -> EventLog:
         """What the runner did (phases with timings, ready, failed)."""
-        return EventLog(self.dir / "progress.jsonl")
+        return EventLog(self.dir / "progress.jsonl", max_bytes=None)   # never rotated: "ready" must stay
 
     def host_dir(self, node: str) -> Path:
         return self.dir / "hosts" / node
@@ -199,6 +199,22 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
+def refuse_if_not_ours(state: LabState) -> None:
+    """Nothing is killed or deleted for a name alone: a state directory is ours only with
+    the marker vpclab wrote into it (its process records are only then ours to follow),
+    and a namespace called vpclab-NAME only with NAME's marked state directory beside it."""
+    marked = (state.dir / MARKER).is_file() and not state.dir.is_symlink()
+    if marked:
+        return
+    if os.path.lexists(state.dir) and (state.dir.is_symlink() or any(state.dir.iterdir())):
+        raise VpclabError(f"refusing to touch {state.dir}: it has no {MARKER} marker, so vpclab "
+                          "did not create it; remove it yourself if it is debris")
+    if namespace_exists(state.namespace):
+        raise VpclabError(f"namespace {state.namespace} has no lab records in {state.dir}, so "
+                          "vpclab will not touch it (it did not make it, or its records are "
+                          f"gone); if it is debris: ip netns delete {state.namespace}")
+
+
 def remove_state_dir(state: LabState) -> None:
     """The one way vpclab deletes a lab's files. Refuses anything it cannot prove is a
     state directory it created: a direct child of the state root, not a symlink, named
@@ -246,7 +262,8 @@ def lab_namespaces(state: LabState) -> set[int]:
     ids |= {namespace_id(f"/proc/{p.pid}/ns/net") for p in state.processes()
             if p.role in ("runner", "node") and p.is_alive()}
     ids.discard(None)
-    ids.discard(namespace_id("/proc/self/ns/net"))   # never the caller's own (the machine's)
+    ids.discard(namespace_id("/proc/self/ns/net"))   # never the caller's own
+    ids.discard(namespace_id("/proc/1/ns/net"))      # never the machine's (a runner not yet moved)
     return ids  # type: ignore[return-value]
 
 
@@ -272,10 +289,14 @@ def remove_lab(state: LabState) -> bool:
 
 def _remove_lab(state: LabState) -> bool:
     found = state.exists()
+    refuse_if_not_ours(state)
     processes = state.processes()
     namespaces = lab_namespaces(state)
     runner = [p for p in processes if p.role == "runner"]
     stop_processes(runner, grace=10.0)      # a live runner tears its own lab down first
+    # read again: the runner may have recorded more before it stopped (a restart, a VM)
+    processes = state.processes()
+    namespaces |= lab_namespaces(state)
     stop_processes([p for p in processes if p.role != "runner"])
     # what ran inside the lab (a `vpclab exec` left running, a node's children) goes too
     stop_processes(processes_in(namespaces), grace=1.0)

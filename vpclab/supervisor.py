@@ -56,12 +56,16 @@ class Supervisor:
         self.pidfds: dict[RecordedProcess, int] = {}
 
     def run(self) -> None:
+        last_error = ""
         while not self.stopping():
             try:
                 self.check(self.current())
             except Exception as exc:   # a bug here must not end supervision
-                traceback.print_exc()
-                self.state.progress.write("supervisor_error", error=f"{type(exc).__name__}: {exc}")
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:        # once per distinct error: progress is never rotated
+                    traceback.print_exc()
+                    self.state.progress.write("supervisor_error", error=error)
+                last_error = error
             self.wait(POLL)
 
     def current(self) -> dict[Part, RecordedProcess]:

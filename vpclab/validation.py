@@ -460,7 +460,7 @@ class _Checker:
             ok = False
         mac = self.mac(body.get("mac"), f"{path}.mac")
         eni = body.get("eni")
-        if eni is not None and (not isinstance(eni, str) or not ENI.match(eni)):
+        if eni is not None and (not isinstance(eni, str) or not ENI.fullmatch(eni)):
             self.add(f"{path}.eni", f"{eni!r} is not an ENI id", "write it like eni-0b2c (eni- and up to 17 hex digits)")
             ok = False
         check = body.get("source_dest_check", True)
@@ -491,7 +491,7 @@ class _Checker:
         if value is None:
             return None
         text = str(value).lower()
-        if not MAC.match(text):
+        if not MAC.fullmatch(text):
             self.add(path, f"{value!r} is not a MAC address",
                      "write it like 02:00:5e:ad:58:40 (quote it in YAML)")
             return False

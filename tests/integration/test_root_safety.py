@@ -141,3 +141,15 @@ def test_a_vpc_may_use_the_labs_own_ranges_and_the_underlay_may_be_chosen(labs, 
         done = in_node(state, src, ["ping", "-c", "1", "-W", "2", dst])
         assert done.returncode == 0, (src, dst, done.stdout)
     assert "10.254.7.1/16" in in_node(state, "host1", ["ip", "-o", "addr", "show", "br-phy"]).stdout
+
+
+def test_a_namespace_named_like_a_lab_without_its_records_is_left_alone():
+    name = unique("bare")
+    namespace = f"vpclab-{name}"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        done = vpclab("down", name)
+        assert done.returncode == 2 and "no lab records" in done.stderr, done.stderr
+        assert namespace_exists(namespace)
+    finally:
+        subprocess.run(["ip", "netns", "delete", namespace], check=True)

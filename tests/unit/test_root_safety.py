@@ -79,17 +79,32 @@ def test_output_dir_gives_back_only_what_this_run_created(tmp_path):
     parent = tmp_path / "existing"
     parent.mkdir()
     output = OutputDir(parent / "new" / "cap")
+    output.expect(["a.pcap"])
     output.make()
     (output.path / "a.pcap").write_text("x")
+    (output.path / "someone-elses").write_text("made meanwhile by another process")
     assert output.created() == [parent / "new", parent / "new" / "cap", output.path / "a.pcap"]
 
 
 def test_output_dir_into_an_existing_folder_keeps_what_was_there(tmp_path):
-    (tmp_path / "old.txt").write_text("mine")
-    (tmp_path / "link").symlink_to("/etc")
+    (tmp_path / "old.pcap").write_text("mine")
     output = OutputDir(tmp_path)
+    output.expect(["old.pcap", "new.pcap"])
     (tmp_path / "new.pcap").write_text("x")
+    (tmp_path / "old.pcap").write_text("overwritten, still not given away")
     assert output.created() == [tmp_path / "new.pcap"]
+
+
+@pytest.mark.parametrize("name", ["../x.pcap", "sub/x.pcap"])
+def test_output_dir_writes_only_directly_inside(tmp_path, name):
+    with pytest.raises(VpclabError, match="not a file name"):
+        OutputDir(tmp_path).expect([name])
+
+
+def test_output_dir_refuses_to_write_through_a_symlink(tmp_path):
+    (tmp_path / "a.pcap").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(VpclabError, match="symlink"):
+        OutputDir(tmp_path).expect(["a.pcap"])
 
 
 def test_nothing_is_given_back_without_sudo(tmp_path, monkeypatch):
@@ -112,3 +127,21 @@ def test_a_stale_socket_goes_but_a_file_in_its_place_stays(tmp_path):
     with pytest.raises(VpclabError, match="not a socket"):
         remove_stale_socket(sock_path)
     assert sock_path.read_text() == "not a socket"
+
+
+def test_process_records_in_a_folder_vpclab_did_not_mark_are_not_followed(tmp_path):
+    """A state folder without the marker is not vpclab's: its 'records' kill nothing."""
+    import json
+    import subprocess
+    from vpclab.state import process_start_time, remove_lab
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "seed").mkdir()
+        record = {"pid": bystander.pid, "start": process_start_time(bystander.pid), "role": "node"}
+        (tmp_path / "seed" / "processes.jsonl").write_text(json.dumps(record) + "\n")
+        with pytest.raises(VpclabError, match="no .vpclab-lab marker"):
+            remove_lab(LabState("seed", tmp_path))
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -228,3 +228,9 @@ def test_a_vm_named_like_a_host_is_refused_with_a_hint():
 def test_a_key_that_is_a_mapping_or_list_is_a_yaml_error_not_a_traceback(text):
     found = issues_of(text)
     assert "a key must be a plain name or number" in found[0].message
+
+
+@pytest.mark.parametrize("key,value", [("mac", "02:00:00:00:00:01\n"), ("eni", "eni-1\n")])
+def test_a_trailing_newline_does_not_sneak_past_a_pattern(key, value):
+    found = issues_of(mutated(lambda r: vm2(r).update({key: value})))
+    assert [i.path for i in found] == [f"vms.ZIGI-VM2.{key}"]

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from vpclab import lifecycle
-from vpclab.capture import capture_during, default_dir
+from vpclab.capture import capture_during, capture_files, default_dir
 from vpclab.ownership import OutputDir
 from vpclab.errors import EXIT_OK, VpclabError
 from vpclab.trace import TIMESTAMP
@@ -36,6 +36,7 @@ def main(args) -> int:
     watch = [spec.strip() for spec in args.on.split(",") if spec.strip()]
     out = args.output or default_dir(args.lab)
     output = OutputDir(out)
+    output.expect(capture_files(watch))
     try:
         done, captured = capture_during(state, watch, out, node, command, args.filter)
     finally:

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from vpclab import lifecycle
-from vpclab.capture import capture_during, default_dir
+from vpclab.capture import capture_during, capture_files, default_dir
 from vpclab.ownership import OutputDir
 from vpclab.compare import compare_traces
-from vpclab.diagram import write_diagram
+from vpclab.diagram import diagram_targets, write_diagram
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
 from vpclab.report import comparison, print_phase
 from vpclab.topology import MAPPING_MODES
@@ -44,6 +44,7 @@ def main(args) -> int:
           f"(mapping {plan.topology.mapping_mode})\n", flush=True)
     out = args.output or default_dir("seed-demo")
     output = OutputDir(out)
+    output.expect(capture_files(WATCH) + [p.name for p in diagram_targets(out)])
     try:
         ping, captures = capture_during(state, WATCH, out, "ZIGI-VM1", PING, "icmp or arp")
     finally:
