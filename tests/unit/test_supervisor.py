@@ -128,3 +128,7 @@ def test_a_part_that_keeps_dying_is_restarted_with_backoff(lab, monkeypatch):
     assert len(fake.calls) == 1                              # waits, does not spin
     assert "died again" in health.down_parts(fake.state)[0]["error"]
 
+
+
+def test_the_real_backoff_restarts_twice_at_once_then_waits_longer():
+    assert [supervisor._backoff(n) for n in range(1, 10)] == [0, 0, 1, 2, 5, 10, 30, 30, 30]
