@@ -119,17 +119,26 @@ def growth(first: dict, last: dict, top: int = 5) -> str:
 
 def start_pings(state, seconds: int) -> dict[str, subprocess.Popen]:
     """A count, not a deadline (-w): at a deadline the last request, still in flight, counts
-    as lost."""
+    as lost. Output goes to a file, not a pipe: nobody reads a pipe during the soak, and a full
+    one (64 KiB, a few minutes of ping) would stall the very pings being measured."""
     nodes = state.nodes()
-    return {f"{src}>{dst}": subprocess.Popen(
-        in_netns_of(nodes[src]["pid"], ["ping", "-D", "-O", "-i", "0.1", "-c", str(seconds * 10),
-                                         "-W", "2", nodes[dst]["ip"]]),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for src, dst in PAIRS}
+    pings = {}
+    for src, dst in PAIRS:
+        out = tempfile.TemporaryFile(mode="w+")
+        proc = subprocess.Popen(
+            in_netns_of(nodes[src]["pid"], ["ping", "-D", "-O", "-i", "0.1", "-c",
+                                             str(seconds * 10), "-W", "2", nodes[dst]["ip"]]),
+            stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc.output = out            # type: ignore[attr-defined]
+        pings[f"{src}>{dst}"] = proc
+    return pings
 
 
 def loss(proc: subprocess.Popen, timeout: float) -> tuple[int, int, dict[int, float]]:
     """(sent, received, {lost seq: when ping gave up waiting}) from ping -D -O's output."""
-    out = proc.communicate(timeout=timeout)[0]
+    proc.wait(timeout=timeout)
+    proc.output.seek(0)
+    out = proc.output.read()
     found = re.search(r"(\d+) packets transmitted, (\d+) received", out)
     replied = {int(n) for n in re.findall(r"bytes from .*icmp_seq=(\d+)", out)}
     waited = {int(n): float(t) for t, n in re.findall(r"\[([\d.]+)\] no answer yet for icmp_seq=(\d+)", out)}
