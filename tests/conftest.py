@@ -28,6 +28,8 @@ def pytest_collection_finish(session):
                   bool(os.environ.get("VPCLAB_NO_SUDO"))):
         print("vpclab tests: root needed for the integration tests; re-running with sudo",
               file=sys.stderr)
-        # as root, write nothing into the user's checkout (bytecode caches would be root's)
-        os.execvp("sudo", ["sudo", "--", "env", "PYTHONDONTWRITEBYTECODE=1", sys.executable,
-                           "-m", "pytest", *session.config.invocation_params.args])
+        # as root, write nothing into the user's checkout: no bytecode caches, and
+        # Hypothesis keeps its examples outside it (both would be root's)
+        os.execvp("sudo", ["sudo", "--", "env", "PYTHONDONTWRITEBYTECODE=1",
+                           f"HYPOTHESIS_STORAGE_DIRECTORY=/var/tmp/vpclab-hypothesis-{os.getuid()}",
+                           sys.executable, "-m", "pytest", *session.config.invocation_params.args])
