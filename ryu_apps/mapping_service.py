@@ -141,10 +141,10 @@ class MappingService(app_manager.OSKenApp):
             self.outboxes[datapath.id] = Outbox(datapath, datapath.close)
             out = []
             if router.eni_option:    # the option's TLV map first: flows that name it need it
-                out.append(ofmsg.encoded(datapath, geneve_option.tlv_map_add(datapath))[1])
+                out.append(ofmsg.serialized(datapath, geneve_option.tlv_map_add(datapath)))
             if router.on_demand:     # meters first: flows that name a missing meter are refused
                 for meter in [TUNNEL_PORT] + [port.ofport for port in router.ports]:
-                    out.append(ofmsg.encoded(datapath, ofmsg.meter_add(datapath, meter, router.miss_rate))[1])
+                    out.append(ofmsg.serialized(datapath, ofmsg.meter_add(datapath, meter, router.miss_rate)))
             flows = static_flows(router, self.inventory.table())
             out += [self.encoder.message(datapath, flow) for flow in flows]   # ADD: in place, no gap
             out.append(self._request(datapath, ofmsg.flow_stats(datapath), "resync"))
@@ -249,9 +249,9 @@ class MappingService(app_manager.OSKenApp):
                 self.cached[datapath.id].add(cookie, {f.table for f in decision.flows if f.cookie == cookie})
             out += self._evictions(datapath)
             if decision.resubmit:
-                out.append(ofmsg.encoded(datapath, ofmsg.resubmit_packet(datapath, miss.in_port, msg.data))[1])
+                out.append(ofmsg.serialized(datapath, ofmsg.resubmit_packet(datapath, miss.in_port, msg.data)))
             elif decision.output is not None:
-                out.append(ofmsg.encoded(datapath, ofmsg.packet_to_port(datapath, decision.output, msg.data))[1])
+                out.append(ofmsg.serialized(datapath, ofmsg.packet_to_port(datapath, decision.output, msg.data)))
             outbox.put(out)
             if miss.tun_src is not None and decision.mapping is None:
                 self.router_counters[datapath.id]["receive_check_failed"] += 1
@@ -275,7 +275,7 @@ class MappingService(app_manager.OSKenApp):
         """Past the router's bound, the least recently used entries go (messages to send)."""
         out = []
         for cookie in self.cached[datapath.id].over_bound():
-            out.append(ofmsg.encoded(datapath, ofmsg.delete_cookie(datapath, cookie))[1])
+            out.append(ofmsg.serialized(datapath, ofmsg.delete_cookie(datapath, cookie)))
             self.router_counters[datapath.id]["evictions"] += 1
         return out
 
@@ -352,13 +352,13 @@ class MappingService(app_manager.OSKenApp):
     def _encode_ops(self, datapath, ops: RouterOps) -> list[bytes]:
         rate = self.inventory.topology.miss_rate
         msgs = [ofmsg.meter_add(datapath, meter, rate) for meter in ops.meters_add]
-        out = [ofmsg.encoded(datapath, m)[1] for m in msgs]
+        out = [ofmsg.serialized(datapath, m) for m in msgs]
         out += [self.encoder.message(datapath, flow) for flow in ops.add]
         msgs = [ofmsg.delete_strict(datapath, table, priority, dict(match))
                 for table, priority, match in ops.delete]
         msgs += [ofmsg.delete_cookie(datapath, cookie) for cookie in ops.invalidate + ops.forget]
         msgs += [ofmsg.meter_delete(datapath, meter) for meter in ops.meters_delete]
-        return out + [ofmsg.encoded(datapath, m)[1] for m in msgs]
+        return out + [ofmsg.serialized(datapath, m) for m in msgs]
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def openflow_error(self, ev):

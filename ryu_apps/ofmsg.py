@@ -182,6 +182,11 @@ class FlowEncoder:
         return bytes(buf)
 
 
+def serialized(datapath, msg) -> bytes:
+    """Any os-ken message, ready to send (with the datapath's next xid)."""
+    return encoded(datapath, msg)[1]
+
+
 def encoded(datapath, msg) -> tuple[int, bytes]:
     """Any os-ken message, serialized with the datapath's next xid: (xid, bytes)."""
     datapath.set_xid(msg)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from vpclab.plan import (
 )
 from vpclab.shell import in_netns_of, links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
+from vpclab.health import newest
 from vpclab.supervisor import Supervisor
 from vpclab.topology import MANAGEMENT_CIDR, Vm
 from vpclab.wait import wait_until
@@ -196,8 +196,8 @@ class Fabric:
         os.close(node.slave)
 
     def ovs(self, host: str) -> OvsInstance:
-        hp = self.plan.hosts[host]
-        return OvsInstance(hp, self.host_nodes[host].pid, self.state.host_dir(hp.node))
+        """The host's OVS, as start_routers made it (one instance per host)."""
+        return self.routers[host]
 
     def _record(self, node, name: str) -> None:
         self.state.record_process(node.pid, "node", node=name)
@@ -252,12 +252,11 @@ class Fabric:
         if role == "ovsdb-server":
             self.state.record_process(ovs.start_ovsdb(), role, node=node)
             return
-        pid = ovs.start_vswitchd()
-        self.state.record_process(pid, role, node=node)
+        self.state.record_process(ovs.start_vswitchd(), role, node=node)
         try:
             ovs.await_configured(self.plan)
-        except Exception:
-            _kill(pid)     # half configured: let the supervisor see it dead and try again
+        except Exception:   # half configured: stop it (by its record), the supervisor retries
+            stop_processes([newest(self.state.processes())[(role, node)]], grace=0)
             raise
 
     def _restart_service(self) -> None:
@@ -335,14 +334,6 @@ class Fabric:
             self.stopping = True
         mine = [p for p in self.state.processes() if p.role != "runner"]
         stop_processes(mine)
-
-
-def _kill(pid: int) -> None:
-    """SIGKILL a process this runner has just started and recorded."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _listening(host, port: int) -> bool:

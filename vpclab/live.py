@@ -21,7 +21,6 @@ move to undo.
 from __future__ import annotations
 
 import logging
-
 import os
 import time
 from ipaddress import IPv4Address

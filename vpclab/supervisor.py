@@ -78,7 +78,8 @@ class Supervisor:
         for part, proc in sorted(dead, key=lambda item: ORDER.get(item[0][0], 9)):
             if self.stopping():
                 return
-            self._due(part, proc) and self._restart(part)
+            if self._due(part, proc):
+                self._restart(part)
         self._forget_stable(current)
 
     def _due(self, part: Part, proc: RecordedProcess) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from vpclab.mapping import Mapping, MappingTable
 from vpclab.pipeline import (
-    COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, COOKIE_NEGATIVE, COOKIE_ROUTER,
+    COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, COOKIE_NEGATIVE,
     OFPP_CONTROLLER, Flow, Router, check_failed_cookie, entry_flows, negative_cookie, preload_flows,
     router_flows,
 )
@@ -112,10 +112,9 @@ def change_ops(old: Router, new: Router, old_table: MappingTable, new_table: Map
     # an address that now exists must not stay remembered as unknown
     ops.invalidate += [negative_cookie(m.vni, m.ip) for m in new_table
                        if old_table.lookup(m.vni, m.ip) is None and m.vni in new.vnis]
-    if new.on_demand:
-        ops.forget = check_failed_invalidations(new, old_table, new_table)
     old_ports, new_ports = {p.ofport for p in old.ports}, {p.ofport for p in new.ports}
     if new.on_demand:
+        ops.forget = check_failed_invalidations(new, old_table, new_table)
         ops.meters_add = sorted(new_ports - old_ports)
         ops.meters_delete = sorted(old_ports - new_ports)
     return ops

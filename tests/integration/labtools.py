@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from vpclab.shell import in_netns_of
-from vpclab.state import LabState
+from vpclab.state import LabState, RecordedProcess
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "topologies" / "seed.yaml"
@@ -117,3 +117,10 @@ class RunningPing:
     def __exit__(self, *exc) -> None:
         if self.proc.poll() is None:
             self.stop()
+
+
+def signal_recorded(proc: RecordedProcess, sig: int) -> None:
+    """The one way tests signal a lab's process: only one the lab recorded, and only while
+    its start time still matches the record (a recycled PID is never hit)."""
+    assert proc.is_alive(), f"{proc.role} {proc.pid} of the records is gone"
+    os.kill(proc.pid, sig)

@@ -1,6 +1,5 @@
 """The CLI end to end, and leaving nothing behind: after down, and after a crash."""
 import json
-import os
 import re
 import signal
 import subprocess
@@ -9,7 +8,7 @@ import uuid
 import pytest
 
 from tests.integration.labtools import (
-    MULTI_VPC, REPO, SEED, VPCLAB, processes_mentioning, root_namespace_snapshot,
+    MULTI_VPC, REPO, SEED, VPCLAB, processes_mentioning, root_namespace_snapshot, signal_recorded,
 )
 from vpclab.state import LabState, namespace_exists
 
@@ -75,7 +74,7 @@ def test_a_killed_runner_is_cleaned_by_down(unique):
     assert vpclab("up", str(SEED), "--name", name).returncode == 0
     state = LabState(name)
     recorded = state.processes()
-    os.kill(state.runner().pid, signal.SIGKILL)
+    signal_recorded(state.runner(), signal.SIGKILL)
     leftovers = [p for p in recorded if p.role != "runner" and p.is_alive()]
     # the daemons outlive their runner; the nodes' shells may or may not yet (they end when
     # the runner's side of their pty closes), so only the daemons are required here
@@ -91,7 +90,7 @@ def test_up_after_a_crash_replaces_the_stale_lab(unique):
     assert vpclab("up", str(SEED), "--name", name).returncode == 0
     state = LabState(name)
     stale = state.processes()
-    os.kill(state.runner().pid, signal.SIGKILL)
+    signal_recorded(state.runner(), signal.SIGKILL)
     try:
         up = vpclab("up", str(SEED), "--name", name)
         assert up.returncode == 0, up.stderr

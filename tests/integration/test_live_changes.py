@@ -1,6 +1,5 @@
 """Mapping lifecycle on the real stack: migration, invalidation, add/delete, restart, bounds."""
 import json
-import os
 import re
 import signal
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.labtools import (
-    MULTI_VPC, REPO, VPCLAB, RunningPing, dump_flows, in_node, ping,
+    MULTI_VPC, REPO, VPCLAB, RunningPing, dump_flows, in_node, ping, signal_recorded,
 )
 from vpclab import api_client, live
 from vpclab.errors import VpclabError
@@ -129,12 +128,12 @@ def test_service_restart_without_outage_and_resync(labs, tmp_path):
         "actions=drop"]), check=True)
     assert f"cookie={ghost:#x}" in dump_flows(state, "host1")
     service = [p for p in state.processes() if p.role == "mapping-service"][-1]
-    runner = state.runner().pid
+    runner = state.runner()
     with RunningPing(state, "ZIGI-VM1", "10.0.0.185", tmp_path) as pinger:
         wait_until(lambda: pinger.answered_after(0) >= 3, "the ping to be answered")
-        os.kill(runner, signal.SIGSTOP)      # its supervisor cannot restart the service yet
+        signal_recorded(runner, signal.SIGSTOP)      # its supervisor cannot restart the service yet
         try:
-            os.kill(service.pid, signal.SIGKILL)
+            signal_recorded(service, signal.SIGKILL)
             wait_until(lambda: has_exited(service.pid), "the killed service to exit")
             killed = time.time()
             with pytest.raises(VpclabError, match="not answering: it is down"):
@@ -143,7 +142,7 @@ def test_service_restart_without_outage_and_resync(labs, tmp_path):
             wait_until(lambda: pinger.answered_after(killed) >= 10, "pings answered without the service")
             assert has_exited(service.pid)          # those pings ran with no service at all
         finally:
-            os.kill(runner, signal.SIGCONT)
+            signal_recorded(runner, signal.SIGCONT)
         wait_until(lambda: sum(e["event"] == "router_ready" for e in state.events.read()) >= 6,
                    "every router resynchronised by the restarted service", timeout=20)
         resynced = time.time()

@@ -2,7 +2,6 @@
 while disconnected is corrected when it reconnects (and the move says it was not
 confirmed), a VM that moves away and back is not dropped by an old receive-check drop,
 and a stalled router blocks nobody else."""
-import os
 import re
 import signal
 import subprocess
@@ -13,7 +12,9 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, in_node, ping
+from tests.integration.labtools import (
+    MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, in_node, ping, signal_recorded,
+)
 from tests.integration.test_receive_check import inject, multi_vpc_lab
 from vpclab import api_client, live
 from vpclab.errors import VpclabError
@@ -151,7 +152,7 @@ def test_a_stalled_router_blocks_nobody(labs):
         return api_client.call(state, "POST", "/vms", {
             "name": f"F{n}", "vpc": "ZIGI-VPC3", "host": "host3", "ip": f"172.16.0.{20 + n}"})
 
-    os.kill(vswitchd.pid, signal.SIGSTOP)
+    signal_recorded(vswitchd, signal.SIGSTOP)
     pinger = threading.Thread(target=first_pings)
     try:
         pinger.start()
@@ -162,7 +163,7 @@ def test_a_stalled_router_blocks_nobody(labs):
     finally:
         stop.set()
         pinger.join(timeout=60)
-        os.kill(vswitchd.pid, signal.SIGCONT)
+        signal_recorded(vswitchd, signal.SIGCONT)
     assert all(r["unconfirmed"] == ["host3"] for r in results)    # named, after the timeout
     assert answered and not lost, f"{len(lost)} of {len(answered) + len(lost)} first pings lost"
     # host3 catches up: every change reaches it, and it forwards again

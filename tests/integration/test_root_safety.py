@@ -4,7 +4,6 @@ running, and a closed pipe is no traceback."""
 import os
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml

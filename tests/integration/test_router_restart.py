@@ -13,7 +13,6 @@ ping); they are printed, never asserted: this machine is shared.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, ping
+from tests.integration.labtools import (
+    MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, ping, signal_recorded,
+)
 from vpclab import lifecycle
 from vpclab.health import newest
 from vpclab.shell import in_netns_of
@@ -95,8 +96,7 @@ class Pinger:
 
 
 def kill(proc: RecordedProcess) -> float:
-    assert proc.is_alive()
-    os.kill(proc.pid, signal.SIGKILL)
+    signal_recorded(proc, signal.SIGKILL)
     return time.time()
 
 
@@ -176,13 +176,13 @@ def test_status_names_what_is_down_and_a_failed_restart_keeps_the_lab(labs):
     # 1. While a router is down, status says so. The supervisor is paused (SIGSTOP of the
     #    runner) so that "while it is down" lasts as long as the test looks at it.
     runner = current(state, "runner")
-    os.kill(runner.pid, signal.SIGSTOP)
+    signal_recorded(runner, signal.SIGSTOP)
     try:
         kill(current(state, "ovs-vswitchd", "host2"))
         text = vpclab("status", state.name)
         info = json.loads(vpclab("status", state.name, "--json").stdout)
     finally:
-        os.kill(runner.pid, signal.SIGCONT)
+        signal_recorded(runner, signal.SIGCONT)
     assert text.returncode == 0
     assert "degraded: ovs-vswitchd of host2 is down" in text.stdout.splitlines()[0]
     assert info["state"] == "degraded"

@@ -1,7 +1,6 @@
 """Root safety as pure logic: names that would become paths, the one removal helper,
 and what is given back to a sudo user (no root needed: a temporary state root)."""
 import os
-from pathlib import Path
 
 import pytest
 
