@@ -64,10 +64,6 @@ class RouterCache:
             evicted.append(cookie)
         return evicted
 
-    def clear(self) -> None:
-        self._tables.clear()
-        self._packets.clear()
-
     def __len__(self) -> int:
         return len(self._tables)
 

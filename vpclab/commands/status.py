@@ -48,12 +48,12 @@ def _state_line(info: dict) -> str:
     return f"{info['state']}: " + "; ".join(health.describe(part) for part in info["down"])
 
 
-def _running(info: dict) -> tuple[int, int]:
+def _running(state: LabState, nodes: dict) -> tuple[int, int]:
     """Running and total of the lab's current processes: the newest of each part, not the
     dead ones a restart replaced, nor the node of a deleted VM."""
-    current = {(p["role"], p["node"]): p for p in info["processes"]
-               if p["role"] != "node" or p["node"] in info["nodes"]}
-    return sum(p["alive"] for p in current.values()), len(current)
+    current = [p for (role, node), p in health.newest(state.processes()).items()
+               if role != "node" or node in nodes]
+    return sum(p.is_alive() for p in current), len(current)
 
 
 def main(args) -> int:
@@ -71,7 +71,7 @@ def main(args) -> int:
                  n.get("ip") or n.get("underlay_ip", ""), n.get("mac", "")]
                 for name, n in info["nodes"].items()]
         print(table(["NODE", "KIND", "VPC", "HOST", "IP", "MAC"], rows))
-        alive, total = _running(info)
+        alive, total = _running(state, info["nodes"])
         print(f"\n{alive} of {total} lab processes running; logs in {info['state_dir']}")
         return EXIT_OK
     labs = [lab_status(LabState(name)) for name in list_labs()]
