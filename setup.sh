@@ -80,7 +80,8 @@ else
 fi
 
 step "ownership (.venv belongs to you)"
-if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ] && [ -d .venv ] && [ ! -L .venv ]; then
+if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ] && [ -d .venv ] && [ ! -L .venv ] \
+   && [ "$(readlink -f .venv)" = "$REPO/.venv" ]; then
   # setup made .venv inside the user's own checkout: it is theirs, not root's
   chown -R --no-dereference "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" .venv
   echo "given to uid $SUDO_UID"
