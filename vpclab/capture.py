@@ -19,8 +19,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from vpclab.compare import Comparison, compare_captures
+from vpclab.diagram import diagram_targets, write_diagram
 from vpclab.errors import VpclabError
 from vpclab.names import check_interface_name
+from vpclab.ownership import OutputDir, OutputFile
 from vpclab.shell import in_netns_of
 from vpclab.state import LabState
 
@@ -106,61 +109,136 @@ def settle(captures: list[Capture], quiet: float = 0.3, timeout: float = 5.0) ->
 METADATA_FILES = ["mapping-service.jsonl", "topology.yaml", "capture.json"]
 
 
+def parse_point(spec: str) -> tuple[str, str]:
+    """`NODE[:IFACE]` as (node, iface), eth0 by default; the iface names a file, so it is checked."""
+    node, _, iface = spec.partition(":")
+    return node, check_interface_name(iface or "eth0", node)
+
+
 def capture_files(watch: list[str]) -> list[str]:
-    """The names of every file capture_during writes for these capture points."""
+    """The names of every file a capture on these points writes."""
     names = []
     for spec in watch:
-        node, _, iface = spec.partition(":")
-        iface = check_interface_name(iface or "eth0", node)
+        node, iface = parse_point(spec)
         names += [f"{node}.{iface}.pcap", f"{node}.{iface}.txt"]
     return names + METADATA_FILES
 
 
-def capture_during(state: LabState, watch: list[str], out_dir: Path, node: str,
-                   command: list[str], filter_expr: str = "",
-                   ) -> tuple[subprocess.CompletedProcess, dict[str, list[str]]]:
-    """Capture on every `NODE[:IFACE]` of `watch` while `command` runs in `node`.
+class LabCapture:
+    """tcpdump on several capture points of a lab, from `start()` (every point listening)
+    to `stop()` (traffic settled, pcaps rendered, metadata written); a `with` block does both.
 
-    Writes a pcap and a text file per capture point into `out_dir`, with
-    capture.json (what ran where), the lab's topology and the mapping service's
-    events of the window. Returns the command's result and the text lines per spec.
+    The folder then holds NODE.IFACE.pcap and .txt per point, capture.json (the points,
+    the commands that ran in the window, the lab's nodes), the lab's topology.yaml and
+    mapping-service.jsonl (what the mapping service did in the window): everything
+    `compare` and `diagram` read, so a capture folder can be judged without the lab.
+    Under sudo, the files this capture made belong to the user behind sudo.
     """
-    nodes = state.nodes()
-    if node not in nodes:
-        raise VpclabError(f"lab {state.name!r} has no node {node!r}; nodes: {', '.join(nodes)}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    captures: dict[str, Capture] = {}
-    started = time.time()
-    try:
+
+    def __init__(self, state: LabState, watch: list[str], out_dir: str | Path,
+                 filter_expr: str = "", for_user: bool = True):
+        if not watch:
+            raise VpclabError("say where to capture: at least one NODE or NODE:IFACE")
+        nodes = state.nodes()
         for spec in watch:
-            name, _, iface = spec.partition(":")
-            check_interface_name(iface or "eth0", name)   # it names a file in out_dir
-            captures[spec] = Capture(state, name, out_dir, iface or "eth0", filter_expr).start()
-        done = subprocess.run(in_netns_of(nodes[node]["pid"], command), capture_output=True,
-                              text=True, timeout=120)
-        settle(list(captures.values()))
-    finally:
-        for capture in captures.values():
+            node, _ = parse_point(spec)
+            if node not in nodes:
+                raise VpclabError(f"lab {state.name!r} has no node {node!r} (capture point "
+                                  f"{spec!r}); nodes: {', '.join(nodes)}")
+        self.state, self.watch, self.dir, self.filter = state, list(watch), Path(out_dir), filter_expr
+        # under sudo, a capture for the user is theirs; one inside the lab's state is not
+        self.output = OutputDir(self.dir) if for_user else None
+        if self.output:
+            self.output.expect(capture_files(self.watch))      # before anything is written
+        self.commands: list[dict] = []
+        self.captures: dict[str, Capture] = {}
+        self.stopped = False
+        self.started = self.ended = 0.0
+
+    def start(self) -> "LabCapture":
+        """Return once every tcpdump prints "listening on" (traffic before that is lost)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.started = time.time()
+        try:
+            for spec in self.watch:
+                node, iface = parse_point(spec)
+                self.captures[spec] = Capture(self.state, node, self.dir, iface, self.filter).start()
+        except BaseException:
+            self._stop_all()
+            raise
+        return self
+
+    def ran(self, node: str, command: list[str], exit_code: int) -> None:
+        """Note a command that ran during the capture (capture.json lists them)."""
+        self.commands.append({"node": node, "command": command, "exit_code": exit_code})
+
+    def stop(self) -> dict[str, list[str]]:
+        """Wait until traffic settles, stop every tcpdump, write the metadata; return the
+        text lines per capture point. A second call only returns them."""
+        if self.stopped:
+            return self.lines()
+        self.stopped = True
+        try:
+            settle(list(self.captures.values()))
+        finally:
+            self._stop_all()
+            self.ended = time.time()
+            self._write_metadata()
+            if self.output:
+                self.output.give_back()
+        return self.lines()
+
+    def __enter__(self) -> "LabCapture":
+        return self.start() if not self.captures else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def compare(self, expected: str | Path, keep_noise: bool = False) -> Comparison:
+        """Compare this capture with an expected trace (a folder like traces/seed, or one
+        file); VM names in the expected lines mean this lab's VMs."""
+        return compare_captures(self.dir, expected, keep_noise=keep_noise)
+
+    def diagram(self, output: str | Path | None = None) -> list[Path]:
+        """Draw the sequence diagram (.svg, .png or .md; default diagram.svg and diagram.md
+        in the capture folder); return the files written."""
+        targets = diagram_targets(self.dir, Path(output) if output else None)
+        owned = [OutputFile(target) for target in targets]
+        try:
+            return write_diagram(self.dir, Path(output) if output else None)
+        finally:
+            for file in owned:
+                file.give_back()
+
+    def lines(self) -> dict[str, list[str]]:
+        return {spec: capture.lines() for spec, capture in self.captures.items()}
+
+    def _stop_all(self) -> None:
+        for capture in self.captures.values():
             capture.stop()
-    ended = time.time()
-    _write_metadata(state, out_dir, node, command, filter_expr, captures, started, ended, done)
-    return done, {spec: capture.lines() for spec, capture in captures.items()}
 
-
-def _write_metadata(state, out_dir, node, command, filter_expr, captures, started, ended, done):
-    events = [e for e in state.events.read() if started <= e["t"] <= ended]
-    (out_dir / "mapping-service.jsonl").write_text(
-        "".join(json.dumps(e) + "\n" for e in events))
-    shutil.copyfile(state.topology_path, out_dir / "topology.yaml")
-    (out_dir / "capture.json").write_text(json.dumps({
-        "lab": state.name, "node": node, "command": command, "filter": filter_expr,
-        "exit_code": done.returncode, "started": started, "ended": ended,
-        "points": [c.point for c in captures.values()],
-        "nodes": {name: {k: v for k, v in info.items() if k not in ("pid", "start")}
-                  for name, info in state.nodes().items()},
-    }, indent=1))
+    def _write_metadata(self) -> None:
+        state = self.state
+        if not self.dir.is_dir():
+            return
+        events = [e for e in state.events.read() if self.started <= e["t"] <= self.ended]
+        (self.dir / "mapping-service.jsonl").write_text(
+            "".join(json.dumps(e) + "\n" for e in events))
+        shutil.copyfile(state.topology_path, self.dir / "topology.yaml")
+        (self.dir / "capture.json").write_text(json.dumps({
+            "lab": state.name, "filter": self.filter, "commands": self.commands,
+            "started": self.started, "ended": self.ended,
+            "points": [c.point for c in self.captures.values()],
+            "nodes": {name: {k: v for k, v in info.items() if k not in ("pid", "start")}
+                      for name, info in state.nodes().items()},
+        }, indent=1))
 
 
 def default_dir(label: str) -> Path:
-    """A dated folder under ./captures for this run."""
-    return Path("captures") / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """A new dated folder under ./captures for this run (-2, -3... if that second's is taken)."""
+    base = Path("captures") / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while os.path.lexists(path):
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path

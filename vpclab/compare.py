@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpclab.errors import VpclabError
+from vpclab.report import comparison
 from vpclab.topology import Topology
 from vpclab.trace import Packet, is_pcap, parse_text, read_pcap
+from vpclab.validation import load_topology
 
 TRACE_SUFFIXES = (".pcap", ".pcapng", ".txt")
 
@@ -206,3 +208,48 @@ def _own_ips(capture_dir: Path) -> dict[str, str]:
         return {}
     nodes = json.loads(meta.read_text()).get("nodes", {})
     return {name: n["ip"] for name, n in nodes.items() if "ip" in n}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A capture compared with an expected trace, point by point (the order across
+    points is free). `str()` is `vpclab compare`'s side by side and verdict."""
+    points: list[PointResult]
+    labels: tuple[str, str] = ("expected", "captured")
+
+    @property
+    def match(self) -> bool:
+        return all(point.matches for point in self.points)
+
+    @property
+    def differing(self) -> list[str]:
+        return [point.point for point in self.points if not point.matches]
+
+    @property
+    def explanations(self) -> list[str]:
+        """What each difference most likely means, in a VPC's terms ("point: why")."""
+        return [f"{point.point}: {why}" for point in self.points for why in point.explain()]
+
+    def verdict(self) -> str:
+        if self.match:
+            return f"verdict: match ({len(self.points)} capture point(s))"
+        return (f"verdict: {len(self.differing)} of {len(self.points)} capture point(s) differ: "
+                f"{', '.join(self.differing)}")
+
+    def __str__(self) -> str:
+        return "\n\n".join(comparison(point, self.labels) for point in self.points) + \
+            "\n\n" + self.verdict()
+
+    def __bool__(self) -> bool:
+        return self.match
+
+
+def compare_captures(capture: str | Path, expected: str | Path, topology: Topology | None = None,
+                     keep_noise: bool = False) -> Comparison:
+    """Compare a capture (a folder such as `vpclab capture` writes, a pcap or a tcpdump text
+    file) with an expected trace. VM names in expected lines are resolved with `topology`,
+    by default the capture folder's own topology.yaml."""
+    capture, expected = Path(capture), Path(expected)
+    if topology is None and capture.is_dir() and (capture / "topology.yaml").exists():
+        topology = load_topology(capture / "topology.yaml")
+    return Comparison(compare_traces(capture, expected, topology, keep_noise))

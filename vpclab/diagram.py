@@ -64,8 +64,13 @@ def build_sequence(capture_dir: Path) -> Sequence:
         arrows += _vm_arrows(packets, vm, nodes, topology, lanes)
     arrows += _service_arrows(capture_dir, topology)
     arrows.sort(key=lambda a: a.time)
-    title = f"{meta['node']}$ {' '.join(meta['command'])}  (lab {meta['lab']}, mapping {topology.mapping_mode})"
-    return Sequence(title, lanes, arrows)
+    return Sequence(_title(meta, topology), lanes, arrows)
+
+
+def _title(meta: dict, topology: Topology) -> str:
+    """The commands that ran during the capture, then the lab and its mapping mode."""
+    ran = "; ".join(f"{c['node']}$ {' '.join(c['command'])}" for c in meta.get("commands", []))
+    return f"{ran or 'capture'}  (lab {meta['lab']}, mapping {topology.mapping_mode})"
 
 
 def _load(capture_dir: Path) -> tuple[dict, Topology]:

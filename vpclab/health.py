@@ -73,3 +73,36 @@ def describe(part: dict[str, Any]) -> str:
     """One line for a down part: "ovs-vswitchd of host2 is down (restarting)"."""
     why = part["status"] + (f": {part['error']}" if part.get("error") else "")
     return f"{part['part']} is down ({why})"
+
+
+def lab_status(state: LabState) -> dict:
+    """What `vpclab status LAB --json` prints: the lab's state (ready, degraded and why,
+    starting, stale), its nodes and processes."""
+    ready = any(e["event"] == "ready" for e in state.progress.read())
+    running = state.is_running()
+    processes = state.processes()
+    down = down_parts(state) if running else []
+    if not running:
+        summary = "stale (run `vpclab down %s`)" % state.name
+    elif not ready:
+        summary = "starting"
+    else:
+        summary = "degraded" if down else "ready"
+    return {
+        "name": state.name,
+        "state": summary,
+        "down": down,       # each with part, role, node, pid, status and error
+        "namespace": state.namespace,
+        "state_dir": str(state.dir),
+        "nodes": state.nodes(),
+        "processes": [{"pid": p.pid, "role": p.role, "node": p.node, "alive": p.is_alive()}
+                      for p in processes],
+    }
+
+
+def running_count(state: LabState, nodes: dict) -> tuple[int, int]:
+    """Running and total of the lab's current processes: the newest of each part, not the
+    dead ones a restart replaced, nor the node of a deleted VM."""
+    current = [p for (role, node), p in newest(state.processes()).items()
+               if role != "node" or node in nodes]
+    return sum(p.is_alive() for p in current), len(current)

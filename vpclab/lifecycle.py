@@ -6,37 +6,45 @@ inside that namespace, and follows its progress until it is ready or failed.
 """
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import yaml
 
 from vpclab.errors import VpclabError
-from vpclab.plan import FabricPlan, plan_fabric
 from vpclab.names import check_lab_name
 from vpclab.shell import run
 from vpclab.state import LabState, _remove_lab, remove_lab, root_lock
 from vpclab.topology import Topology
-from vpclab.validation import load_topology, parse_topology
+from vpclab.validation import check_topology, load_topology, parse_topology
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def prepare(path: str | Path, name: str | None = None,
+def prepare(source: str | Path | Mapping[str, Any], name: str | None = None,
             mode: str | None = None) -> tuple[Topology, str]:
-    """Validate the file, apply --name/--mode, and return the topology and the text
-    the lab will run from (its own copy, so runner and mapping service agree)."""
-    load_topology(path)  # errors point at the user's own file
-    raw = yaml.safe_load(Path(path).read_text())
+    """Validate a topology file (or a dict in the file's form), apply --name/--mode, and
+    return the topology and the text the lab will run from (its own copy, so runner and
+    mapping service agree). Errors name the user's own file and YAML paths."""
+    if isinstance(source, Mapping):
+        raw = copy.deepcopy(dict(source))
+        check_topology(raw, "<topology dict>")
+    elif isinstance(source, (str, Path)):
+        load_topology(source)
+        raw = yaml.safe_load(Path(source).read_text())
+    else:
+        raise VpclabError(f"a topology is a YAML file's path or a dict, not {type(source).__name__}")
     if name is not None:
         raw["name"] = check_lab_name(name, "--name")
     if mode is not None:
         raw["mapping"] = {**(raw.get("mapping") or {}), "mode": mode}
     text = yaml.safe_dump(raw, sort_keys=False)
-    return parse_topology(text, str(path)), text
+    return parse_topology(text, str(source) if not isinstance(source, Mapping) else
+                          "<topology dict>"), text
 
 
 def start_runner(topology: Topology, text: str, interactive: bool = False) -> tuple[LabState, subprocess.Popen]:
@@ -112,17 +120,33 @@ def _log_hint(state: LabState) -> str:
     return ("\n" + "\n".join(tail)) if tail else ""
 
 
-def up(path: str | Path, name: str | None = None, mode: str | None = None,
-       on_phase: Callable[[str, float], None] = lambda n, s: None) -> tuple[LabState, FabricPlan]:
-    """Bring a lab up in the background; on failure remove everything it made."""
-    topology, text = prepare(path, name, mode)
+def up(topology: Topology, text: str, on_phase: Callable[[str, float], None] = lambda n, s: None,
+       timeout: float = 120.0) -> LabState:
+    """Bring a prepared lab up in the background, return when it is ready; on failure (or
+    an interrupt) remove everything it made."""
     state, proc = start_runner(topology, text)
     try:
-        follow(state, proc, on_phase)
+        follow(state, proc, on_phase, timeout)
     except BaseException:
         remove_lab(state)
         raise
-    return state, plan_fabric(topology)
+    return state
+
+
+def interact(topology: Topology, text: str) -> int:
+    """Bring a prepared lab up in the foreground with the Mininet CLI; remove it when the
+    CLI exits. The runner's exit code, or a VpclabError if it failed to start."""
+    state, proc = start_runner(topology, text, interactive=True)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        code = proc.wait()
+    finally:
+        down(state.name)
+    failed = [e for e in state.progress.read() if e["event"] == "failed"]
+    if failed:
+        raise VpclabError(failed[-1]["error"])
+    return code
 
 
 def down(name: str) -> bool:

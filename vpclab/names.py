@@ -35,6 +35,13 @@ def check_lab_name(value: object, what: str = "lab name") -> str:
     return value  # type: ignore[return-value]
 
 
+def check_display_name(value: object, what: str = "name") -> str:
+    """A VM or host name as a topology file allows it; else a VpclabError that says the rule."""
+    if not is_display_name(value):
+        raise VpclabError(f"{value!r} is not a valid {what}: {DISPLAY_NAME_RULE}")
+    return value  # type: ignore[return-value]
+
+
 def check_interface_name(value: str, node: str) -> str:
     """An interface name as the kernel allows it (it also names capture files)."""
     if not INTERFACE_NAME.fullmatch(value) or value in (".", ".."):

@@ -39,7 +39,7 @@ def seed_capture(folder: Path) -> Path:
     nodes = {"ZIGI-VM1": {"kind": "vm", "vpc": "ZIGI-VPC1", "host": "host1", "ip": "10.0.0.148", "eni_key": 1},
              "ZIGI-VM2": {"kind": "vm", "vpc": "ZIGI-VPC1", "host": "host2", "ip": "10.0.0.185", "eni_key": 2}}
     (folder / "capture.json").write_text(json.dumps({
-        "lab": "seed", "node": "ZIGI-VM1", "command": ["ping", "-c", "1", "10.0.0.185"],
+        "lab": "seed", "commands": [{"node": "ZIGI-VM1", "command": ["ping", "-c", "1", "10.0.0.185"], "exit_code": 0}],
         "points": ["ZIGI-VM1:eth0", "ZIGI-VM2:eth0"], "nodes": nodes}))
     events = [{"t": T0 + 0.0009, "event": "miss", "host": "host1", "vni": 1001, "target": "10.0.0.185",
                "arp": True, "answer": "02:93:0e:03:bb:88", "handled_us": 400},

@@ -9,6 +9,7 @@ import pytest
 from vpclab.cache import RouterCache
 from vpclab.events import EventLog
 from vpclab.inventory import Inventory, InventoryError
+from vpclab.results import ChangeUnconfirmed
 from vpclab.pipeline import (
     CHECK, FORWARD, check_failed_cookie, entry_flows, mapping_cookie,
 )
@@ -200,13 +201,21 @@ def test_the_event_log_reads_a_lab_that_never_rotated(tmp_path):
 
 def test_an_unconfirmed_change_is_said_and_exits_1(capsys):
     from vpclab.commands.mapping import print_change
+    from vpclab.lab import Lab
     result = {"change": "move X to host3", "converged_ms": 5003.1, "unconfirmed": ["host1"],
               "unconfirmed_why": {"host1": "not connected (it gets the change when it reconnects)"},
               "routers": {"host1": {"added": 0, "deleted": 0, "invalidated": 1},
                           "host3": {"added": 6, "deleted": 0, "invalidated": 0}}}
-    assert print_change(result) == 1
+    with pytest.raises(ChangeUnconfirmed) as raised:      # the API raises, with the report
+        Lab._confirmed(result)
+    assert raised.value.exit_code == 1 and raised.value.report.unconfirmed == {
+        "host1": "not connected (it gets the change when it reconnects)"}
+    code, report = print_change(lambda: Lab._confirmed(result))    # the CLI says it, exit 1
+    assert code == 1 and report.invalidated == ["host1"]
     out = capsys.readouterr().out
     assert "confirmed by every affected router" not in out
     assert "NOT confirmed by host1: not connected" in out
-    assert print_change({**result, "unconfirmed": [], "unconfirmed_why": {}}) == 0
+    code, report = print_change(lambda: Lab._confirmed({**result, "unconfirmed": [],
+                                                        "unconfirmed_why": {}}))
+    assert code == 0 and report.confirmed
     assert "confirmed by every affected router" in capsys.readouterr().out

@@ -11,7 +11,8 @@ import threading
 import pytest
 
 from vpclab import health, supervisor
-from vpclab.commands.status import _state_line, lab_status
+from vpclab.commands.status import _state_line
+from vpclab.health import lab_status
 from vpclab.errors import VpclabError
 from vpclab.state import LabState
 

@@ -1,10 +1,9 @@
 """vpclab capture LAB --on NODE[:IFACE],... -- NODE CMD: capture while a command runs."""
 from pathlib import Path
 
-from vpclab import lifecycle
-from vpclab.capture import capture_during, capture_files, default_dir
-from vpclab.ownership import OutputDir
+from vpclab.capture import default_dir
 from vpclab.errors import EXIT_OK, VpclabError
+from vpclab.lab import Lab
 from vpclab.trace import TIMESTAMP
 
 
@@ -28,19 +27,16 @@ def add_parser(verbs):
 
 
 def main(args) -> int:
-    state = lifecycle.running_lab(args.lab)
+    lab = Lab.attach(args.lab)
     command = args.command
     if len(command) < 2:
         raise VpclabError("say where and what to run: -- NODE CMD, e.g. -- ZIGI-VM1 ping -c 1 10.0.0.185")
     node, command = command[0], command[1:]
     watch = [spec.strip() for spec in args.on.split(",") if spec.strip()]
     out = args.output or default_dir(args.lab)
-    output = OutputDir(out)
-    output.expect(capture_files(watch))
-    try:
-        done, captured = capture_during(state, watch, out, node, command, args.filter)
-    finally:
-        output.give_back()      # under sudo: what this run created is the user's
+    with lab.capture(watch, out, args.filter) as cap:
+        done = lab.exec(node, *command, timeout=120)
+    captured = cap.lines()
     print(f"{node}$ {' '.join(command)}  (exit {done.returncode})")
     print(done.stdout.rstrip())
     for spec, lines in captured.items():

@@ -1,9 +1,8 @@
 """vpclab compare CAPTURE EXPECTED: does a capture show the documented trace?"""
 from pathlib import Path
 
-from vpclab.compare import compare_traces
+from vpclab.compare import compare_captures
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
-from vpclab.report import comparison
 from vpclab.validation import load_topology
 
 NEEDS_ROOT = False
@@ -28,15 +27,7 @@ def add_parser(verbs):
 
 
 def main(args) -> int:
-    source = args.topology or (args.capture / "topology.yaml" if args.capture.is_dir() else None)
-    topology = load_topology(source) if source and source.exists() else None
-    results = compare_traces(args.capture, args.expected, topology, args.keep_noise)
-    for result in results:
-        print(comparison(result) + "\n")
-    differ = [r for r in results if not r.matches]
-    if differ:
-        print(f"verdict: {len(differ)} of {len(results)} capture point(s) differ: "
-              f"{', '.join(r.point for r in differ)}")
-        return EXIT_CHECK_FAILED
-    print(f"verdict: match ({len(results)} capture point(s))")
-    return EXIT_OK
+    topology = load_topology(args.topology) if args.topology else None
+    result = compare_captures(args.capture, args.expected, topology, args.keep_noise)
+    print(result)
+    return EXIT_OK if result.match else EXIT_CHECK_FAILED

@@ -9,12 +9,9 @@ import re
 import time
 from pathlib import Path
 
-from vpclab import lifecycle
-from vpclab.capture import capture_during, capture_files, default_dir
-from vpclab.ownership import OutputDir
-from vpclab.compare import compare_traces
-from vpclab.diagram import diagram_targets, write_diagram
+from vpclab.capture import default_dir
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
+from vpclab.lab import Lab
 from vpclab.report import comparison, print_phase
 from vpclab.topology import MAPPING_MODES
 
@@ -39,34 +36,28 @@ def add_parser(verbs):
 def main(args) -> int:
     print(f"vpclab demo: the seed's first ping, {SEED.relative_to(REPO)}\n", flush=True)
     start = time.monotonic()
-    state, plan = lifecycle.up(SEED, args.name, args.mode, on_phase=print_phase)
-    print(f"lab {state.name!r} ready in {time.monotonic() - start:.2f} s "
-          f"(mapping {plan.topology.mapping_mode})\n", flush=True)
-    out = args.output or default_dir("seed-demo")
-    output = OutputDir(out)
-    output.expect(capture_files(WATCH) + [p.name for p in diagram_targets(out)])
-    try:
-        ping, captures = capture_during(state, WATCH, out, "ZIGI-VM1", PING, "icmp or arp")
-    finally:
-        lifecycle.down(state.name)
-        output.give_back()
+    with Lab(SEED, name=args.name, mode=args.mode).start(on_phase=print_phase) as lab:
+        print(f"lab {lab.name!r} ready in {time.monotonic() - start:.2f} s "
+              f"(mapping {lab.topology.mapping_mode})\n", flush=True)
+        with lab.capture(WATCH, args.output or default_dir("seed-demo"), "icmp or arp") as cap:
+            ping = lab.exec("ZIGI-VM1", *PING)
     print("ZIGI-VM1$ " + " ".join(PING) + "\n" + ping.stdout)
     ttl = re.search(r" ttl=(\d+) ", ping.stdout)
     if ttl:
         same = "as in the seed" if int(ttl.group(1)) == SEED_TTL else f"the seed's was {SEED_TTL}"
         print(f"   ttl={ttl.group(1)}: ZIGI-VM2's default TTL, {same} (a VPC's router does not "
               "decrement it)\n")
-    results = compare_traces(out, TRACES, plan.topology)
-    for result in results:
-        vm = result.point.split(":")[0]
+    result = cap.compare(TRACES)
+    captures = cap.lines()
+    for point in result.points:
+        vm = point.point.split(":")[0]
         print(f"== {vm}: tcpdump -nn -i eth0 icmp or arp")
         print("\n".join("   " + line for line in captures[vm]) or "   (nothing captured)")
-        print(comparison(result, ("seed (documented)", "this lab")) + "\n")
-    drawn = write_diagram(out)
-    output.give_back()
-    print(f"lab {state.name!r} removed; captures in {out}/")
+        print(comparison(point, ("seed (documented)", "this lab")) + "\n")
+    drawn = cap.diagram()
+    print(f"lab {lab.name!r} removed; captures in {cap.dir}/")
     print(f"sequence diagram: {drawn[0]} (mermaid: {drawn[1]})")
-    if all(r.matches for r in results):
+    if result.match:
         print("\nverdict: MATCH. Both captures have the seed's order: ZIGI-VM2 saw the ICMP "
               "request before any ARP,\nbecause the virtual router answered ZIGI-VM1's ARP "
               "itself from the mapping service.")

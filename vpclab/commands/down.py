@@ -1,6 +1,6 @@
 """vpclab down LAB|--all: remove labs and everything they created; idempotent."""
-from vpclab import lifecycle
 from vpclab.errors import EXIT_OK, VpclabError
+from vpclab.lab import Lab
 from vpclab.state import list_labs
 
 
@@ -17,7 +17,7 @@ def main(args) -> int:
     if args.all == bool(args.lab):
         raise VpclabError("name one lab (`vpclab down seed`) or use --all")
     for name in list_labs() if args.all else [args.lab]:
-        removed = lifecycle.down(name)
+        removed = Lab.remove(name)
         print(f"lab {name!r} {'removed' if removed else 'was not running (nothing to remove)'}")
     if args.all and not list_labs():
         print("no vpclab labs remain")

@@ -1,10 +1,8 @@
 """vpclab exec LAB NODE -- CMD: run a command inside a VM or host namespace."""
 import os
 
-from vpclab import lifecycle
 from vpclab.errors import VpclabError
-from vpclab.shell import in_netns_of
-from vpclab.state import process_start_time
+from vpclab.lab import Lab
 
 
 def add_parser(verbs):
@@ -20,16 +18,9 @@ def add_parser(verbs):
 
 
 def main(args) -> int:
-    state = lifecycle.running_lab(args.lab)
-    nodes = state.nodes()
-    info = nodes.get(args.node)
-    if info is None:
-        raise VpclabError(f"lab {args.lab!r} has no node {args.node!r}; nodes: {', '.join(nodes)}")
-    if process_start_time(info["pid"]) != info["start"]:
-        raise VpclabError(f"node {args.node!r} of lab {args.lab!r} is gone; "
-                          f"`vpclab down {args.lab}` then `vpclab up` again")
+    lab = Lab.attach(args.lab)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise VpclabError("no command given; e.g. vpclab exec LAB NODE -- ip addr")
-    argv = in_netns_of(info["pid"], command)
-    os.execvp(argv[0], argv)
+    argv = lab.command(args.node, *command)
+    os.execvp(argv[0], argv)      # the command owns the terminal: output and exit code pass through

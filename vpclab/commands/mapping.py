@@ -1,9 +1,10 @@
 """vpclab mapping list|show|add|del LAB ...: the mapping service's table, through its API."""
 import json
 
-from vpclab import api_client, lifecycle, live
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
+from vpclab.lab import Lab
 from vpclab.report import table
+from vpclab.results import ChangeReport, ChangeUnconfirmed
 
 
 def add_parser(verbs):
@@ -38,9 +39,9 @@ def add_vm_arguments(p) -> None:
 
 
 def main(args) -> int:
-    state = lifecycle.running_lab(args.lab)
+    lab = Lab.attach(args.lab)
     if args.action == "list":
-        rows = api_client.call(state, "GET", "/mappings")
+        rows = lab.mappings()
         if args.json:
             print(json.dumps(rows, indent=1))
         else:
@@ -48,27 +49,21 @@ def main(args) -> int:
                         [[r["vpc"], r["vni"], r["ip"], r["mac"], r["eni"], r["eni_key"], r["host"], r["host_ip"]]
                          for r in rows]))
     elif args.action == "show":
-        print(json.dumps(api_client.call(state, "GET", f"/mappings/{args.vpc}/{args.ip}"), indent=1))
+        print(json.dumps(lab.mapping(args.vpc, args.ip), indent=1))
     elif args.action == "add":
-        return print_change(live.add_vm(state, args.name, args.vpc, args.host, args.ip, args.mac,
-                                        args.eni))
+        return print_change(lambda: lab.add_vm(args.name, vpc=args.vpc, host=args.host,
+                                               ip=args.ip, mac=args.mac, eni=args.eni))[0]
     else:
-        return print_change(live.delete_vm(state, args.vm))
+        return print_change(lambda: lab.delete_vm(args.vm))[0]
     return EXIT_OK
 
 
-def print_change(result: dict) -> int:
-    """Show a change and who confirmed it; the exit code: 1 if some router did not."""
-    touched = ", ".join(f"{host} (+{r['added']} -{r['deleted']} flows, {r['invalidated']} "
-                        f"invalidated)" for host, r in result["routers"].items()) or "none"
-    unconfirmed = result.get("unconfirmed") or []
-    if unconfirmed:
-        print(f"{result['change']}: UNCONFIRMED by {len(unconfirmed)} affected router(s) "
-              f"after {result['converged_ms']} ms")
-    else:
-        print(f"{result['change']}: confirmed by every affected router in {result['converged_ms']} ms")
-    print(f"  routers: {touched}")
-    why = result.get("unconfirmed_why") or {}
-    for host in unconfirmed:
-        print(f"  NOT confirmed by {host}: {why.get(host, 'no confirmation')}")
-    return EXIT_CHECK_FAILED if unconfirmed else EXIT_OK
+def print_change(change) -> tuple[int, ChangeReport]:
+    """Make a change, show it and who confirmed it; the exit code is 1 if some router did not."""
+    try:
+        report = change()
+    except ChangeUnconfirmed as exc:
+        print(exc.report)
+        return EXIT_CHECK_FAILED, exc.report
+    print(report)
+    return EXIT_OK, report

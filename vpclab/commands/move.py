@@ -1,6 +1,6 @@
 """vpclab move LAB VM HOST: migrate a running VM to another physical host."""
-from vpclab import lifecycle, live
 from vpclab.commands.mapping import print_change
+from vpclab.lab import Lab
 
 
 def add_parser(verbs):
@@ -19,8 +19,7 @@ def add_parser(verbs):
 
 
 def main(args) -> int:
-    state = lifecycle.running_lab(args.lab)
-    result = live.move_vm(state, args.vm, args.host)
-    code = print_change(result)
-    print(f"  interface re-attached on {args.host} in {result['reattached_ms']} ms")
+    lab = Lab.attach(args.lab)
+    code, report = print_change(lambda: lab.move(args.vm, args.host))
+    print(f"  interface re-attached on {args.host} in {report.reattached_ms} ms")
     return code

@@ -1,7 +1,7 @@
 """vpclab run FILE: up, the interactive Mininet CLI with display names, then down."""
-from vpclab import lifecycle
 from vpclab.commands.up import add_lab_options
-from vpclab.errors import EXIT_OK, VpclabError
+from vpclab.errors import EXIT_OK
+from vpclab.lab import Lab
 
 
 def add_parser(verbs):
@@ -14,15 +14,5 @@ def add_parser(verbs):
 
 
 def main(args) -> int:
-    topology, text = lifecycle.prepare(args.file, args.name, args.mode)
-    state, proc = lifecycle.start_runner(topology, text, interactive=True)
-    try:
-        code = proc.wait()
-    except KeyboardInterrupt:
-        code = proc.wait()
-    finally:
-        lifecycle.down(state.name)
-    failed = [e for e in state.progress.read() if e["event"] == "failed"]
-    if failed:
-        raise VpclabError(failed[-1]["error"])
+    code = Lab(args.file, name=args.name, mode=args.mode).interact()
     return EXIT_OK if code == 0 else code

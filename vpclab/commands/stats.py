@@ -1,8 +1,8 @@
 """vpclab stats LAB [--json]: what the mapping service and each router did."""
 import json
 
-from vpclab import api_client, lifecycle
 from vpclab.errors import EXIT_OK
+from vpclab.lab import Lab
 from vpclab.report import table
 
 
@@ -19,8 +19,7 @@ def add_parser(verbs):
 
 
 def main(args) -> int:
-    state = lifecycle.running_lab(args.lab)
-    stats = api_client.call(state, "GET", "/stats")
+    stats = Lab.attach(args.lab).stats()
     if args.json:
         print(json.dumps(stats, indent=1))
         return EXIT_OK

@@ -18,42 +18,11 @@ def add_parser(verbs):
     return p
 
 
-def lab_status(state: LabState) -> dict:
-    ready = any(e["event"] == "ready" for e in state.progress.read())
-    running = state.is_running()
-    processes = state.processes()
-    down = health.down_parts(state) if running else []
-    if not running:
-        summary = "stale (run `vpclab down %s`)" % state.name
-    elif not ready:
-        summary = "starting"
-    else:
-        summary = "degraded" if down else "ready"
-    return {
-        "name": state.name,
-        "state": summary,
-        "down": down,       # each with part, role, node, pid, status and error
-        "namespace": state.namespace,
-        "state_dir": str(state.dir),
-        "nodes": state.nodes(),
-        "processes": [{"pid": p.pid, "role": p.role, "node": p.node, "alive": p.is_alive()}
-                      for p in processes],
-    }
-
-
 def _state_line(info: dict) -> str:
     """"degraded: ovs-vswitchd of host2 is down (restarting)", or the plain state."""
     if not info["down"]:
         return info["state"]
     return f"{info['state']}: " + "; ".join(health.describe(part) for part in info["down"])
-
-
-def _running(state: LabState, nodes: dict) -> tuple[int, int]:
-    """Running and total of the lab's current processes: the newest of each part, not the
-    dead ones a restart replaced, nor the node of a deleted VM."""
-    current = [p for (role, node), p in health.newest(state.processes()).items()
-               if role != "node" or node in nodes]
-    return sum(p.is_alive() for p in current), len(current)
 
 
 def main(args) -> int:
@@ -62,7 +31,7 @@ def main(args) -> int:
         if not state.exists():
             raise VpclabError(f"no lab named {args.lab!r}; running labs: "
                               f"{', '.join(list_labs()) or 'none'}")
-        info = lab_status(state)
+        info = health.lab_status(state)
         if args.json:
             print(json.dumps(info, indent=1))
             return EXIT_OK
@@ -71,10 +40,10 @@ def main(args) -> int:
                  n.get("ip") or n.get("underlay_ip", ""), n.get("mac", "")]
                 for name, n in info["nodes"].items()]
         print(table(["NODE", "KIND", "VPC", "HOST", "IP", "MAC"], rows))
-        alive, total = _running(state, info["nodes"])
+        alive, total = health.running_count(state, info["nodes"])
         print(f"\n{alive} of {total} lab processes running; logs in {info['state_dir']}")
         return EXIT_OK
-    labs = [lab_status(LabState(name)) for name in list_labs()]
+    labs = [health.lab_status(LabState(name)) for name in list_labs()]
     if args.json:
         print(json.dumps([{k: v for k, v in lab.items() if k != "processes"} for lab in labs],
                          indent=1))

@@ -1,8 +1,8 @@
 """vpclab up FILE: start a lab in the background and return when it is ready."""
 import time
 
-from vpclab import lifecycle
 from vpclab.errors import EXIT_OK
+from vpclab.lab import Lab
 from vpclab.report import host_table, print_phase, summary, vm_table
 from vpclab.topology import MAPPING_MODES
 
@@ -25,14 +25,15 @@ def add_lab_options(p) -> None:
 def main(args) -> int:
     start = time.monotonic()
     print(f"bringing up {args.file}", flush=True)
-    state, plan = lifecycle.up(args.file, args.name, args.mode, on_phase=print_phase)
-    print(f"lab {state.name!r} ready in {time.monotonic() - start:.2f} s "
+    lab = Lab(args.file, name=args.name, mode=args.mode).start(on_phase=print_phase).detach()
+    plan = lab.plan
+    print(f"lab {lab.name!r} ready in {time.monotonic() - start:.2f} s "
           f"({summary(plan.topology)})\n")
     print(host_table(plan) + "\n")
     print(vm_table(plan) + "\n")
     pair = next(((a, b) for a in plan.topology.vms.values() for b in plan.topology.vms.values()
                  if a.vpc == b.vpc and a.name != b.name), None)
     if pair:
-        print(f"next: vpclab exec {state.name} {pair[0].name} -- ping -c 1 {pair[1].ip}")
-    print(f"      vpclab status {state.name}\n      vpclab down {state.name}")
+        print(f"next: vpclab exec {lab.name} {pair[0].name} -- ping -c 1 {pair[1].ip}")
+    print(f"      vpclab status {lab.name}\n      vpclab down {lab.name}")
     return EXIT_OK

@@ -1,6 +1,6 @@
 """vpclab vm add|del LAB NAME: add or remove a VM (and its ENI mapping) on a running lab."""
-from vpclab import lifecycle, live
 from vpclab.commands.mapping import add_vm_arguments, print_change
+from vpclab.lab import Lab
 
 
 def add_parser(verbs):
@@ -20,11 +20,12 @@ def add_parser(verbs):
 
 
 def main(args) -> int:
-    state = lifecycle.running_lab(args.lab)
+    lab = Lab.attach(args.lab)
     if args.action == "add":
-        result = live.add_vm(state, args.name, args.vpc, args.host, args.ip, args.mac, args.eni)
-        code = print_change(result)
-        print(f"  {args.name}: {args.ip} {result['mac']} {result['eni']} on {args.host}, "
-              f"port {result['port_name']}")
+        code, report = print_change(lambda: lab.add_vm(args.name, vpc=args.vpc, host=args.host,
+                                                       ip=args.ip, mac=args.mac, eni=args.eni))
+        added = report.details
+        print(f"  {args.name}: {args.ip} {added['mac']} {added['eni']} on {args.host}, "
+              f"port {added['port_name']}")
         return code
-    return print_change(live.delete_vm(state, args.name))
+    return print_change(lambda: lab.delete_vm(args.name))[0]

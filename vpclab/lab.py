@@ -1,0 +1,297 @@
+"""vpclab's Python API: a lab, driven from a script, a test or the CLI.
+
+    import vpclab
+
+    with vpclab.Lab("topologies/seed.yaml") as lab:
+        assert lab.ping("ZIGI-VM1", "ZIGI-VM2")
+
+This is the one way a lab is driven: the CLI verbs, `vpclab demo`, the benches and
+the tests all go through `Lab`. A lab runs in its own runner process (see
+vpclab/runner.py), so a `Lab` is a handle: it starts the runner and waits until
+the lab is ready, asks it for changes, runs commands in its nodes, and removes
+everything the lab made when the `with` block ends, however it ends
+(vpclab/cleanup.py). Every failure is a `VpclabError` whose text is what the CLI
+prints for the same mistake.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from vpclab import api_client, cleanup, health, lifecycle, live
+from vpclab.capture import LabCapture, default_dir
+from vpclab.errors import VpclabError
+from vpclab.names import check_display_name, check_lab_name
+from vpclab.plan import FabricPlan, plan_fabric
+from vpclab.results import ChangeReport, ChangeUnconfirmed, ExecResult
+from vpclab.shell import in_netns_of
+from vpclab.state import LabState, process_start_time
+from vpclab.topology import Topology
+from vpclab.validation import load_topology
+
+if TYPE_CHECKING:
+    from vpclab.pinger import RunningPing
+
+TopologySource = str | Path | Mapping[str, Any]
+OnPhase = Callable[[str, float], None]
+
+
+def require_root(what: str = "vpclab.Lab") -> None:
+    if os.geteuid() != 0:
+        script = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "SCRIPT"
+        raise VpclabError(f"{what} needs root (network namespaces, Open vSwitch): run it as "
+                          f"root, e.g. `sudo python {script}`")
+
+
+class Lab:
+    """One lab: build it with `with Lab(...)` (or `start()`), remove it on leaving the block
+    (or with `down()`). A topology mistake raises at once, before anything is built."""
+
+    def __init__(self, topology: TopologySource, *, name: str | None = None,
+                 mode: str | None = None):
+        """`topology`: a YAML file's path or a dict in the same form. `name` overrides the
+        file's (one file can then run twice); `mode` overrides mapping.mode ("on-demand"
+        or "preload"). Raises TopologyError (a VpclabError) with every error and its YAML
+        path, as `vpclab validate` prints them."""
+        self.topology, self._text = lifecycle.prepare(topology, name, mode)
+        self.name = self.topology.name
+        self._state: LabState | None = None
+        self._owned = True
+        self._captures: list[LabCapture] = []
+
+    @classmethod
+    def attach(cls, name: str) -> "Lab":
+        """A handle to a lab already running (started by `vpclab up` or another script).
+        Leaving a `with` block does not remove it; `down()` still does, if you ask."""
+        check_lab_name(name)
+        require_root("attaching to a lab")
+        state = lifecycle.running_lab(name)
+        lab = cls.__new__(cls)
+        lab.topology, lab._text = load_topology(state.topology_path), state.topology_path.read_text()
+        lab.name, lab._state, lab._owned, lab._captures = name, state, False, []
+        return lab
+
+    # -- life ------------------------------------------------------------------------------
+    def start(self, on_phase: OnPhase | None = None, timeout: float = 120.0) -> "Lab":
+        """Build the lab and return once it is ready: every virtual router connected to the
+        mapping service and programmed, every VM plugged in. `on_phase(name, seconds)` is
+        called as each build phase ends. On failure everything built so far is removed and
+        the VpclabError carries the end of the runner's log."""
+        if self._state is not None:
+            raise VpclabError(f"lab {self.name!r} is already started")
+        require_root()
+        self._state = lifecycle.up(self.topology, self._text, on_phase or (lambda n, s: None),
+                                   timeout)
+        cleanup.own(id(self), self.down)
+        return self
+
+    def detach(self) -> "Lab":
+        """Leave the lab running after this handle: neither the end of a `with` block nor the
+        script's exit removes it (what `vpclab up` does). `Lab.attach(name)` finds it again,
+        `vpclab down NAME` removes it."""
+        self._owned = False
+        cleanup.release(id(self))
+        return self
+
+    @staticmethod
+    def remove(name: str) -> bool:
+        """Remove the lab called `name`, running or left over from a crash, by its records;
+        True if anything of it existed. Idempotent (what `vpclab down NAME` does)."""
+        check_lab_name(name)
+        require_root("removing a lab")
+        with cleanup.uninterrupted():
+            return lifecycle.down(name)
+
+    def interact(self) -> int:
+        """Build the lab in this terminal with the Mininet CLI; remove it when the CLI exits.
+        Returns the runner's exit code."""
+        require_root()
+        return lifecycle.interact(self.topology, self._text)
+
+    def down(self) -> bool:
+        """Stop captures still running, then remove the lab: its namespaces, every process
+        it started (also ones started with `popen`) and its state; returns once all are
+        gone. True if there was anything to remove. Ctrl-C waits until it is done.
+        A handle that never started or attached removes nothing (the name may be another's)."""
+        if self._state is None:
+            return False
+        with cleanup.uninterrupted():
+            for capture in self._captures:
+                capture.stop()
+            removed = lifecycle.down(self.name)
+        cleanup.release(id(self))
+        self._state = None
+        return removed
+
+    def __enter__(self) -> "Lab":
+        return self if self._state is not None else self.start()
+
+    def __exit__(self, *exc) -> None:
+        if self._owned:
+            self.down()
+
+    def __repr__(self) -> str:
+        return f"<vpclab.Lab {self.name!r} {'running' if self._state else 'not started'}>"
+
+    @property
+    def state(self) -> LabState:
+        """The lab's records (internal: processes, logs, events); raises if not started."""
+        if self._state is None:
+            raise VpclabError(f"lab {self.name!r} is not started: use `with Lab(...) as lab` "
+                              "or lab.start()")
+        return self._state
+
+    # -- what is in it -----------------------------------------------------------------------
+    @property
+    def captures(self) -> list[LabCapture]:
+        """Every capture made through this handle, in order (their folders stay)."""
+        return list(self._captures)
+
+    @property
+    def plan(self) -> FabricPlan:
+        """Every host's and VM's names, addresses, ports and namespaces, as built."""
+        return plan_fabric(self.topology)
+
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        """Every node now (VMs added since start included): kind, vpc, host, ip, mac..."""
+        return self.state.nodes()
+
+    @property
+    def vms(self) -> list[str]:
+        return [name for name, node in self.nodes().items() if node["kind"] == "vm"]
+
+    @property
+    def hosts(self) -> list[str]:
+        return [name for name, node in self.nodes().items() if node["kind"] == "host"]
+
+    def address(self, target: str) -> str:
+        """An IP as given, or the IP of a VM (its ENI's) or of a host (its underlay NIC's)."""
+        try:
+            return str(ipaddress.ip_address(target))
+        except ValueError:
+            node = self._node(target)
+            return node.get("ip") or node["underlay_ip"]
+
+    def log(self, name: str = "runner") -> Path:
+        """A log of the lab: "runner", "mapping-service", or a host's daemon."""
+        return self.state.log(name)
+
+    def status(self) -> dict[str, Any]:
+        """What `vpclab status LAB --json` prints: ready or degraded (and why), nodes, processes."""
+        return health.lab_status(self.state)
+
+    def stats(self) -> dict[str, Any]:
+        """What `vpclab stats LAB --json` prints: the mapping service's and each router's counters."""
+        return api_client.call(self.state, "GET", "/stats")
+
+    def mappings(self) -> list[dict[str, Any]]:
+        """What `vpclab mapping list LAB --json` prints: every (VPC, IP) -> ENI, MAC, host."""
+        return api_client.call(self.state, "GET", "/mappings")
+
+    def mapping(self, vpc: str, ip: str) -> dict[str, Any]:
+        """One mapping, as `vpclab mapping show LAB VPC IP` prints it."""
+        check_display_name(vpc, "VPC name")
+        return api_client.call(self.state, "GET", f"/mappings/{vpc}/{ipaddress.ip_address(ip)}")
+
+    # -- running things in nodes -------------------------------------------------------------
+    def command(self, node: str, *argv: str) -> list[str]:
+        """The argv that runs `argv` inside `node` (its network and mount namespaces), for
+        subprocess or os.exec. On a host, OVS tools find that host's own Open vSwitch."""
+        if not argv or not all(isinstance(arg, str) for arg in argv):
+            raise VpclabError(f"say what to run in {node}: strings, e.g. lab.exec({node!r}, "
+                              "'ip', 'addr')")
+        info = self._node(node)
+        if info["kind"] == "host":
+            argv = ("env", f"OVS_RUNDIR={self.state.host_dir(info['node'])}", *argv)
+        return in_netns_of(info["pid"], list(argv))
+
+    def exec(self, node: str, *argv: str, timeout: float = 60.0, input: str | None = None,
+             check: bool = False) -> ExecResult:
+        """Run `argv` inside a VM or host (by name) and wait until it exits, at most `timeout`
+        seconds. `check=True` raises a VpclabError if it exits non-zero."""
+        try:
+            done = subprocess.run(self.command(node, *argv), capture_output=True, text=True,
+                                  timeout=timeout, input=input)
+        except subprocess.TimeoutExpired:
+            raise VpclabError(f"{node}$ {' '.join(argv)} did not finish in {timeout:g} s")
+        for capture in self._captures:
+            if not capture.stopped:
+                capture.ran(node, list(argv), done.returncode)
+        result = ExecResult(node, list(argv), done.returncode, done.stdout, done.stderr)
+        return result.check() if check else result
+
+    def popen(self, node: str, *argv: str, **kwargs: Any) -> subprocess.Popen:
+        """Start `argv` inside a node and return at once (e.g. a long ping). `down()` stops
+        it if you do not."""
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        return subprocess.Popen(self.command(node, *argv), **kwargs)
+
+    def ping(self, source: str, target: str, count: int = 1, wait: float = 2.0) -> bool:
+        """Ping `target` (a VM or host name, or an IP) from `source`; True if a reply came back.
+        Waits up to `wait` seconds for each reply."""
+        extra = ["-i", "0.2"] if count > 1 else []
+        return self.exec(source, "ping", "-n", "-q", "-c", str(count), "-W", f"{wait:g}", *extra,
+                         self.address(target)).ok
+
+    def running_ping(self, vm: str, target: str, interval: float = 0.1) -> "RunningPing":
+        """Ping `target` every `interval` seconds from `vm` until the `with` block ends, with
+        each request's and reply's time captured: `.lost()` lists the unanswered requests."""
+        from vpclab.pinger import RunningPing
+        return RunningPing(self, vm, target, interval)
+
+    def capture(self, points: list[str], output: str | Path | None = None,
+                filter: str = "") -> LabCapture:
+        """tcpdump on each point (a node's eth0, or NODE:IFACE such as "host1:eth0"), in a
+        `with` block: entering returns once every tcpdump is listening, leaving waits until
+        the traffic settles and writes the folder (default captures/LAB-DATE). Commands
+        run with `exec` meanwhile are noted in its capture.json."""
+        if isinstance(points, str):
+            points = [points]
+        capture = LabCapture(self.state, points, output or default_dir(self.name), filter)
+        self._captures.append(capture)
+        return capture
+
+    # -- live changes ------------------------------------------------------------------------
+    def move(self, vm: str, host: str) -> ChangeReport:
+        """Migrate a running VM to another host (it keeps its IP and MAC). Returns once the
+        mapping service has the new location, every router that cached the old one has
+        confirmed its invalidation, and the VM's interface is on the new host's router.
+        Raises ChangeUnconfirmed (a CheckFailed) if a router did not confirm in time."""
+        check_display_name(vm, "VM name")
+        check_display_name(host, "host name")
+        return self._confirmed(live.move_vm(self.state, vm, host))
+
+    def add_vm(self, name: str, *, vpc: str, host: str, ip: str, mac: str | None = None,
+               eni: str | None = None) -> ChangeReport:
+        """Add a VM and its ENI mapping (validated like a topology file's); returns once it is
+        plugged in and every affected router confirmed. report.details has its mac, eni, port."""
+        for value, what in ((name, "VM name"), (vpc, "VPC name"), (host, "host name")):
+            check_display_name(value, what)
+        return self._confirmed(live.add_vm(self.state, name, vpc, host, ip, mac, eni))
+
+    def delete_vm(self, name: str) -> ChangeReport:
+        """Remove a VM and its mapping; returns once every router that cached it confirmed."""
+        check_display_name(name, "VM name")
+        return self._confirmed(live.delete_vm(self.state, name))
+
+    @staticmethod
+    def _confirmed(result: dict[str, Any]) -> ChangeReport:
+        report = ChangeReport.from_result(result)
+        if not report.confirmed:
+            raise ChangeUnconfirmed(report)
+        return report
+
+    def _node(self, name: str) -> dict[str, Any]:
+        check_display_name(name, "node name")
+        nodes = self.nodes()
+        info = nodes.get(name)
+        if info is None:
+            raise VpclabError(f"lab {self.name!r} has no node {name!r}; nodes: {', '.join(nodes)}")
+        if process_start_time(info["pid"]) != info["start"]:
+            raise VpclabError(f"node {name!r} of lab {self.name!r} is gone; "
+                              f"`vpclab down {self.name}` then `vpclab up` again")
+        return info
