@@ -14,13 +14,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __all__ = ["Lab", "LabCapture", "Comparison", "ExecResult", "ChangeReport", "VpclabError",
-           "CheckFailed", "ChangeUnconfirmed", "TopologyError", "compare_captures"]
+           "CheckFailed", "ChangeUnconfirmed", "TopologyError", "compare_captures", "wait_until"]
 
 _WHERE = {"Lab": "vpclab.lab", "LabCapture": "vpclab.capture", "Comparison": "vpclab.compare",
           "compare_captures": "vpclab.compare", "ExecResult": "vpclab.results",
           "ChangeReport": "vpclab.results", "ChangeUnconfirmed": "vpclab.results",
           "VpclabError": "vpclab.errors", "CheckFailed": "vpclab.errors",
-          "TopologyError": "vpclab.validation"}
+          "TopologyError": "vpclab.validation", "wait_until": "vpclab.wait"}
 
 if TYPE_CHECKING:
     from vpclab.capture import LabCapture
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from vpclab.lab import Lab
     from vpclab.results import ChangeReport, ChangeUnconfirmed, ExecResult
     from vpclab.validation import TopologyError
+    from vpclab.wait import wait_until
 
 
 def __getattr__(name: str):
