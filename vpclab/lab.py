@@ -162,10 +162,12 @@ class Lab:
 
     @property
     def vms(self) -> list[str]:
+        """The names of the lab's VMs now."""
         return [name for name, node in self.nodes().items() if node["kind"] == "vm"]
 
     @property
     def hosts(self) -> list[str]:
+        """The names of the lab's physical hosts."""
         return [name for name, node in self.nodes().items() if node["kind"] == "host"]
 
     def address(self, target: str) -> str:

@@ -7,6 +7,7 @@ sent, instead of counting replies and hoping the event fell inside the pings.
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vpclab.capture import LabCapture
@@ -30,7 +31,8 @@ class RunningPing:
         self.replies: dict[int, float] = {}
 
     @property
-    def pcap(self):
+    def pcap(self) -> Path:
+        """The capture of the ping's ICMP in the VM (removed with the lab)."""
         return next(iter(self.capture.captures.values())).pcap
 
     def read(self) -> "RunningPing":

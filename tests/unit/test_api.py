@@ -120,3 +120,11 @@ def test_the_venv_helper_imports_with_the_standard_library_only():
     done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_api_reference_in_docs_is_the_docstrings_of_today():
+    from vpclab import apidoc
+    assert apidoc.DOC.read_text() == apidoc.render(apidoc.DOC.read_text()), \
+        "docs/api.md is behind the docstrings: run .venv/bin/python -m vpclab.apidoc"
+    for name in apidoc.CLASSES + apidoc.FUNCTIONS + apidoc.ERRORS:
+        assert f"vpclab.{name}" in apidoc.DOC.read_text()
