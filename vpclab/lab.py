@@ -42,7 +42,7 @@ OnPhase = Callable[[str, float], None]
 
 def require_root(what: str = "vpclab.Lab") -> None:
     if os.geteuid() != 0:
-        script = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "SCRIPT"
+        script = sys.argv[0] if sys.argv and sys.argv[0] else "SCRIPT"
         raise VpclabError(f"{what} needs root (network namespaces, Open vSwitch): run it as "
                           f"root, e.g. `sudo python {script}`")
 
