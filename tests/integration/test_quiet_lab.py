@@ -11,18 +11,18 @@ from scapy.layers.l2 import ARP
 from scapy.utils import rdpcap
 
 from tests.integration.labtools import MULTI_VPC
-from vpclab.capture import Capture
 from vpclab.plan import CONTROLLER_IP, CONTROLLER_PORT
-from vpclab.shell import in_netns_of, run
+from vpclab.shell import run
 
 IDLE_WINDOW = 30.0          # what the promise says: an idle lab captured for 30 s shows nothing
 ALL_HOSTS_GROUP = "010000E0"    # 224.0.0.1 in /proc/net/igmp: joined by every interface, never reported
 
 
-def multicast_state(argv_prefix: list[str]) -> tuple[set[str], str]:
+SHOW_MULTICAST = ["sh", "-c", "cat /proc/net/igmp; echo ---; ip -6 -o addr show"]
+
+
+def multicast_state(text: str) -> tuple[set[str], str]:
     """(IPv4 groups joined, IPv6 addresses) of one namespace: what Linux would announce."""
-    text = run(argv_prefix + ["sh", "-c", "cat /proc/net/igmp; echo ---; ip -6 -o addr show"],
-               "multicast state")
     igmp, _, ipv6 = text.partition("---\n")
     groups = {line.split()[0] for line in igmp.splitlines() if line.startswith(("\t\t", "    "))}
     return groups, ipv6.strip()
@@ -38,40 +38,35 @@ def is_control_channel(frame, mgmt_ip: str) -> bool:
     return ARP in frame and {frame[ARP].psrc, frame[ARP].pdst} == ends
 
 
-def test_no_lab_interface_joins_a_group_it_would_announce(labs):
-    state, _ = labs.up(MULTI_VPC, "quietm")
-    namespaces = {"lab": ["ip", "netns", "exec", state.namespace]}
-    namespaces |= {name: in_netns_of(node["pid"], []) for name, node in state.nodes().items()}
+def test_no_lab_interface_joins_a_group_it_would_announce(vpclab_lab):
+    lab = vpclab_lab(MULTI_VPC)
+    # the lab's own namespace (the management network) is no node: entered by its name
+    shown = {"lab": run(["ip", "netns", "exec", lab.state.namespace, *SHOW_MULTICAST],
+                        "multicast state")}
+    shown |= {name: lab.exec(name, *SHOW_MULTICAST, check=True).stdout for name in lab.nodes()}
     announced = {}
-    for name, prefix in namespaces.items():
-        groups, ipv6 = multicast_state(prefix)
+    for name, text in shown.items():
+        groups, ipv6 = multicast_state(text)
         assert groups, f"{name}: /proc/net/igmp listed no group at all: the check reads nothing"
         if groups - {ALL_HOSTS_GROUP} or ipv6:
             announced[name] = (sorted(groups - {ALL_HOSTS_GROUP}), ipv6)
     assert announced == {}, f"would send IGMP/MLD reports: {announced}"
 
 
-def test_an_idle_lab_captured_for_30_s_shows_nothing(labs, tmp_path):
-    state, plan = labs.up(MULTI_VPC, "quiet")
-    nodes = state.nodes()
-    points = [(name, "eth0") for name in nodes] + \
-             [(name, "mgmt0") for name, node in nodes.items() if node["kind"] == "host"]
-    captures = []
-    try:
-        for node, iface in points:          # at once, straight after up: when chatter comes
-            captures.append(Capture(state, node, tmp_path, iface).start())
+def test_an_idle_lab_captured_for_30_s_shows_nothing(vpclab_lab, tmp_path):
+    lab = vpclab_lab(MULTI_VPC)
+    points = [(name, "eth0") for name in lab.nodes()] + [(name, "mgmt0") for name in lab.hosts]
+    # at once, straight after up: when chatter comes
+    with lab.capture([f"{node}:{iface}" for node, iface in points], tmp_path):
         time.sleep(IDLE_WINDOW)             # the observation window itself, not a wait
-    finally:
-        for capture in captures:
-            capture.stop()
     unexplained, control = {}, 0
-    for capture in captures:
-        frames = rdpcap(str(capture.pcap))
-        if capture.iface == "mgmt0":
-            mgmt_ip = str(plan.hosts[capture.node].mgmt_ip)
+    for node, iface in points:
+        frames = rdpcap(str(tmp_path / f"{node}.{iface}.pcap"))
+        if iface == "mgmt0":
+            mgmt_ip = str(lab.plan.hosts[node].mgmt_ip)
             control += sum(is_control_channel(f, mgmt_ip) for f in frames)
             frames = [f for f in frames if not is_control_channel(f, mgmt_ip)]
         if frames:
-            unexplained[capture.point] = [f.summary() for f in frames[:5]]
+            unexplained[f"{node}:{iface}"] = [f.summary() for f in frames[:5]]
     assert control, "no OpenFlow echo on any mgmt0 in 30 s: the captures saw nothing at all"
     assert unexplained == {}, f"an idle lab said something: {unexplained}"

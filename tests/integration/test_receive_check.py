@@ -5,9 +5,8 @@ import sys
 
 import pytest
 
-from tests.integration.labtools import MULTI_VPC, in_node
-from vpclab import api_client
-from vpclab.capture import Capture, settle
+from tests.integration.labtools import MULTI_VPC
+from vpclab.capture import settle
 
 # argv: outer source, ICMP id, inner source MAC, inner destination MAC, inner destination IP,
 # then the option's source and destination ENI keys (none: no option at all)
@@ -24,78 +23,74 @@ send(IP(src=outer_src, dst="192.168.100.2") / UDP(sport=40000, dport=6081) /
 """
 
 
-def eni_keys(state) -> dict[tuple[str, str], int]:
-    return {(m["vpc"], m["ip"]): m["eni_key"] for m in api_client.call(state, "GET", "/mappings")}
+def eni_keys(lab) -> dict[tuple[str, str], int]:
+    return {(m["vpc"], m["ip"]): m["eni_key"] for m in lab.mappings()}
 
 
-def inject(state, host: str, outer_src: str, ident: int, macs: list[str], inner_dst: str,
+def inject(lab, host: str, outer_src: str, ident: int, macs: list[str], inner_dst: str,
            keys: tuple[int, int] | None) -> None:
-    argv = [sys.executable, "-c", INJECT, outer_src, str(ident), *macs, inner_dst,
-            *(str(k) for k in keys or ())]
-    done = in_node(state, host, argv)
-    assert done.returncode == 0, done.stderr
+    done = lab.exec(host, sys.executable, "-c", INJECT, outer_src, str(ident), *macs, inner_dst,
+                    *(str(k) for k in keys or ()))
+    assert done.ok, done.stderr
 
 
-def received_at_vm2(state, tmp_path, send) -> str:
+def received_at_vm2(lab, tmp_path, send) -> str:
     """What ZIGI-VM2 captured while `send` ran (a failed injection fails the test)."""
-    watch = Capture(state, "ZIGI-VM2", tmp_path, filter_expr="icmp").start()
-    try:
+    with lab.capture(["ZIGI-VM2"], tmp_path, filter="icmp") as cap:
         send()
-        settle([watch], quiet=0.5)
-    finally:
-        seen = "\n".join(watch.stop())
-    return seen
+        settle(list(cap.captures.values()), quiet=0.5)   # longer than the capture's own wait
+    return "\n".join(cap.lines()["ZIGI-VM2"])
 
 
-def multi_vpc_lab(labs, name: str, mode: str):
+def multi_vpc_lab(vpclab_lab, mode: str):
     """The lab, ZIGI-VM1's and ZIGI-VM2's MACs, and every ENI's key by (VPC, IP)."""
-    state, plan = labs.up(MULTI_VPC, name, mode)
-    vms = plan.topology.vms
-    return state, [vms["ZIGI-VM1"].mac, vms["ZIGI-VM2"].mac], eni_keys(state)
+    lab = vpclab_lab(MULTI_VPC, mode=mode)
+    vms = lab.topology.vms
+    return lab, [vms["ZIGI-VM1"].mac, vms["ZIGI-VM2"].mac], eni_keys(lab)
 
 
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])
-def test_a_rogue_host_claiming_a_vm_is_dropped_and_counted(labs, tmp_path, mode):
-    state, macs, keys = multi_vpc_lab(labs, f"rx-{mode[:3]}", mode)
+def test_a_rogue_host_claiming_a_vm_is_dropped_and_counted(vpclab_lab, tmp_path, mode):
+    lab, macs, keys = multi_vpc_lab(vpclab_lab, mode)
     vm1_to_vm2 = (keys["ZIGI-VPC1", "10.0.0.148"], keys["ZIGI-VPC1", "10.0.0.185"])
 
     def send():
         # host3 holds no ZIGI-VM1, yet sends a tunnelled packet "from" it (ICMP id 0x1111)
-        inject(state, "host3", "192.168.100.3", 0x1111, macs, "10.0.0.185", vm1_to_vm2)
+        inject(lab, "host3", "192.168.100.3", 0x1111, macs, "10.0.0.185", vm1_to_vm2)
         # control: the same packet from the host that really holds ZIGI-VM1 (id 0x2222)
-        inject(state, "host1", "192.168.100.1", 0x2222, macs, "10.0.0.185", vm1_to_vm2)
+        inject(lab, "host1", "192.168.100.1", 0x2222, macs, "10.0.0.185", vm1_to_vm2)
 
-    seen = received_at_vm2(state, tmp_path, send)
+    seen = received_at_vm2(lab, tmp_path, send)
     assert "id 8738" in seen                   # the honest host's packets arrive
     assert "id 4369" not in seen               # the rogue's never do
-    host2 = api_client.call(state, "GET", "/stats")["routers"]["host2"]
+    host2 = lab.stats()["routers"]["host2"]
     assert host2["receive_check_failed"] >= 3
-    alarms = [e for e in state.events.read() if e["event"] == "receive_check_failed"]
+    alarms = [e for e in lab.state.events.read() if e["event"] == "receive_check_failed"]
     if mode == "on-demand":
         assert alarms and alarms[0]["outer_source"] == "192.168.100.3" \
             and alarms[0]["claimed_source"] == "10.0.0.148"
 
 
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])
-def test_the_geneve_option_decides_who_sent_and_who_receives(labs, tmp_path, mode):
+def test_the_geneve_option_decides_who_sent_and_who_receives(vpclab_lab, tmp_path, mode):
     """All from host1, which really holds ZIGI-VM1, so only the option differs."""
-    state, macs, keys = multi_vpc_lab(labs, f"eni-{mode[:3]}", mode)
+    lab, macs, keys = multi_vpc_lab(vpclab_lab, mode)
     vm1, vm2 = keys["ZIGI-VPC1", "10.0.0.148"], keys["ZIGI-VPC1", "10.0.0.185"]
     vm3 = keys["ZIGI-VPC1", "10.0.0.20"]            # another ENI on host1, other IP
     other_vm2 = keys["ZIGI-VPC2", "10.0.0.185"]     # same IP on host2, other VPC
 
     def send():
-        inject(state, "host1", "192.168.100.1", 0x2222, macs, "10.0.0.185", (vm1, vm2))   # control
-        inject(state, "host1", "192.168.100.1", 0x3333, macs, "10.0.0.185", None)          # no option
-        inject(state, "host1", "192.168.100.1", 0x4444, macs, "10.0.0.185", (vm3, vm2))    # wrong sender
-        inject(state, "host1", "192.168.100.1", 0x5555, macs, "10.0.0.99", (vm1, vm2))     # by ENI
-        inject(state, "host1", "192.168.100.1", 0x6666, macs, "10.0.0.185", (vm1, other_vm2))
+        inject(lab, "host1", "192.168.100.1", 0x2222, macs, "10.0.0.185", (vm1, vm2))   # control
+        inject(lab, "host1", "192.168.100.1", 0x3333, macs, "10.0.0.185", None)          # no option
+        inject(lab, "host1", "192.168.100.1", 0x4444, macs, "10.0.0.185", (vm3, vm2))    # wrong sender
+        inject(lab, "host1", "192.168.100.1", 0x5555, macs, "10.0.0.99", (vm1, vm2))     # by ENI
+        inject(lab, "host1", "192.168.100.1", 0x6666, macs, "10.0.0.185", (vm1, other_vm2))
 
-    seen = received_at_vm2(state, tmp_path, send)
+    seen = received_at_vm2(lab, tmp_path, send)
     assert "id 8738" in seen                 # the honest packet arrives
     assert "id 13107" not in seen            # a Geneve packet without the option: dropped
     assert "id 17476" not in seen            # the option names ZIGI-VM3 as sender: not 10.0.0.148
     assert "10.0.0.148 > 10.0.0.99: ICMP echo request, id 21845" in seen   # delivered to the ENI named
     assert "id 26214" not in seen            # the option names an ENI of another VPC
-    host2 = api_client.call(state, "GET", "/stats")["routers"]["host2"]
+    host2 = lab.stats()["routers"]["host2"]
     assert host2["receive_check_failed"] >= 6

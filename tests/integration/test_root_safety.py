@@ -8,8 +8,8 @@ import uuid
 import pytest
 import yaml
 
-from tests.integration.labtools import MULTI_VPC, REPO, SEED, VPCLAB, in_node
-from vpclab import lifecycle
+from tests.integration.labtools import MULTI_VPC, REPO, SEED, VPCLAB
+from vpclab import Lab
 from vpclab.state import LabState, namespace_exists, namespace_id, processes_in
 from vpclab.wait import wait_until
 
@@ -62,14 +62,14 @@ def test_a_state_dir_vpclab_did_not_create_is_never_removed(tmp_path):
     assert (root / "seed" / "precious").read_text() == "keep"
 
 
-def test_capture_under_sudo_gives_the_user_only_what_it_created(labs, tmp_path):
-    state, _ = labs.up(SEED, "own")
+def test_capture_under_sudo_gives_the_user_only_what_it_created(vpclab_lab, tmp_path):
+    lab = vpclab_lab(SEED)
     parent = tmp_path / "rootparent"           # exists before, root's: must stay root's
     parent.mkdir()
     (parent / "old").write_text("root's")
     out = parent / "new" / "cap"
     user = {**os.environ, "SUDO_UID": "65534", "SUDO_GID": "65534"}
-    done = vpclab("capture", state.name, "--on", "ZIGI-VM1", "-o", out, "--",
+    done = vpclab("capture", lab.name, "--on", "ZIGI-VM1", "-o", out, "--",
                   "ZIGI-VM1", "ping", "-c", "1", "10.0.0.185", env=user)
     assert done.returncode == 0, done.stderr
     for path in (tmp_path, parent, parent / "old"):
@@ -91,20 +91,20 @@ def test_two_ups_of_one_lab_at_once_one_wins_the_others_say_why():
                 assert "Traceback" not in err
         assert LabState(name).is_running()
     finally:
-        lifecycle.down(name)
+        Lab.remove(name)
 
 
-def test_down_returns_when_everything_of_the_lab_is_gone(labs):
-    state, _ = labs.up(MULTI_VPC, "gone")
+def test_down_returns_when_everything_of_the_lab_is_gone(vpclab_lab):
+    lab = vpclab_lab(MULTI_VPC)
+    state = lab.state
     # something a user left running inside a VM: not recorded, but in the lab's namespace
-    stray = subprocess.Popen(VPCLAB + ["exec", state.name, "ZIGI-VM1", "--", "sleep", "300"],
-                             cwd=REPO)
-    vm_namespace = namespace_id(f"/proc/{state.nodes()['ZIGI-VM1']['pid']}/ns/net")
+    stray = lab.popen("ZIGI-VM1", "sleep", "300")
+    vm_namespace = namespace_id(f"/proc/{lab.nodes()['ZIGI-VM1']['pid']}/ns/net")
     try:
         wait_until(lambda: namespace_id(f"/proc/{stray.pid}/ns/net") == vm_namespace,
                    "the stray sleep to run inside ZIGI-VM1", timeout=20)
         recorded = state.processes()
-        assert lifecycle.down(state.name)
+        assert lab.down()
         assert [p for p in recorded if p.is_alive()] == []
         assert processes_in({vm_namespace}) == []
         assert stray.poll() is not None or stray.wait(timeout=1) is not None
@@ -123,7 +123,7 @@ def test_a_closed_pipe_is_no_traceback():
     assert "Traceback" not in err and "BrokenPipe" not in err, err
 
 
-def test_a_vpc_may_use_the_labs_own_ranges_and_the_underlay_may_be_chosen(labs, tmp_path):
+def test_a_vpc_may_use_the_labs_own_ranges_and_the_underlay_may_be_chosen(vpclab_lab, tmp_path):
     raw = yaml.safe_load(SEED.read_text())
     raw["underlay"] = {"cidr": "10.254.0.0/16"}
     raw["hosts"] = {"host1": {"underlay_ip": "10.254.7.1"}, "host2": {"underlay_ip": "10.254.9.2"}}
@@ -134,12 +134,11 @@ def test_a_vpc_may_use_the_labs_own_ranges_and_the_underlay_may_be_chosen(labs, 
                   "b2": {"vpc": "lab", "host": "host2", "ip": "192.168.100.11"}}
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(raw))
-    state, _ = labs.up(path, "plan")
+    lab = vpclab_lab(path)
     for src, dst in (("a1", "172.31.200.20"), ("a2", "172.31.0.10"), ("b1", "192.168.100.11"),
                      ("b2", "192.168.100.10")):
-        done = in_node(state, src, ["ping", "-c", "1", "-W", "2", dst])
-        assert done.returncode == 0, (src, dst, done.stdout)
-    assert "10.254.7.1/16" in in_node(state, "host1", ["ip", "-o", "addr", "show", "br-phy"]).stdout
+        assert lab.ping(src, dst), (src, dst)
+    assert "10.254.7.1/16" in lab.exec("host1", "ip", "-o", "addr", "show", "br-phy").stdout
 
 
 def test_a_namespace_named_like_a_lab_without_its_records_is_left_alone():

@@ -21,13 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.labtools import (
-    MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, ping, signal_recorded,
-)
-from vpclab import lifecycle
+from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, signal_recorded
+from vpclab import Lab
 from vpclab.health import newest
-from vpclab.shell import in_netns_of
-from vpclab.state import LabState, RecordedProcess
+from vpclab.state import RecordedProcess
 from vpclab.wait import wait_until
 
 MAPPING_COOKIE = re.compile(r"cookie=(0x1[0-9a-f]{14}),")
@@ -41,14 +38,14 @@ def topology(tmp_path: Path, encap: str) -> Path:
     return path
 
 
-def current(state: LabState, role: str, node: str = "") -> RecordedProcess:
-    return newest(state.processes())[(role, node)]
+def current(lab: Lab, role: str, node: str = "") -> RecordedProcess:
+    return newest(lab.state.processes())[(role, node)]
 
 
-def restarted(state: LabState, old: RecordedProcess) -> RecordedProcess:
+def restarted(lab: Lab, old: RecordedProcess) -> RecordedProcess:
     """Wait for the supervisor to record a live successor of `old`."""
     def successor():
-        now = current(state, old.role, old.node)
+        now = current(lab, old.role, old.node)
         return now if now.pid != old.pid and now.is_alive() else None
     return wait_until(successor, f"{old.role} of {old.node} to be restarted", timeout=30)
 
@@ -62,13 +59,12 @@ class Pinger:
     """A running `ping -D` at 20/s: which requests went unanswered, and when answers resumed.
     Its output goes to a file (ping flushes each line), read while it runs."""
 
-    def __init__(self, state: LabState, pair: tuple[str, str], directory: Path):
+    def __init__(self, lab: Lab, pair: tuple[str, str], directory: Path):
         self.pair = pair
         self.out = directory / f"ping-{pair[0]}-{pair[1]}.txt"
-        pid = state.nodes()[pair[0]]["pid"]
         with self.out.open("w") as out:
-            self.proc = subprocess.Popen(in_netns_of(pid, ["ping", "-D", "-i", "0.05", "-W", "1",
-                                                           "-w", "120", pair[1]]), stdout=out)
+            self.proc = lab.popen(pair[0], "ping", "-D", "-i", "0.05", "-W", "1", "-w", "120",
+                                  pair[1], stdout=out)
 
     def answers(self) -> list[tuple[float, int]]:
         """(time, icmp_seq) of every answer so far."""
@@ -102,15 +98,16 @@ def kill(proc: RecordedProcess) -> float:
 
 @pytest.mark.parametrize("encap", ["geneve", "vxlan"])
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])
-def test_a_killed_vswitchd_comes_back_programmed_and_pings_resume(labs, tmp_path, mode, encap):
-    state, _ = labs.up(topology(tmp_path, encap), f"vsw-{mode[:3]}-{encap[:3]}", mode)
-    assert ping(state, *SAME_HOST) and ping(state, *ACROSS)
-    before = set(MAPPING_COOKIE.findall(dump_flows(state, "host1")))
-    old = current(state, "ovs-vswitchd", "host1")
-    pingers = [Pinger(state, SAME_HOST, tmp_path), Pinger(state, ACROSS, tmp_path)]
+def test_a_killed_vswitchd_comes_back_programmed_and_pings_resume(vpclab_lab, tmp_path, mode, encap):
+    lab = vpclab_lab(topology(tmp_path, encap), mode=mode)
+    state = lab.state
+    assert lab.ping(*SAME_HOST) and lab.ping(*ACROSS)
+    before = set(MAPPING_COOKIE.findall(dump_flows(lab, "host1")))
+    old = current(lab, "ovs-vswitchd", "host1")
+    pingers = [Pinger(lab, SAME_HOST, tmp_path), Pinger(lab, ACROSS, tmp_path)]
     wait_until(lambda: all(p.answers() for p in pingers), "both pings to be answered")
     killed_at = kill(old)
-    new = restarted(state, old)
+    new = restarted(lab, old)
     # the router reconnected after the kill, and the service programmed it again
     wait_until(lambda: [e for e in state.events.read() if e["event"] == "router_ready"
                         and e["host"] == "host1" and e["t"] > killed_at],
@@ -122,98 +119,94 @@ def test_a_killed_vswitchd_comes_back_programmed_and_pings_resume(labs, tmp_path
               f"pings back {seconds:.2f} s after SIGKILL ({lost} of 20/s lost)")
     # what lived only in the dead daemon is set again: every peer's underlay MAC, so the
     # first packet to a host it has not talked to since is not lost to OVS's own ARP
-    neighbours = host_ovs(state, "host1", ["ovs-appctl", "-t", str(state.host_dir(
-        state.nodes()["host1"]["node"]) / "ovs-vswitchd.ctl"), "tnl/neigh/show"])
+    neighbours = host_ovs(lab, "host1", ["ovs-appctl", "-t", str(state.host_dir(
+        lab.nodes()["host1"]["node"]) / "ovs-vswitchd.ctl"), "tnl/neigh/show"])
     assert "192.168.100.2 " in neighbours and "192.168.100.3 " in neighbours, neighbours
     resynced = [e for e in state.events.read() if e["event"] == "router_resynced"
                 and e["host"] == "host1" and e["t"] > killed_at]
     assert resynced and resynced[0]["kept_cached"] == 0          # a clean router came back
     if mode == "preload":                                        # ... with every entry again
-        assert set(MAPPING_COOKIE.findall(dump_flows(state, "host1"))) == before
+        assert set(MAPPING_COOKIE.findall(dump_flows(lab, "host1"))) == before
     else:                                                        # ... that learns again
         assert [e for e in state.events.read() if e["event"] == "miss"
                 and e["host"] == "host1" and e["t"] > resynced[0]["t"]]
     assert not [e for e in state.events.read() if e["event"] == "openflow_error"]
-    wait_until(lambda: ping(state, "OTHER-VM1", "10.0.0.77") and
-               ping(state, "WEB-VM2", "172.16.0.10"), "the other VPCs' pings", timeout=30)
+    wait_until(lambda: lab.ping("OTHER-VM1", "10.0.0.77") and
+               lab.ping("WEB-VM2", "172.16.0.10"), "the other VPCs' pings", timeout=30)
     # down removes everything, the restarted daemon included
     recorded = state.processes()
     assert new in recorded
-    lifecycle.down(state.name)
+    lab.down()
     assert [p for p in recorded if p.is_alive()] == []
 
 
-def test_a_killed_ovsdb_server_comes_back_and_serves_the_router(labs, tmp_path):
-    state, _ = labs.up(MULTI_VPC, "ovsdb")
-    assert ping(state, *ACROSS)
-    pinger = Pinger(state, ACROSS, tmp_path)
+def test_a_killed_ovsdb_server_comes_back_and_serves_the_router(vpclab_lab, tmp_path):
+    lab = vpclab_lab(MULTI_VPC)
+    assert lab.ping(*ACROSS)
+    pinger = Pinger(lab, ACROSS, tmp_path)
     wait_until(pinger.answers, "the ping to be answered")
-    old = current(state, "ovsdb-server", "host1")
+    old = current(lab, "ovsdb-server", "host1")
     killed_at = kill(old)
-    restarted(state, old)
-    host1 = state.nodes()["host1"]
-    directory = state.host_dir(host1["node"])
+    restarted(lab, old)
+    directory = lab.state.host_dir(lab.nodes()["host1"]["node"])
     # a waiting transaction returns only once ovs-vswitchd has read it from the new server
-    done = subprocess.run(in_netns_of(host1["pid"], [
-        "ovs-vsctl", f"--db=unix:{directory}/db.sock", "--timeout=30", "set", "Open_vSwitch",
-        ".", "external_ids:vpclab-test=reconnected"]), capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    done = lab.exec("host1", "ovs-vsctl", f"--db=unix:{directory}/db.sock", "--timeout=30", "set",
+                    "Open_vSwitch", ".", "external_ids:vpclab-test=reconnected")
+    assert done.ok, done.stderr
     wait_until(lambda: pinger.resumed(killed_at), "pings to go on", timeout=30)
     seconds, lost = pinger.outage(killed_at)
     print(f"\novsdb-server restart: {lost} pings lost ({seconds:.2f} s)")
     # the database it serves is whole: a vswitchd started from it rebuilds host1's router
-    old_vswitchd = current(state, "ovs-vswitchd", "host1")
+    old_vswitchd = current(lab, "ovs-vswitchd", "host1")
     killed_at = kill(old_vswitchd)
-    restarted(state, old_vswitchd)
-    wait_until(lambda: ping(state, *SAME_HOST) and ping(state, *ACROSS), "pings to resume",
+    restarted(lab, old_vswitchd)
+    wait_until(lambda: lab.ping(*SAME_HOST) and lab.ping(*ACROSS), "pings to resume",
                timeout=30)
 
 
-def test_status_names_what_is_down_and_a_failed_restart_keeps_the_lab(labs):
-    state, _ = labs.up(MULTI_VPC, "degr", "preload")
-    assert ping(state, *ACROSS)
-    assert json.loads(vpclab("status", state.name, "--json").stdout)["state"] == "ready"
+def test_status_names_what_is_down_and_a_failed_restart_keeps_the_lab(vpclab_lab):
+    lab = vpclab_lab(MULTI_VPC, mode="preload")
+    state = lab.state
+    assert lab.ping(*ACROSS)
+    assert json.loads(vpclab("status", lab.name, "--json").stdout)["state"] == "ready"
     # 1. While a router is down, status says so. The supervisor is paused (SIGSTOP of the
     #    runner) so that "while it is down" lasts as long as the test looks at it.
-    runner = current(state, "runner")
+    runner = current(lab, "runner")
     signal_recorded(runner, signal.SIGSTOP)
     try:
-        kill(current(state, "ovs-vswitchd", "host2"))
-        text = vpclab("status", state.name)
-        info = json.loads(vpclab("status", state.name, "--json").stdout)
+        kill(current(lab, "ovs-vswitchd", "host2"))
+        text = vpclab("status", lab.name)
+        info = json.loads(vpclab("status", lab.name, "--json").stdout)
     finally:
         signal_recorded(runner, signal.SIGCONT)
     assert text.returncode == 0
     assert "degraded: ovs-vswitchd of host2 is down" in text.stdout.splitlines()[0]
     assert info["state"] == "degraded"
     assert [(d["role"], d["node"]) for d in info["down"]] == [("ovs-vswitchd", "host2")]
-    wait_until(lambda: json.loads(vpclab("status", state.name, "--json").stdout)["state"]
-               == "ready", "the lab to be ready again", timeout=30)
-    assert ping(state, *ACROSS)
+    wait_until(lambda: lab.status()["state"] == "ready", "the lab to be ready again", timeout=30)
+    assert lab.ping(*ACROSS)
     # 2. A restart that fails (the service cannot read its saved mappings) is retried,
     #    said, and costs nothing else: the runner stays, the routers keep forwarding.
     saved = state.dir / "mappings.json"
     original = saved.read_bytes() if saved.exists() else None
     saved.write_text("{ not json")
     try:
-        service = current(state, "mapping-service")
+        service = current(lab, "mapping-service")
         kill(service)
         outcome = wait_until(lambda: [e["event"] for e in state.progress.read()
                                       if e["event"] in ("restart_failed", "stopped")],
                              "the service's restart to fail", timeout=30)
         assert state.is_running() and outcome[0] == "restart_failed"   # not a lab teardown
-        text = vpclab("status", state.name).stdout.splitlines()[0]
+        text = vpclab("status", lab.name).stdout.splitlines()[0]
         assert "degraded: mapping-service is down (" in text and "JSONDecodeError" in text
-        assert ping(state, *ACROSS) and ping(state, *SAME_HOST)
-        assert current(state, "ovs-vswitchd", "host1").is_alive()
+        assert lab.ping(*ACROSS) and lab.ping(*SAME_HOST)
+        assert current(lab, "ovs-vswitchd", "host1").is_alive()
     finally:
         if original is None:
             saved.unlink()
         else:
             saved.write_bytes(original)
-    restarted(state, service)
-    wait_until(lambda: json.loads(vpclab("status", state.name, "--json").stdout)["state"]
-               == "ready", "the lab to be ready again", timeout=60)
+    restarted(lab, service)
+    wait_until(lambda: lab.status()["state"] == "ready", "the lab to be ready again", timeout=60)
     assert not [e for e in state.progress.read() if e["event"] in ("failed", "stopped")]
-    wait_until(lambda: ping(state, "WEB-VM2", "172.16.0.10"), "a ping in another VPC",
-               timeout=30)
+    wait_until(lambda: lab.ping("WEB-VM2", "172.16.0.10"), "a ping in another VPC", timeout=30)

@@ -3,9 +3,8 @@ import sys
 
 import pytest
 
-from tests.integration.labtools import in_node
 from tests.unit.test_source_dest_check import CLIENT_MAC, NAT_LAB
-from vpclab.capture import Capture, settle
+from vpclab.capture import settle
 
 SEND_AS = """
 import sys
@@ -16,23 +15,20 @@ sendp(Ether(src=get_if_hwaddr("eth0"), dst=sys.argv[1]) / IP(src="10.9.9.9", dst
 
 
 @pytest.mark.parametrize("encap", ["geneve", "vxlan"])   # trusted by its ENI key / by its MAC
-def test_a_nat_vm_sends_and_receives_traffic_not_its_own(labs, tmp_path, encap):
+def test_a_nat_vm_sends_and_receives_traffic_not_its_own(vpclab_lab, tmp_path, encap):
     topology = tmp_path / "nat.yaml"
     topology.write_text(NAT_LAB + f"encap: {encap}\n")
-    state, _ = labs.up(topology, f"nat-{encap[:3]}")
+    lab = vpclab_lab(topology)
     for route in ("10.9.9.0/24 via 10.0.0.20", "10.8.8.0/24 via 10.0.0.30"):   # NAT, SERVER
-        assert in_node(state, "CLIENT", ["sh", "-c", f"ip route add {route}"]).returncode == 0
-    watch = {vm: Capture(state, vm, tmp_path, filter_expr="icmp").start()
-             for vm in ("CLIENT", "NAT", "SERVER")}
-    try:
-        in_node(state, "CLIENT", ["ping", "-c", "2", "-W", "1", "10.9.9.9"])     # via NAT
-        in_node(state, "CLIENT", ["ping", "-c", "2", "-W", "1", "10.8.8.8"])     # via SERVER
-        for vm, ident in (("NAT", "13107"), ("SERVER", "17476")):                 # 0x3333, 0x4444
-            done = in_node(state, vm, [sys.executable, "-c", SEND_AS, CLIENT_MAC, ident])
-            assert done.returncode == 0, done.stderr
-        settle(list(watch.values()), quiet=0.5)
-    finally:
-        seen = {vm: "\n".join(c.stop()) for vm, c in watch.items()}
+        assert lab.exec("CLIENT", "ip", "route", "add", *route.split()).ok
+    with lab.capture(["CLIENT", "NAT", "SERVER"], tmp_path, filter="icmp") as cap:
+        lab.exec("CLIENT", "ping", "-c", "2", "-W", "1", "10.9.9.9")     # via NAT
+        lab.exec("CLIENT", "ping", "-c", "2", "-W", "1", "10.8.8.8")     # via SERVER
+        for vm, ident in (("NAT", "13107"), ("SERVER", "17476")):         # 0x3333, 0x4444
+            done = lab.exec(vm, sys.executable, "-c", SEND_AS, CLIENT_MAC, ident)
+            assert done.ok, done.stderr
+        settle(list(cap.captures.values()), quiet=0.5)   # longer than the capture's own wait
+    seen = {vm: "\n".join(lines) for vm, lines in cap.lines().items()}
     assert "10.0.0.10 > 10.9.9.9: ICMP echo request" in seen["NAT"]       # received for others
     assert "10.8.8.8" not in seen["SERVER"]                               # SERVER did not
     assert "IP 10.9.9.9 > 10.0.0.10: ICMP echo request, id 13107" in seen["CLIENT"]   # sent as others

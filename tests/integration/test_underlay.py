@@ -3,8 +3,6 @@ Geneve the ENI option naming the sending and the receiving ENI."""
 import pytest
 
 from tests.integration.labtools import SEED
-from vpclab import api_client
-from vpclab.capture import capture_during
 from vpclab.trace import normalise, read_pcap
 
 REQUEST = "ICMP echo request 10.0.0.148 > 10.0.0.185"
@@ -12,15 +10,16 @@ REPLY = "ICMP echo reply 10.0.0.185 > 10.0.0.148"
 
 
 @pytest.mark.parametrize("encap", ["geneve", "vxlan"])
-def test_underlay_capture_shows_the_encapsulation(labs, tmp_path, encap):
+def test_underlay_capture_shows_the_encapsulation(vpclab_lab, tmp_path, encap):
     topology = tmp_path / "lab.yaml"
     topology.write_text(SEED.read_text().replace("encap: geneve", f"encap: {encap}"))
-    state, _ = labs.up(topology, encap)
-    keys = {m["ip"]: m["eni_key"] for m in api_client.call(state, "GET", "/mappings")}
+    lab = vpclab_lab(topology)
+    keys = {m["ip"]: m["eni_key"] for m in lab.mappings()}
     vm1, vm2 = keys["10.0.0.148"], keys["10.0.0.185"]
-    ping, captured = capture_during(state, ["host1:eth0", "host2:eth0"], tmp_path, "ZIGI-VM1",
-                                    ["ping", "-c", "1", "10.0.0.185"], filter_expr="udp")
-    assert ping.returncode == 0
+    with lab.capture(["host1:eth0", "host2:eth0"], tmp_path, filter="udp") as cap:
+        ping = lab.exec("ZIGI-VM1", "ping", "-c", "1", "10.0.0.185")
+    assert ping.ok
+    captured = cap.lines()
     kind = {"geneve": "Geneve", "vxlan": "VXLAN"}[encap]
     there, back = (f" eni {vm1}>{vm2}", f" eni {vm2}>{vm1}") if encap == "geneve" else ("", "")
     want = [f"{kind} 192.168.100.1 > 192.168.100.2 vni 1001{there}: {REQUEST}",
