@@ -136,7 +136,7 @@ class LabCapture:
     """
 
     def __init__(self, state: LabState, watch: list[str], out_dir: str | Path,
-                 filter_expr: str = "", for_user: bool = True):
+                 filter_expr: str = "", for_user: bool = True, quiet: float = 0.3):
         if not watch:
             raise VpclabError("say where to capture: at least one NODE or NODE:IFACE")
         nodes = state.nodes()
@@ -150,6 +150,7 @@ class LabCapture:
         self.output = OutputDir(self.dir) if for_user else None
         if self.output:
             self.output.expect(capture_files(self.watch))      # before anything is written
+        self.quiet = quiet
         self.commands: list[dict] = []
         self.captures: dict[str, Capture] = {}
         self.stopped = False
@@ -179,7 +180,7 @@ class LabCapture:
             return self.lines()
         self.stopped = True
         try:
-            settle(list(self.captures.values()))
+            settle(list(self.captures.values()), quiet=self.quiet)
         finally:
             self._stop_all()
             self.ended = time.time()
@@ -210,7 +211,13 @@ class LabCapture:
             for file in owned:
                 file.give_back()
 
+    def pcap(self, point: str) -> Path:
+        """The pcap file of a capture point ("ZIGI-VM2", "host1:eth0")."""
+        node, iface = parse_point(point)
+        return self.dir / f"{node}.{iface}.pcap"
+
     def lines(self) -> dict[str, list[str]]:
+        """The text of each capture point (tcpdump -nn), keyed as the points were given."""
         return {spec: capture.lines() for spec, capture in self.captures.items()}
 
     def _stop_all(self) -> None:

@@ -246,14 +246,16 @@ class Lab:
         return RunningPing(self, vm, target, interval)
 
     def capture(self, points: list[str], output: str | Path | None = None,
-                filter: str = "") -> LabCapture:
+                filter: str = "", quiet: float = 0.3) -> LabCapture:
         """tcpdump on each point (a node's eth0, or NODE:IFACE such as "host1:eth0"), in a
         `with` block: entering returns once every tcpdump is listening, leaving waits until
-        the traffic settles and writes the folder (default captures/LAB-DATE). Commands
-        run with `exec` meanwhile are noted in its capture.json."""
+        the traffic settles (no capture grew for `quiet` seconds) and writes the folder
+        (default captures/LAB-DATE). Commands run with `exec` meanwhile are noted in its
+        capture.json. `filter` is a tcpdump expression, e.g. "icmp or arp"."""
         if isinstance(points, str):
             points = [points]
-        capture = LabCapture(self.state, points, output or default_dir(self.name), filter)
+        capture = LabCapture(self.state, points, output or default_dir(self.name), filter,
+                             quiet=quiet)
         self._captures.append(capture)
         return capture
 

@@ -57,11 +57,11 @@ def test_an_idle_lab_captured_for_30_s_shows_nothing(vpclab_lab, tmp_path):
     lab = vpclab_lab(MULTI_VPC)
     points = [(name, "eth0") for name in lab.nodes()] + [(name, "mgmt0") for name in lab.hosts]
     # at once, straight after up: when chatter comes
-    with lab.capture([f"{node}:{iface}" for node, iface in points], tmp_path):
+    with lab.capture([f"{node}:{iface}" for node, iface in points], tmp_path) as cap:
         time.sleep(IDLE_WINDOW)             # the observation window itself, not a wait
     unexplained, control = {}, 0
     for node, iface in points:
-        frames = rdpcap(str(tmp_path / f"{node}.{iface}.pcap"))
+        frames = rdpcap(str(cap.pcap(f"{node}:{iface}")))
         if iface == "mgmt0":
             mgmt_ip = str(lab.plan.hosts[node].mgmt_ip)
             control += sum(is_control_channel(f, mgmt_ip) for f in frames)

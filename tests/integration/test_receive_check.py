@@ -6,7 +6,6 @@ import sys
 import pytest
 
 from tests.integration.labtools import MULTI_VPC
-from vpclab.capture import settle
 
 # argv: outer source, ICMP id, inner source MAC, inner destination MAC, inner destination IP,
 # then the option's source and destination ENI keys (none: no option at all)
@@ -36,9 +35,8 @@ def inject(lab, host: str, outer_src: str, ident: int, macs: list[str], inner_ds
 
 def received_at_vm2(lab, tmp_path, send) -> str:
     """What ZIGI-VM2 captured while `send` ran (a failed injection fails the test)."""
-    with lab.capture(["ZIGI-VM2"], tmp_path, filter="icmp") as cap:
+    with lab.capture(["ZIGI-VM2"], tmp_path, filter="icmp", quiet=0.5) as cap:
         send()
-        settle(list(cap.captures.values()), quiet=0.5)   # longer than the capture's own wait
     return "\n".join(cap.lines()["ZIGI-VM2"])
 
 
