@@ -23,20 +23,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vpclab import lifecycle  # noqa: E402
-from vpclab.shell import in_netns_of  # noqa: E402
+import vpclab  # noqa: E402
+from vpclab.wait import wait_until  # noqa: E402
 
 SEED = REPO / "topologies" / "seed.yaml"
 
 
-def rtts(argv_prefix: list[str], ip: str, count: int, interval: float = 0.05) -> list[float]:
-    out = subprocess.run(argv_prefix + ["ping", "-c", str(count), "-i", str(interval), "-W", "2", ip],
-                         capture_output=True, text=True).stdout
+def parse_rtts(out: str) -> list[float]:
     return [float(t) for t in re.findall(r"time=([\d.]+) ms", out)]
 
 
-def vm(state, name: str) -> list[str]:
-    return in_netns_of(state.nodes()[name]["pid"], [])
+def rtts(lab: vpclab.Lab, vm: str, ip: str, count: int, interval: float = 0.05) -> list[float]:
+    """Each reply's RTT of `count` pings from a VM (lab.ping says only whether one came back)."""
+    return parse_rtts(lab.exec(vm, "ping", "-c", str(count), "-i", str(interval), "-W", "2", ip,
+                               timeout=count * interval + 30).stdout)
 
 
 def timed(fn):
@@ -48,8 +48,8 @@ def timed(fn):
 def seed_up_down(repeat: int) -> None:
     ups, downs = [], []
     for i in range(repeat):
-        (state, _), up = timed(lambda: lifecycle.up(SEED, f"bench-seed{i}"))
-        _, down = timed(lambda: lifecycle.down(state.name))
+        lab, up = timed(lambda: vpclab.Lab(SEED, name=f"bench-seed{i}").start())
+        _, down = timed(lab.down)
         ups.append(up)
         downs.append(down)
     print(f"seed up to ready:  median {statistics.median(ups):.2f} s  (runs: "
@@ -60,12 +60,9 @@ def seed_up_down(repeat: int) -> None:
 def first_vs_steady(mode: str, repeat: int) -> None:
     firsts, steady = [], []
     for i in range(repeat):
-        state, _ = lifecycle.up(SEED, f"bench-{mode[:3]}{i}", mode)
-        try:
-            firsts += rtts(vm(state, "ZIGI-VM1"), "10.0.0.185", 1)
-            steady += rtts(vm(state, "ZIGI-VM1"), "10.0.0.185", 30)[5:]
-        finally:
-            lifecycle.down(state.name)
+        with vpclab.Lab(SEED, name=f"bench-{mode[:3]}{i}", mode=mode) as lab:
+            firsts += rtts(lab, "ZIGI-VM1", "10.0.0.185", 1)
+            steady += rtts(lab, "ZIGI-VM1", "10.0.0.185", 30)[5:]
     first, steady_ms = statistics.median(firsts), statistics.median(steady)
     print(f"{mode:<10} first ping {first:.3f} ms (median of {len(firsts)} cold labs), "
           f"steady {steady_ms:.3f} ms (median of {len(steady)}), first/steady {first / steady_ms:.1f}x")
@@ -90,15 +87,15 @@ def scale() -> None:
         path = Path(tmp) / "scale.yaml"
         path.write_text(generated_topology())
         phases: list[str] = []
-        (state, plan), up = timed(lambda: lifecycle.up(
-            path, on_phase=lambda n, s: phases.append(f"{n} {s:.2f}")))
+        lab, up = timed(lambda: vpclab.Lab(path).start(
+            on_phase=lambda n, s: phases.append(f"{n} {s:.2f}")))
         try:
             a, b = "vm-1-0", "vm-5-0"   # same VPC, different hosts
-            ip = str(plan.topology.vms[b].ip)
-            assert plan.topology.vms[a].vpc == plan.topology.vms[b].vpc
-            first = rtts(vm(state, a), ip, 1)
+            ip = str(lab.topology.vms[b].ip)
+            assert lab.topology.vms[a].vpc == lab.topology.vms[b].vpc
+            first = rtts(lab, a, ip, 1)
         finally:
-            _, down = timed(lambda: lifecycle.down(state.name))
+            _, down = timed(lab.down)
     print(f"8 hosts x 8 VMs, 4 VPCs: up {up:.2f} s ({'; '.join(phases)}), down {down:.2f} s; "
           f"first cross-host ping {first[0] if first else float('nan'):.3f} ms (target up < 15 s)")
 
@@ -132,17 +129,20 @@ def l2_baseline() -> None:
            "add-port", "br0", "pb")
         sh(*sw, "ovs-vswitchd", db, "--pidfile", "--detach", "--log-file", "--disable-system")
         sh(*sw, "ovs-vsctl", f"--db={db}", "set", "Open_vSwitch", ".", "external_ids:bench=1")
-        a = ["ip", "netns", "exec", names[0]]
-        first = rtts(a, "10.9.0.2", 1)
-        steady = rtts(a, "10.9.0.2", 30)[5:]
+        a = ["ip", "netns", "exec", names[0], "ping", "-i", "0.05", "-W", "2", "10.9.0.2", "-c"]
+        first = parse_rtts(subprocess.run(a + ["1"], capture_output=True, text=True).stdout)
+        steady = parse_rtts(subprocess.run(a + ["30"], capture_output=True, text=True).stdout)[5:]
         print(f"fair peer (plain userspace-OVS L2 bridge): first {first[0]:.3f} ms, "
               f"steady {statistics.median(steady):.3f} ms")
     finally:
+        pids = []
         for daemon in ("ovs-vswitchd", "ovsdb-server"):
             pidfile = directory / f"{daemon}.pid"
             if pidfile.exists():
-                subprocess.run(["kill", pidfile.read_text().strip()], capture_output=True)
-        time.sleep(0.3)
+                pids.append(pidfile.read_text().strip())
+                subprocess.run(["kill", pids[-1]], capture_output=True)
+        wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids),
+                   "the fair peer's OVS daemons to exit")
         for ns in names:
             subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
         subprocess.run(["rm", "-rf", str(directory)])

@@ -12,39 +12,88 @@ supervisor's STABLE time, so each is a first crash, not a crash loop.
 """
 from __future__ import annotations
 
+import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.integration.test_router_restart import (  # noqa: E402
-    ACROSS, SAME_HOST, Pinger, current, kill, restarted, topology,
-)
-from vpclab import lifecycle, supervisor  # noqa: E402
+import vpclab  # noqa: E402
+from tests.integration.labtools import MULTI_VPC, signal_recorded  # noqa: E402
+from vpclab import supervisor  # noqa: E402
+from vpclab.health import newest  # noqa: E402
+from vpclab.pinger import RunningPing  # noqa: E402
+from vpclab.state import RecordedProcess  # noqa: E402
 from vpclab.wait import wait_until  # noqa: E402
 
+SAME_HOST = ("ZIGI-VM1", "ZIGI-VM3")      # both on host1
+ACROSS = ("ZIGI-VM1", "ZIGI-VM2")         # host1 -> host2
+INTERVAL = 0.05                           # 20 pings a second
 
-def restart_seconds(state, role: str, killed_at: float) -> float:
-    done = wait_until(lambda: [e for e in state.progress.read() if e["event"] == "process_restarted"
+
+def topology(encap: str) -> dict:
+    raw = yaml.safe_load(MULTI_VPC.read_text())
+    raw["encap"] = encap
+    return raw
+
+
+# A lab's own records, read to find and signal its daemons (the fault being measured).
+def current(lab: vpclab.Lab, role: str, node: str = "") -> RecordedProcess:
+    return newest(lab.state.processes())[(role, node)]
+
+
+def kill(proc: RecordedProcess) -> float:
+    signal_recorded(proc, signal.SIGKILL)
+    return time.time()
+
+
+def restarted(lab: vpclab.Lab, old: RecordedProcess) -> RecordedProcess:
+    """Wait for the supervisor to record a live successor of `old`."""
+    def successor():
+        now = current(lab, old.role, old.node)
+        return now if now.pid != old.pid and now.is_alive() else None
+    return wait_until(successor, f"{old.role} of {old.node} to be restarted", timeout=30)
+
+
+def restart_seconds(lab: vpclab.Lab, role: str, killed_at: float) -> float:
+    done = wait_until(lambda: [e for e in lab.state.progress.read()
+                               if e["event"] == "process_restarted"
                                and e["role"] == role and e["t"] > killed_at],
                       f"{role} restarted", timeout=30)
     return done[0]["t"] - killed_at
 
 
-def one_kill(state, role: str, directory: Path) -> tuple[float, list[tuple[float, int]]]:
-    pingers = [Pinger(state, SAME_HOST, directory), Pinger(state, ACROSS, directory)]
-    wait_until(lambda: all(p.answers() for p in pingers), "both pings answered")
-    old = current(state, role, "host1")
-    killed_at = kill(old)
-    restarted(state, old)
-    for pinger in pingers:
-        wait_until(lambda: pinger.resumed(killed_at), "pings to resume", timeout=30)
-    return restart_seconds(state, role, killed_at), [p.outage(killed_at) for p in pingers]
+def outage(ping: RunningPing, killed_at: float) -> tuple[float, int]:
+    """Seconds from the kill to the first answer after the lost requests, and how many
+    were lost (0 and 0 if none was: the restart fell between two requests)."""
+    ping.stop()
+    lost = ping.lost()
+    if not lost:
+        return 0.0, 0
+    first_back = min(t for seq, t in ping.replies.items() if seq > lost[-1])
+    return first_back - killed_at, len(lost)
+
+
+def one_kill(lab: vpclab.Lab, role: str) -> tuple[float, list[tuple[float, int]]]:
+    pings = [lab.running_ping(src, dst, interval=INTERVAL) for src, dst in (SAME_HOST, ACROSS)]
+    try:
+        wait_until(lambda: all(p.answered_after(0) for p in pings), "both pings answered")
+        old = current(lab, role, "host1")
+        killed_at = kill(old)
+        restarted(lab, old)
+        for ping in pings:     # answered again: a request sent 0.5 s (10 requests) after the kill
+            wait_until(lambda: ping.answered_after(killed_at + 10 * INTERVAL),
+                       "pings to resume", timeout=30)
+        return restart_seconds(lab, role, killed_at), [outage(p, killed_at) for p in pings]
+    finally:
+        for ping in pings:
+            ping.stop()
 
 
 def summary(values: list[float]) -> str:
@@ -56,26 +105,21 @@ def main() -> None:
     print(f"{rounds} kills each; seconds after SIGKILL, median / worst\n")
     print(f"{'daemon':13} {'mode':10} {'encap':7} {'restarted':>12} {'same host':>12} "
           f"{'across':>12} {'lost (max)':>10}")
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        for mode in ("on-demand", "preload"):
-            for encap in ("geneve", "vxlan"):
-                name = f"b{uuid.uuid4().hex[:4]}-rr"
-                state, _ = lifecycle.up(topology(directory, encap), name, mode)
-                try:
-                    for role in ("ovs-vswitchd", "ovsdb-server"):
-                        runs = []
-                        for _ in range(rounds):
-                            runs.append(one_kill(state, role, directory))
-                            # each kill a first crash, not a crash loop (which backs off)
-                            time.sleep(supervisor.STABLE + 1)
-                        same = [r[1][0][0] for r in runs]
-                        across = [r[1][1][0] for r in runs]
-                        lost = max(n for r in runs for _, n in r[1])
-                        print(f"{role:13} {mode:10} {encap:7} {summary([r[0] for r in runs]):>12} "
-                              f"{summary(same):>12} {summary(across):>12} {lost:>10}", flush=True)
-                finally:
-                    lifecycle.down(name)
+    for mode in ("on-demand", "preload"):
+        for encap in ("geneve", "vxlan"):
+            name = f"b{uuid.uuid4().hex[:4]}-rr"
+            with vpclab.Lab(topology(encap), name=name, mode=mode) as lab:
+                for role in ("ovs-vswitchd", "ovsdb-server"):
+                    runs = []
+                    for _ in range(rounds):
+                        runs.append(one_kill(lab, role))
+                        # each kill a first crash, not a crash loop (which backs off)
+                        time.sleep(supervisor.STABLE + 1)
+                    same = [r[1][0][0] for r in runs]
+                    across = [r[1][1][0] for r in runs]
+                    lost = max(n for r in runs for _, n in r[1])
+                    print(f"{role:13} {mode:10} {encap:7} {summary([r[0] for r in runs]):>12} "
+                          f"{summary(same):>12} {summary(across):>12} {lost:>10}", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import vpclab  # noqa: E402
 from tests.integration.labtools import dump_flows  # noqa: E402
-from vpclab import lifecycle  # noqa: E402
-from vpclab.shell import in_netns_of  # noqa: E402
 
 VPCLAB = [str(REPO / ".venv" / "bin" / "python"), "-m", "vpclab"]
 HOSTS = [f"host{h}" for h in range(1, 5)]
@@ -49,12 +48,15 @@ def topology(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def vpclab(*args: str) -> subprocess.CompletedProcess:
+def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(VPCLAB + list(args), capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
 class Churn:
-    """One change per call, in turn: move a churning VM, add a VM, delete the oldest added."""
+    """One change per call, in turn: move a churning VM, add a VM, delete the oldest added.
+    Deliberately through the CLI, as a user types them (`vpclab move`, `vpclab vm add/del`,
+    each a process of its own): the soak measures the lab under the changes users make, CLI
+    start-up included; the lab itself is driven through vpclab.Lab."""
 
     def __init__(self, lab: str):
         self.lab = lab
@@ -83,7 +85,7 @@ class Churn:
             name = self.added[0]
             args = ("vm", "del", self.lab, name)
         started = time.time()
-        done = vpclab(*args)
+        done = cli(*args)
         self.log.append((started, time.time(), " ".join(args[:1] + args[2:])))
         if done.returncode != 0:
             self.failed.append(f"{' '.join(args)}: exit {done.returncode}: "
@@ -96,14 +98,16 @@ class Churn:
             self.added.pop(0)
 
 
-def snapshot(state) -> dict:
-    """Service RSS (kB), flows per router, state folder size (bytes)."""
+def snapshot(lab: vpclab.Lab) -> dict:
+    """Service RSS (kB), flows per router, state folder size (bytes): read from the lab's
+    own records (its recorded processes, its state folder)."""
+    state = lab.state
     service = [p for p in state.processes() if p.role == "mapping-service" and p.is_alive()]
     rss = 0
     if service:
         status = Path(f"/proc/{service[-1].pid}/status").read_text()
         rss = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
-    flows = {h: sum(1 for line in dump_flows(state, h).splitlines() if "cookie=" in line)
+    flows = {h: sum(1 for line in dump_flows(lab, h).splitlines() if "cookie=" in line)
              for h in HOSTS}
     files = {str(f.relative_to(state.dir)): f.stat().st_size for f in state.dir.rglob("*")
              if f.is_file() and not f.is_socket()}
@@ -117,18 +121,15 @@ def growth(first: dict, last: dict, top: int = 5) -> str:
     return ", ".join(f"{f} +{g / 1024:.1f} KiB" for g, f in grew if g > 0) or "nothing"
 
 
-def start_pings(state, seconds: int) -> dict[str, subprocess.Popen]:
+def start_pings(lab: vpclab.Lab, seconds: int) -> dict[str, subprocess.Popen]:
     """A count, not a deadline (-w): at a deadline the last request, still in flight, counts
     as lost. Output goes to a file, not a pipe: nobody reads a pipe during the soak, and a full
     one (64 KiB, a few minutes of ping) would stall the very pings being measured."""
-    nodes = state.nodes()
     pings = {}
     for src, dst in PAIRS:
         out = tempfile.TemporaryFile(mode="w+")
-        proc = subprocess.Popen(
-            in_netns_of(nodes[src]["pid"], ["ping", "-D", "-O", "-i", "0.1", "-c",
-                                             str(seconds * 10), "-W", "2", nodes[dst]["ip"]]),
-            stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc = lab.popen(src, "ping", "-D", "-O", "-i", "0.1", "-c", str(seconds * 10), "-W", "2",
+                         lab.address(dst), stdout=out, stderr=subprocess.STDOUT, text=True)
         proc.output = out            # type: ignore[attr-defined]
         pings[f"{src}>{dst}"] = proc
     return pings
@@ -160,17 +161,14 @@ def soak(minutes: float) -> list[str]:
     name = f"soak-{uuid.uuid4().hex[:4]}"
     path = Path(tempfile.mkdtemp()) / "soak.yaml"
     path.write_text(topology(name))
-    lifecycle.down(name)
-    state, _ = lifecycle.up(path, name)
+    lab = vpclab.Lab(path).start()
     report = [f"soak: {minutes:g} min, lab {name}: 4 hosts, 2 VPCs, 16 VMs; one change a second "
               "(move, vm add, vm del in turn) through the CLI; 4 stable pairs ping at 10/s"]
     try:
         for src, dst in PAIRS:       # warm: the first ping of a pair asks the mapping service
-            subprocess.run(in_netns_of(state.nodes()[src]["pid"],
-                                       ["ping", "-c", "1", "-W", "2", state.nodes()[dst]["ip"]]),
-                           capture_output=True)
+            lab.ping(src, dst)
         seconds = int(minutes * 60)
-        pings = start_pings(state, seconds)
+        pings = start_pings(lab, seconds)
         churn = Churn(name)
         start, marks = time.monotonic(), {}
         for tick in itertools.count():
@@ -179,10 +177,10 @@ def soak(minutes: float) -> list[str]:
                 break
             minute = int(now // 60)
             if minute >= 1 and minute not in marks:
-                marks[minute] = snapshot(state)
-            churn.step(lambda vm: state.nodes()[vm]["host"])
+                marks[minute] = snapshot(lab)
+            churn.step(lambda vm: lab.nodes()[vm]["host"])
             time.sleep(max(0.0, start + tick + 1 - time.monotonic()))
-        marks[round((time.monotonic() - start) / 60, 1)] = snapshot(state)
+        marks[round((time.monotonic() - start) / 60, 1)] = snapshot(lab)
         results = {pair: loss(proc, timeout=seconds + 60) for pair, proc in pings.items()}
         changes = sum(churn.done.values())
         report.append(f"changes made: {changes} in {seconds} s ({churn.done['move']} moves, "
@@ -207,7 +205,7 @@ def soak(minutes: float) -> list[str]:
         for proc in locals().get("pings", {}).values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
-        lifecycle.down(name)
+        lab.down()
     return report
 
 
