@@ -2,8 +2,8 @@
 import re
 import sys
 
-from tests.integration.labtools import SEED, in_node
-from vpclab.capture import Capture, settle
+from tests.integration.labtools import SEED
+from vpclab.capture import settle
 
 FORGE = """
 from scapy.all import ARP, ICMP, IP, Ether, sendp
@@ -23,16 +23,13 @@ sendp(frames, iface="eth0", verbose=False)
 """
 
 
-def test_forged_source_ip_or_mac_reaches_nobody(labs, tmp_path):
-    state, _ = labs.up(SEED, "spoof")
-    captures = [Capture(state, vm, tmp_path / f"{vm}.txt", filter_expr="").start()
-                for vm in ("ZIGI-VM1", "ZIGI-VM2")]
-    try:
-        done = in_node(state, "ZIGI-VM1", [sys.executable, "-c", FORGE], timeout=60)
+def test_forged_source_ip_or_mac_reaches_nobody(vpclab_lab, tmp_path):
+    lab = vpclab_lab(SEED)
+    with lab.capture(["ZIGI-VM1", "ZIGI-VM2"], tmp_path) as cap:
+        done = lab.exec("ZIGI-VM1", sys.executable, "-c", FORGE, timeout=60)
         assert done.returncode == 0, done.stderr
-        settle(captures, quiet=0.5)
-    finally:
-        at_vm1, at_vm2 = [c.stop() for c in captures]
+        settle(list(cap.captures.values()), quiet=0.5)     # VM2's answer to the honest echo
+    at_vm1, at_vm2 = cap.lines()["ZIGI-VM1"], cap.lines()["ZIGI-VM2"]
     received = "\n".join(at_vm2)
     # only the honest echo arrived (and VM2's reply to it)
     assert re.findall(r"id (\d+)", received) == [str(0x2222), str(0x2222)], received

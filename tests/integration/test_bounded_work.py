@@ -2,8 +2,7 @@
 import sys
 import time
 
-from tests.integration.labtools import MULTI_VPC, in_node, ping
-from vpclab import api_client, live
+from tests.integration.labtools import MULTI_VPC
 from vpclab.topology import NEGATIVE_TTL
 
 # Frames built first, then written on a raw socket in a tight loop: thousands per second
@@ -22,35 +21,35 @@ for frame in frames:
 """
 
 
-def scan(state, vm: str, count: int) -> None:
-    done = in_node(state, vm, [sys.executable, "-c", SCAN.format(count=count)], timeout=120)
+def scan(lab, vm: str, count: int) -> None:
+    done = lab.exec(vm, sys.executable, "-c", SCAN.format(count=count), timeout=120)
     assert done.returncode == 0, done.stderr
 
 
-def test_a_scan_is_rate_limited_and_counted(labs):
-    state, _ = labs.up(MULTI_VPC, "scan")
-    scan(state, "ZIGI-VM1", 2000)
-    stats = api_client.call(state, "GET", "/stats")
+def test_a_scan_is_rate_limited_and_counted(vpclab_lab):
+    lab = vpclab_lab(MULTI_VPC)
+    scan(lab, "ZIGI-VM1", 2000)
+    stats = lab.stats()
     host1 = stats["routers"]["host1"]
     looked_up = stats["service"]["lookups"]
     # the port's meter dropped most of what reached the router: the service saw a bounded part
     assert host1["misses_limited"] > looked_up > 0, (host1, stats["service"])
     assert host1["unknown"] == stats["service"]["unknown"] > 0
-    assert ping(state, "ZIGI-VM3", "10.0.0.185")            # a neighbour on the same router
-    assert ping(state, "OTHER-VM1", "10.0.0.77")            # and one in another VPC
-    assert not [e for e in state.events.read() if e["event"] == "openflow_error"]
+    assert lab.ping("ZIGI-VM3", "10.0.0.185")            # a neighbour on the same router
+    assert lab.ping("OTHER-VM1", "10.0.0.77")            # and one in another VPC
+    assert not [e for e in lab.state.events.read() if e["event"] == "openflow_error"]
 
 
-def test_an_unknown_target_is_remembered_briefly(labs):
-    state, _ = labs.up(MULTI_VPC, "neg")
+def test_an_unknown_target_is_remembered_briefly(vpclab_lab):
+    lab = vpclab_lab(MULTI_VPC)
     began = time.time()
     for _ in range(3):
-        arp = in_node(state, "ZIGI-VM1", ["arping", "-c", "3", "-w", "2", "-I", "eth0", "10.0.0.99"])
+        arp = lab.exec("ZIGI-VM1", "arping", "-c", "3", "-w", "2", "-I", "eth0", "10.0.0.99")
         assert arp.returncode != 0
     span = time.time() - began          # at least as long as the requests took to send
-    lookups = [e for e in state.events.read() if e["event"] == "miss" and e["target"] == "10.0.0.99"]
+    lookups = [e for e in lab.state.events.read() if e["event"] == "miss" and e["target"] == "10.0.0.99"]
     # 9 requests, one lookup per NEGATIVE_TTL at most (one when they fit in it, as they
     # normally do; a slow machine that spreads them wider is allowed one more per TTL)
     assert 1 <= len(lookups) <= 1 + int(span // NEGATIVE_TTL), (len(lookups), span)
-    live.add_vm(state, "LATE-VM", "ZIGI-VPC1", "host2", "10.0.0.99")
-    assert ping(state, "ZIGI-VM1", "10.0.0.99")             # adding it clears the memory
+    lab.add_vm("LATE-VM", vpc="ZIGI-VPC1", host="host2", ip="10.0.0.99")
+    assert lab.ping("ZIGI-VM1", "10.0.0.99")             # adding it clears the memory

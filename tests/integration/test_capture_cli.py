@@ -11,15 +11,15 @@ def vpclab(*args):
                           cwd=REPO, timeout=120)
 
 
-def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
-    state, _ = labs.up(SEED, "capcli")
+def test_capture_compare_diagram_and_no_tcpdump_left(vpclab_lab, tmp_path):
+    lab = vpclab_lab(SEED)
     out = tmp_path / "cap"
-    done = vpclab("capture", state.name, "--on", "ZIGI-VM1,ZIGI-VM2,host1:eth0", "-o", out,
+    done = vpclab("capture", lab.name, "--on", "ZIGI-VM1,ZIGI-VM2,host1:eth0", "-o", out,
                   "--", "ZIGI-VM1", "ping", "-c", "1", "10.0.0.185")
     assert done.returncode == 0, done.stderr
     assert "== host1:eth0  (" in done.stdout                       # shown with -vv:
     assert "type 0x80(C) len 12 data 00000001 00000002]" in done.stdout   # the ENI option
-    h1, h2 = (state.nodes()[h]["underlay_ip"] for h in ("host1", "host2"))
+    h1, h2 = (lab.nodes()[h]["underlay_ip"] for h in ("host1", "host2"))
     assert [p.line for p in read_trace(out / "host1.eth0.pcap")] == [    # one each way
         f"Geneve {h1} > {h2} vni 1001 eni 1>2: ICMP echo request 10.0.0.148 > 10.0.0.185",
         f"Geneve {h2} > {h1} vni 1001 eni 2>1: ICMP echo reply 10.0.0.185 > 10.0.0.148"]
@@ -33,8 +33,10 @@ def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
     assert [(e["host"], e["target"], e["flows_installed"]) for e in events if e["event"] == "miss"] == [
         ("host1", "10.0.0.185", 3), ("host2", "10.0.0.148", 3)]   # answer, forward, trust its host
     meta = json.loads((out / "capture.json").read_text())
-    assert meta["points"] == ["ZIGI-VM1:eth0", "ZIGI-VM2:eth0", "host1:eth0"] and meta["exit_code"] == 0
-    tcpdumps = [p for p in state.processes() if p.role == "tcpdump"]
+    assert meta["points"] == ["ZIGI-VM1:eth0", "ZIGI-VM2:eth0", "host1:eth0"]
+    assert meta["commands"] == [{"node": "ZIGI-VM1", "command": ["ping", "-c", "1", "10.0.0.185"],
+                                 "exit_code": 0}]
+    tcpdumps = [p for p in lab.state.processes() if p.role == "tcpdump"]
     assert len(tcpdumps) == 3 and not [p for p in tcpdumps if p.is_alive()]
     assert processes_mentioning(str(out)) == []
 
@@ -54,9 +56,10 @@ def test_capture_compare_diagram_and_no_tcpdump_left(labs, tmp_path):
     assert drawn.returncode == 0 and "participant L2 as mapping service" in (tmp_path / "seed.md").read_text()
 
 
-def test_capture_on_an_unknown_node_says_which_exist(labs, tmp_path):
-    state, _ = labs.up(SEED, "capbad")
-    done = vpclab("capture", state.name, "--on", "ZIGI-VM9", "-o", tmp_path / "x", "--",
+def test_capture_on_an_unknown_node_says_which_exist(vpclab_lab, tmp_path):
+    lab = vpclab_lab(SEED)
+    done = vpclab("capture", lab.name, "--on", "ZIGI-VM9", "-o", tmp_path / "x", "--",
                   "ZIGI-VM1", "true")
-    assert done.returncode == 2 and "has no node 'ZIGI-VM9'; nodes: host1, host2, ZIGI-VM1, ZIGI-VM2" in done.stderr
-    assert not [p for p in state.processes() if p.role == "tcpdump" and p.is_alive()]
+    assert done.returncode == 2 and ("has no node 'ZIGI-VM9' (capture point 'ZIGI-VM9'); "
+                                     "nodes: host1, host2, ZIGI-VM1, ZIGI-VM2") in done.stderr
+    assert not [p for p in lab.state.processes() if p.role == "tcpdump" and p.is_alive()]

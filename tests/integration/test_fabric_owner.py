@@ -1,16 +1,13 @@
 """The runner owns the fabric: concurrent changes stay consistent, the Mininet CLI sees live
 VMs, a failed re-plug rolls a move back; and a VM looks like an instance from inside (its
 own /sys, its own default TTL) without touching the machine's own mounts."""
-import json
 import os
 import re
 import subprocess
 import uuid
 
-from tests.integration.labtools import (
-    MULTI_VPC, REPO, SEED, VPCLAB, dump_flows, host_ovs, in_node, ping,
-)
-from vpclab.capture import capture_during
+from tests.integration.labtools import MULTI_VPC, REPO, SEED, VPCLAB, dump_flows, host_ovs
+from vpclab import Lab
 from vpclab.state import LabState
 from vpclab.wait import wait_until
 
@@ -21,51 +18,49 @@ def vpclab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 # -- consistency of records, mapping, routers and namespaces --------------------------------
-def router_ports(state, host: str) -> dict[str, int]:
-    out = host_ovs(state, host, ["ovs-vsctl", "-f", "csv", "--no-headings",
+def router_ports(lab, host: str) -> dict[str, int]:
+    out = host_ovs(lab, host, ["ovs-vsctl", "-f", "csv", "--no-headings",
                                  "--columns=name,ofport", "list", "Interface"])
     rows = dict(line.split(",") for line in out.split() if line.startswith("vm"))
     return {name: int(port) for name, port in rows.items()}
 
 
-def vm_links(state, host: str) -> set[str]:
-    out = in_node(state, host, ["ip", "-o", "link", "show"]).stdout
+def vm_links(lab, host: str) -> set[str]:
+    out = lab.exec(host, "ip", "-o", "link", "show").stdout
     return {m for m in re.findall(r"^\d+: (vm\d+)@", out, re.M)}
 
 
-def assert_consistent(state) -> dict:
+def assert_consistent(lab) -> dict:
     """nodes.json, the mapping service's table, each router's ports and flows, and the
     namespaces all tell the same story; return the VMs."""
-    nodes = state.nodes()
+    nodes = lab.nodes()
     vms = {n: i for n, i in nodes.items() if i["kind"] == "vm"}
     hosts = [n for n, i in nodes.items() if i["kind"] == "host"]
-    listed = vpclab("mapping", "list", state.name, "--json")
-    assert listed.returncode == 0, listed.stderr
-    assert sorted((m["eni"], m["vpc"], m["ip"], m["host"]) for m in json.loads(listed.stdout)) == \
+    assert sorted((m["eni"], m["vpc"], m["ip"], m["host"]) for m in lab.mappings()) == \
         sorted((i["eni"], i["vpc"], i["ip"], i["host"]) for i in vms.values())
-    alive = sorted(p.node for p in state.processes() if p.role == "node" and p.is_alive())
+    alive = sorted(p.node for p in lab.state.processes() if p.role == "node" and p.is_alive())
     assert alive == sorted(nodes), "a namespace outlived its record, or a record its namespace"
     for name, info in vms.items():
-        mine = in_node(state, name, ["cat", "/sys/class/net/eth0/address"])
+        mine = lab.exec(name, "cat", "/sys/class/net/eth0/address")
         assert mine.stdout.strip() == info["mac"], name
-    flows = {h: dump_flows(state, h) for h in hosts}
+    flows = {h: dump_flows(lab, h) for h in hosts}
     for host in hosts:
         here = {f"vm{i['eni_key']}": 100 + i["eni_key"] for i in vms.values() if i["host"] == host}
-        assert router_ports(state, host) == here, host
-        assert vm_links(state, host) == set(here), host
+        assert router_ports(lab, host) == here, host
+        assert vm_links(lab, host) == set(here), host
         for port in (100 + i["eni_key"] for i in vms.values()):
             assert (f"in_port={port}" in flows[host]) == (port in here.values()), (host, port)
     return vms
 
 
-def test_twenty_concurrent_changes_leave_everything_consistent(labs):
-    state, _ = labs.up(MULTI_VPC, "conc")
-    adds = [("vm", "add", state.name, f"NEW-{i}", "--vpc", "ZIGI-VPC1", "--host", f"host{i % 3 + 1}",
+def test_twenty_concurrent_changes_leave_everything_consistent(vpclab_lab):
+    lab = vpclab_lab(MULTI_VPC)
+    adds = [("vm", "add", lab.name, f"NEW-{i}", "--vpc", "ZIGI-VPC1", "--host", f"host{i % 3 + 1}",
              "--ip", f"10.0.0.{60 + i}") for i in range(1, 9)]
-    moves = [("move", state.name, vm, host) for vm, host in [
+    moves = [("move", lab.name, vm, host) for vm, host in [
         ("ZIGI-VM2", "host3"), ("ZIGI-VM3", "host2"), ("OTHER-VM1", "host3"),
         ("OTHER-VM2", "host1"), ("WEB-VM1", "host1"), ("WEB-VM2", "host3")]]
-    dels = [("vm", "del", state.name, vm) for vm in
+    dels = [("vm", "del", lab.name, vm) for vm in
             ("OTHER-VM3", "OTHER-VM2", "WEB-VM2", "ZIGI-VM3", "NEW-7", "NEW-8")]
     commands = adds + moves + dels
     assert len(commands) == 20
@@ -76,36 +71,35 @@ def test_twenty_concurrent_changes_leave_everything_consistent(labs):
         assert code in (0, 2) and "Traceback" not in err, (command, out, err)
     # the outcome of these depends on the order: a move of a VM being deleted, a delete of a
     # VM being added; every other command must succeed
-    uncertain = {("move", state.name, vm, host) for _, _, vm, host in moves
+    uncertain = {("move", lab.name, vm, host) for _, _, vm, host in moves
                  if vm in ("ZIGI-VM3", "OTHER-VM2", "WEB-VM2")} | set(dels[-2:])
     for command, (code, out, err) in done.items():
         if command not in uncertain:
             assert code == 0, (command, out, err)
-    vms = assert_consistent(state)
+    vms = assert_consistent(lab)
     gone = {"OTHER-VM3", "OTHER-VM2", "WEB-VM2", "ZIGI-VM3"}
     assert not gone & set(vms)
     for name in ("NEW-7", "NEW-8"):       # exists exactly when its del came first and failed
-        assert (name in vms) == (done[("vm", "del", state.name, name)][0] != 0)
+        assert (name in vms) == (done[("vm", "del", lab.name, name)][0] != 0)
     assert {n: vms[n]["host"] for n in ("ZIGI-VM1", "ZIGI-VM2", "OTHER-VM1", "WEB-VM1")} == \
         {"ZIGI-VM1": "host1", "ZIGI-VM2": "host3", "OTHER-VM1": "host3", "WEB-VM1": "host1"}
     for name, info in vms.items():        # and the lab still works for every VM of ZIGI-VPC1
         if info["vpc"] == "ZIGI-VPC1" and name != "ZIGI-VM1":
-            assert ping(state, "ZIGI-VM1", info["ip"]), name
+            assert lab.ping("ZIGI-VM1", info["ip"]), name
 
 
-def test_a_failed_replug_rolls_the_move_back(labs, monkeypatch):
+def test_a_failed_replug_rolls_the_move_back(vpclab_lab, monkeypatch):
     monkeypatch.setenv("VPCLAB_FAULT", "replug")        # honoured by the runner only
-    state, _ = labs.up(SEED, "rollback")
-    assert ping(state, "ZIGI-VM1", "10.0.0.185")
-    moved = vpclab("move", state.name, "ZIGI-VM2", "host1")
+    lab = vpclab_lab(SEED)
+    assert lab.ping("ZIGI-VM1", "10.0.0.185")
+    moved = vpclab("move", lab.name, "ZIGI-VM2", "host1")
     assert moved.returncode == 2 and "Traceback" not in moved.stderr
     assert "fault injected" in moved.stderr
     assert "rolled back: ZIGI-VM2 is on host2 again, and so is its mapping" in moved.stderr
-    shown = vpclab("mapping", "show", state.name, "ZIGI-VPC1", "10.0.0.185")
-    assert json.loads(shown.stdout)["host"] == "host2"
-    vms = assert_consistent(state)
+    assert lab.mapping("ZIGI-VPC1", "10.0.0.185")["host"] == "host2"
+    vms = assert_consistent(lab)
     assert vms["ZIGI-VM2"]["host"] == "host2"
-    assert ping(state, "ZIGI-VM1", "10.0.0.185") and ping(state, "ZIGI-VM2", "10.0.0.148")
+    assert lab.ping("ZIGI-VM1", "10.0.0.185") and lab.ping("ZIGI-VM2", "10.0.0.148")
 
 
 def test_the_run_cli_sees_a_vm_added_while_it_runs():
@@ -117,16 +111,14 @@ def test_the_run_cli_sees_a_vm_added_while_it_runs():
         wait_until(lambda: proc.poll() is not None or
                    any(e["event"] == "ready" for e in state.progress.read()),
                    "the lab of `vpclab run` to be ready", timeout=120)
-        added = vpclab("vm", "add", name, "ZIGI-VM3", "--vpc", "ZIGI-VPC1", "--host", "host1",
-                       "--ip", "10.0.0.20")
-        assert added.returncode == 0, added.stderr
+        Lab.attach(name).add_vm("ZIGI-VM3", vpc="ZIGI-VPC1", host="host1", ip="10.0.0.20")
         node = state.nodes()["ZIGI-VM3"]["node"]
         out, err = proc.communicate("nodes\nZIGI-VM3 ping -c 1 ZIGI-VM2\n"
                                     "ZIGI-VM3 ip -br addr show eth0\nexit\n", timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-        vpclab("down", name)
+        Lab.remove(name)
     shown = out + err                 # Mininet's CLI prints node output on stderr
     listed = shown.split("available nodes are:", 1)[1].split()
     assert node in listed
@@ -144,40 +136,38 @@ def machine_view() -> tuple[list[str], list[str]]:
             sorted(m for m in mounts if not m.startswith("/run/netns")))
 
 
-def test_a_vm_sees_its_own_sysfs_and_the_machine_keeps_its_own(labs, tmp_path):
+def test_a_vm_sees_its_own_sysfs_and_the_machine_keeps_its_own(vpclab_lab, tmp_path):
     before = machine_view()
-    state, _ = labs.up(SEED, "sysfs")
-    added = vpclab("vm", "add", state.name, "ZIGI-VM3", "--vpc", "ZIGI-VPC1", "--host", "host1",
-                   "--ip", "10.0.0.20")
-    assert added.returncode == 0, added.stderr
-    nodes = state.nodes()
+    lab = vpclab_lab(SEED)
+    lab.add_vm("ZIGI-VM3", vpc="ZIGI-VPC1", host="host1", ip="10.0.0.20")
+    nodes = lab.nodes()
     for vm in ("ZIGI-VM1", "ZIGI-VM2", "ZIGI-VM3"):
-        seen = in_node(state, vm, ["sh", "-c", "cat /sys/class/net/eth0/address "
-                                               "/sys/class/net/eth0/mtu; ls /sys/class/net"])
+        seen = lab.exec(vm, "sh", "-c", "cat /sys/class/net/eth0/address "
+                                        "/sys/class/net/eth0/mtu; ls /sys/class/net")
         assert seen.stdout.split() == [nodes[vm]["mac"], "1500", "eth0", "lo"], vm
-    host = in_node(state, "host1", ["ls", "/sys/class/net"]).stdout.split()
+    host = lab.exec("host1", "ls", "/sys/class/net").stdout.split()
     assert {"eth0", "mgmt0", "br-int", "vm1", "vm3"} <= set(host)
     assert not set(host) - {"lo", "eth0", "mgmt0", "br-int", "br-phy", "ovs-netdev", "vm1", "vm3"}
     # files written from inside a node land where the caller meant, relative paths too
-    ping_, _ = capture_during(state, ["ZIGI-VM2", "host2"], tmp_path, "ZIGI-VM1",
-                              ["ping", "-c", "1", "10.0.0.185"], "icmp or arp or udp")
+    with lab.capture(["ZIGI-VM2", "host2"], tmp_path, filter="icmp or arp or udp"):
+        ping_ = lab.exec("ZIGI-VM1", "ping", "-c", "1", "10.0.0.185")
     assert ping_.returncode == 0
     assert (tmp_path / "ZIGI-VM2.eth0.pcap").stat().st_size > 24
     assert (tmp_path / "host2.eth0.pcap").stat().st_size > 24
-    relative = subprocess.run(VPCLAB + ["exec", state.name, "host1", "--", "sh", "-c",
+    relative = subprocess.run(VPCLAB + ["exec", lab.name, "host1", "--", "sh", "-c",
                                         "ovs-vsctl --db=unix:$0/db.sock br-exists br-int && "
-                                        "touch written-inside", str(state.host_dir("h1"))],
+                                        "touch written-inside", str(lab.state.host_dir("h1"))],
                               cwd=tmp_path, capture_output=True, text=True)
     assert relative.returncode == 0, relative.stderr
     assert (tmp_path / "written-inside").exists()
-    assert vpclab("down", state.name).returncode == 0
+    assert lab.down()
     assert machine_view() == before
 
 
-def test_the_seed_vms_answer_with_ttl_255(labs):
-    state, _ = labs.up(SEED, "ttl")
-    assert in_node(state, "ZIGI-VM2", ["sysctl", "-n", "net.ipv4.ip_default_ttl"]).stdout.strip() == "255"
-    there = in_node(state, "ZIGI-VM1", ["ping", "-c", "1", "-W", "2", "10.0.0.185"])
-    back = in_node(state, "ZIGI-VM2", ["ping", "-c", "1", "-W", "2", "10.0.0.148"])
+def test_the_seed_vms_answer_with_ttl_255(vpclab_lab):
+    lab = vpclab_lab(SEED)
+    assert lab.exec("ZIGI-VM2", "sysctl", "-n", "net.ipv4.ip_default_ttl").stdout.strip() == "255"
+    there = lab.exec("ZIGI-VM1", "ping", "-c", "1", "-W", "2", "10.0.0.185")
+    back = lab.exec("ZIGI-VM2", "ping", "-c", "1", "-W", "2", "10.0.0.148")
     assert "bytes from 10.0.0.185: icmp_seq=1 ttl=255 " in there.stdout
     assert "bytes from 10.0.0.148: icmp_seq=1 ttl=255 " in back.stdout

@@ -2,7 +2,6 @@
 and a TCP connect); each VPC reaches exactly itself, and no VM ever receives a frame of
 the other VPC, in both mapping modes (and with VXLAN, which carries no ENI identity)."""
 import itertools
-import subprocess
 import sys
 
 import pytest
@@ -10,9 +9,8 @@ from scapy.layers.inet import ICMP, IP, TCP
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import rdpcap
 
-from tests.integration.labtools import REPO, in_node
-from vpclab.capture import Capture, settle
-from vpclab.shell import in_netns_of
+from tests.integration.labtools import REPO
+from vpclab.capture import settle
 from vpclab.validation import load_topology
 from vpclab.wait import wait_until
 
@@ -29,43 +27,39 @@ FORGE = ("from scapy.all import Ether, IP, ICMP, sendp, get_if_hwaddr\nimport sy
 
 @pytest.mark.parametrize("mode, encap", [("on-demand", "geneve"), ("preload", "geneve"),
                                          ("on-demand", "vxlan")])   # VXLAN: the VNI alone separates them
-def test_every_pair_reaches_exactly_its_own_vpc(labs, tmp_path, mode, encap):
+def test_every_pair_reaches_exactly_its_own_vpc(vpclab_lab, tmp_path, mode, encap):
     topology = tmp_path / "isolation.yaml"
     topology.write_text(TOPOLOGY.read_text() + f"encap: {encap}\n")
-    state, _ = labs.up(topology, f"iso-{mode[:3]}-{encap[:3]}", mode)
-    nodes = state.nodes()
-    listeners = [subprocess.Popen(in_netns_of(nodes[vm]["pid"], [sys.executable, "-c", LISTEN]))
-                 for vm in VMS]
-    captures = {vm: Capture(state, vm, tmp_path).start() for vm in VMS}
+    lab = vpclab_lab(topology, mode=mode, tag=f"iso-{mode[:3]}-{encap[:3]}")
+    listeners = [lab.popen(vm, sys.executable, "-c", LISTEN) for vm in VMS]
     try:
-        for vm in VMS:          # a connect before the listener binds would be refused
-            wait_until(lambda: in_node(state, vm, ["ss", "-Hltn", "sport = :7000"]).stdout.strip(),
-                       f"{vm}'s listener on port 7000")
-        failures = []
-        for src, dst in itertools.permutations(VMS, 2):
-            ip = str(VMS[dst].ip)
-            if ip == str(VMS[src].ip):
-                continue                     # its own address (the twin in the other VPC)
-            if in_node(state, src, ["ping", "-c", "1", "-W", "2", ip]).returncode != 0:
-                failures.append(f"{src} ping {ip}")
-            if in_node(state, src, [sys.executable, "-c", CONNECT, ip]).returncode != 0:
-                failures.append(f"{src} tcp {ip}")
-        for src in VMS:                      # frames addressed to the twin's MAC: dropped
-            twin = next(v for v in VMS if v != src and VMS[v].ip == VMS[src].ip)
-            other = next(v for v in VMS if VMS[v].vpc == VMS[twin].vpc and v != twin)
-            in_node(state, src, [sys.executable, "-c", FORGE, VMS[other].mac, str(VMS[src].ip),
-                                 str(VMS[other].ip)])
-        settle(list(captures.values()), quiet=0.5)
+        with lab.capture(list(VMS), tmp_path) as cap:
+            for vm in VMS:      # a connect before the listener binds would be refused
+                wait_until(lambda: lab.exec(vm, "ss", "-Hltn", "sport = :7000").stdout.strip(),
+                           f"{vm}'s listener on port 7000")
+            failures = []
+            for src, dst in itertools.permutations(VMS, 2):
+                ip = str(VMS[dst].ip)
+                if ip == str(VMS[src].ip):
+                    continue                 # its own address (the twin in the other VPC)
+                if not lab.ping(src, ip):
+                    failures.append(f"{src} ping {ip}")
+                if not lab.exec(src, sys.executable, "-c", CONNECT, ip).ok:
+                    failures.append(f"{src} tcp {ip}")
+            for src in VMS:                  # frames addressed to the twin's MAC: dropped
+                twin = next(v for v in VMS if v != src and VMS[v].ip == VMS[src].ip)
+                other = next(v for v in VMS if VMS[v].vpc == VMS[twin].vpc and v != twin)
+                lab.exec(src, sys.executable, "-c", FORGE, VMS[other].mac, str(VMS[src].ip),
+                         str(VMS[other].ip))
+            settle(list(cap.captures.values()), quiet=0.5)
     finally:
-        for capture in captures.values():
-            capture.stop()
         for listener in listeners:
             listener.kill()
             listener.wait()
     assert failures == []
-    for vm, capture in captures.items():
+    for vm in VMS:
         own = {v.mac for v in VMS.values() if v.vpc == VMS[vm].vpc} | {"ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"}
-        frames = rdpcap(str(capture.pcap))
+        frames = rdpcap(str(tmp_path / f"{vm}.eth0.pcap"))
         received = [f for f in frames if f[Ether].src != VMS[vm].mac]   # not its own (forged) sends
         assert received, f"{vm} received nothing at all: the check below would prove nothing"
         foreign = [f.summary() for f in received if f[Ether].src not in own or f[Ether].dst not in own

@@ -3,13 +3,14 @@ import json
 import re
 import signal
 import subprocess
-import uuid
 
 import pytest
 
 from tests.integration.labtools import (
     MULTI_VPC, REPO, SEED, VPCLAB, processes_mentioning, root_namespace_snapshot, signal_recorded,
 )
+from vpclab import Lab
+from vpclab.pytest_plugin import unique_name
 from vpclab.state import LabState, namespace_exists
 
 
@@ -19,16 +20,17 @@ def vpclab(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def unique():
-    """Unique lab names; every lab of the test is brought down at its end, even when an
-    assertion failed halfway (a test must never leave a lab running on a shared machine)."""
+    """Unique names for labs the CLI starts; every one is removed at the test's end, even
+    when an assertion failed halfway (a test must never leave a lab running on a shared
+    machine). Labs a test starts only to crash them come from vpclab_lab."""
     names = []
 
     def make(tag: str) -> str:
-        names.append(f"t{uuid.uuid4().hex[:4]}-{tag}")
+        names.append(unique_name(tag))
         return names[-1]
     yield make
     for name in names:
-        vpclab("down", name)
+        Lab.remove(name)
 
 
 def assert_gone(state: LabState, recorded) -> None:
@@ -68,11 +70,10 @@ def test_cli_up_exec_status_down_leaves_the_machine_as_it_was(unique):
     assert "was not running" in vpclab("down", name).stdout      # idempotent
 
 
-def test_a_killed_runner_is_cleaned_by_down(unique):
-    name = unique("kill")
+def test_a_killed_runner_is_cleaned_by_down(vpclab_lab):
     before = root_namespace_snapshot()
-    assert vpclab("up", str(SEED), "--name", name).returncode == 0
-    state = LabState(name)
+    lab = vpclab_lab(SEED)
+    name, state = lab.name, lab.state
     recorded = state.processes()
     signal_recorded(state.runner(), signal.SIGKILL)
     leftovers = [p for p in recorded if p.role != "runner" and p.is_alive()]
@@ -85,19 +86,16 @@ def test_a_killed_runner_is_cleaned_by_down(unique):
     assert root_namespace_snapshot() == before
 
 
-def test_up_after_a_crash_replaces_the_stale_lab(unique):
-    name = unique("reup")
-    assert vpclab("up", str(SEED), "--name", name).returncode == 0
-    state = LabState(name)
+def test_up_after_a_crash_replaces_the_stale_lab(vpclab_lab):
+    lab = vpclab_lab(SEED)
+    name, state = lab.name, lab.state
     stale = state.processes()
     signal_recorded(state.runner(), signal.SIGKILL)
-    try:
-        up = vpclab("up", str(SEED), "--name", name)
-        assert up.returncode == 0, up.stderr
-        assert [p for p in stale if p.is_alive()] == []
-        assert vpclab("exec", name, "ZIGI-VM1", "--", "ping", "-c", "1", "10.0.0.185").returncode == 0
-    finally:
-        vpclab("down", name)
+    up = vpclab("up", str(SEED), "--name", name)    # the lab's handle removes it in any case
+    assert up.returncode == 0, up.stderr
+    assert [p for p in stale if p.is_alive()] == []
+    assert vpclab("exec", name, "ZIGI-VM1", "--", "ping", "-c", "1", "10.0.0.185").returncode == 0
+    assert lab.down()
     assert_gone(state, stale)
 
 
