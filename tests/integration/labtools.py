@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from vpclab import Lab, VpclabError
@@ -27,6 +28,28 @@ def dump_flows(lab: Lab, host: str) -> str:
     directory = lab.state.host_dir(lab.nodes()[host]["node"])
     return host_ovs(lab, host, ["ovs-ofctl", "-O", "OpenFlow13", "dump-flows",
                                 f"unix:{directory}/br-int.mgmt"])
+
+
+# argv: outer source, ICMP id, inner source MAC, inner destination MAC, inner destination IP,
+# then the option's source and destination ENI keys (none: no option at all)
+INJECT = """
+import struct, sys
+from scapy.all import Ether, IP, UDP, ICMP, send
+from scapy.contrib.geneve import GENEVE, GeneveOptions
+outer_src, ident, src_mac, dst_mac, inner_dst = sys.argv[1:6]
+keys = [int(k) for k in sys.argv[6:8]]
+options = [GeneveOptions(classid=0xffff, type=0x80, data=struct.pack("!II", *keys))] if keys else []
+inner = Ether(src=src_mac, dst=dst_mac) / IP(src="10.0.0.148", dst=inner_dst) / ICMP(id=int(ident))
+send(IP(src=outer_src, dst="192.168.100.2") / UDP(sport=40000, dport=6081) /
+     GENEVE(vni=1001, proto=0x6558, options=options) / inner, verbose=False, count=3)
+"""
+
+
+def inject(lab: Lab, host: str, outer_src: str, ident: int, macs: list[str], inner_dst: str,
+           keys: tuple[int, int] | None) -> None:
+    done = lab.exec(host, sys.executable, "-c", INJECT, outer_src, str(ident), *macs, inner_dst,
+                    *(str(k) for k in keys or ()))
+    assert done.ok, done.stderr
 
 
 def root_namespace_snapshot() -> dict[str, str]:

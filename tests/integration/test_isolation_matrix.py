@@ -10,7 +10,6 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.utils import rdpcap
 
 from tests.integration.labtools import REPO
-from vpclab.capture import settle
 from vpclab.validation import load_topology
 from vpclab.wait import wait_until
 
@@ -33,7 +32,7 @@ def test_every_pair_reaches_exactly_its_own_vpc(vpclab_lab, tmp_path, mode, enca
     lab = vpclab_lab(topology, mode=mode, tag=f"iso-{mode[:3]}-{encap[:3]}")
     listeners = [lab.popen(vm, sys.executable, "-c", LISTEN) for vm in VMS]
     try:
-        with lab.capture(list(VMS), tmp_path) as cap:
+        with lab.capture(list(VMS), tmp_path, quiet=0.5) as cap:
             for vm in VMS:      # a connect before the listener binds would be refused
                 wait_until(lambda: lab.exec(vm, "ss", "-Hltn", "sport = :7000").stdout.strip(),
                            f"{vm}'s listener on port 7000")
@@ -51,7 +50,6 @@ def test_every_pair_reaches_exactly_its_own_vpc(vpclab_lab, tmp_path, mode, enca
                 other = next(v for v in VMS if VMS[v].vpc == VMS[twin].vpc and v != twin)
                 lab.exec(src, sys.executable, "-c", FORGE, VMS[other].mac, str(VMS[src].ip),
                          str(VMS[other].ip))
-            settle(list(cap.captures.values()), quiet=0.5)
     finally:
         for listener in listeners:
             listener.kill()
@@ -59,7 +57,7 @@ def test_every_pair_reaches_exactly_its_own_vpc(vpclab_lab, tmp_path, mode, enca
     assert failures == []
     for vm in VMS:
         own = {v.mac for v in VMS.values() if v.vpc == VMS[vm].vpc} | {"ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"}
-        frames = rdpcap(str(tmp_path / f"{vm}.eth0.pcap"))
+        frames = rdpcap(str(cap.pcap(vm)))
         received = [f for f in frames if f[Ether].src != VMS[vm].mac]   # not its own (forged) sends
         assert received, f"{vm} received nothing at all: the check below would prove nothing"
         foreign = [f.summary() for f in received if f[Ether].src not in own or f[Ether].dst not in own

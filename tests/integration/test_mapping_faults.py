@@ -5,7 +5,6 @@ and a stalled router blocks nobody else."""
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from tests.integration.labtools import (
-    MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, signal_recorded,
+    MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, inject, signal_recorded,
 )
 from vpclab import ChangeUnconfirmed, api_client
 from vpclab.errors import VpclabError
@@ -25,20 +24,6 @@ from vpclab.wait import wait_until
 
 VM2_COOKIE = f"cookie={mapping_cookie(1001, IPv4Address('10.0.0.185')):#x},"
 OTHER_VM2_COOKIE = f"cookie={mapping_cookie(1002, IPv4Address('10.0.0.185')):#x},"
-# a Geneve packet sent from a host's underlay NIC, as test_receive_check's (kept here so this
-# module does not depend on another test module's helpers); argv: outer source, ICMP id,
-# inner source MAC, inner destination MAC, inner destination IP, the option's ENI keys
-INJECT = """
-import struct, sys
-from scapy.all import Ether, IP, UDP, ICMP, send
-from scapy.contrib.geneve import GENEVE, GeneveOptions
-outer_src, ident, src_mac, dst_mac, inner_dst = sys.argv[1:6]
-keys = [int(k) for k in sys.argv[6:8]]
-options = [GeneveOptions(classid=0xffff, type=0x80, data=struct.pack("!II", *keys))]
-inner = Ether(src=src_mac, dst=dst_mac) / IP(src="10.0.0.148", dst=inner_dst) / ICMP(id=int(ident))
-send(IP(src=outer_src, dst="192.168.100.2") / UDP(sport=40000, dport=6081) /
-     GENEVE(vni=1001, proto=0x6558, options=options) / inner, verbose=False, count=3)
-"""
 
 
 def connected(lab, host: str) -> bool:
@@ -122,10 +107,8 @@ def test_a_vm_that_moves_back_is_not_dropped_by_an_old_receive_check(vpclab_lab)
     lab.move("ZIGI-VM1", "host3")
     drop = f"cookie={check_failed_cookie(1001, IPv4Address('10.0.0.148')):#x},"
     # host1, ZIGI-VM1's old host, sends a tunnelled packet "from" it, with its true ENI keys
-    sent = lab.exec("host1", sys.executable, "-c", INJECT, "192.168.100.1", str(0x1111),
-                    vms["ZIGI-VM1"].mac, vms["ZIGI-VM2"].mac, "10.0.0.185",
-                    str(keys["ZIGI-VPC1", "10.0.0.148"]), str(keys["ZIGI-VPC1", "10.0.0.185"]))
-    assert sent.ok, sent.stderr
+    inject(lab, "host1", "192.168.100.1", 0x1111, [vms["ZIGI-VM1"].mac, vms["ZIGI-VM2"].mac],
+           "10.0.0.185", (keys["ZIGI-VPC1", "10.0.0.148"], keys["ZIGI-VPC1", "10.0.0.185"]))
     injected = time.monotonic()
     assert entry_lines(dump_flows(lab, "host2"), drop)     # host2 now drops "ZIGI-VM1 via host1"
     lab.move("ZIGI-VM1", "host1")

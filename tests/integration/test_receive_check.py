@@ -1,36 +1,12 @@
 """AWS's receive-side check, and the ENI identity the Geneve option carries: a host that
 claims a VM it does not hold, or an ENI that is not the sender, is not believed; the
 receiving router delivers to the ENI the option names."""
-import sys
-
 import pytest
 
-from tests.integration.labtools import MULTI_VPC
-
-# argv: outer source, ICMP id, inner source MAC, inner destination MAC, inner destination IP,
-# then the option's source and destination ENI keys (none: no option at all)
-INJECT = """
-import struct, sys
-from scapy.all import Ether, IP, UDP, ICMP, send
-from scapy.contrib.geneve import GENEVE, GeneveOptions
-outer_src, ident, src_mac, dst_mac, inner_dst = sys.argv[1:6]
-keys = [int(k) for k in sys.argv[6:8]]
-options = [GeneveOptions(classid=0xffff, type=0x80, data=struct.pack("!II", *keys))] if keys else []
-inner = Ether(src=src_mac, dst=dst_mac) / IP(src="10.0.0.148", dst=inner_dst) / ICMP(id=int(ident))
-send(IP(src=outer_src, dst="192.168.100.2") / UDP(sport=40000, dport=6081) /
-     GENEVE(vni=1001, proto=0x6558, options=options) / inner, verbose=False, count=3)
-"""
-
+from tests.integration.labtools import MULTI_VPC, inject
 
 def eni_keys(lab) -> dict[tuple[str, str], int]:
     return {(m["vpc"], m["ip"]): m["eni_key"] for m in lab.mappings()}
-
-
-def inject(lab, host: str, outer_src: str, ident: int, macs: list[str], inner_dst: str,
-           keys: tuple[int, int] | None) -> None:
-    done = lab.exec(host, sys.executable, "-c", INJECT, outer_src, str(ident), *macs, inner_dst,
-                    *(str(k) for k in keys or ()))
-    assert done.ok, done.stderr
 
 
 def received_at_vm2(lab, tmp_path, send) -> str:
