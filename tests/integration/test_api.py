@@ -1,6 +1,6 @@
 """The Python API on real labs: the examples run as a user runs them, a lab is removed
 however a script leaves it (exception, SIGTERM, Ctrl-C, no `down` at all), an attached
-lab is not, and the pytest plugin keeps a failed test's evidence and removes its labs."""
+lab is not. (The pytest plugin's own tests are in test_pytest_plugin.py.)"""
 import os
 import signal
 import subprocess
@@ -117,38 +117,3 @@ def test_attach_drives_a_running_lab_and_leaving_it_does_not_remove_it():
     assert_nothing_left(name)
     with pytest.raises(vpclab.VpclabError, match="is not running"):
         vpclab.Lab.attach(name)
-
-
-FAILING_TEST = """
-def test_fails_with_a_lab(vpclab_lab, tmp_path):
-    lab = vpclab_lab({seed!r}, name={name!r})
-    with lab.capture(["ZIGI-VM2"], tmp_path / "cap") as cap:
-        lab.ping("ZIGI-VM1", "ZIGI-VM2")
-    assert False, "the learner's assertion"
-
-
-def test_passes_with_a_lab(vpclab_lab):
-    assert vpclab_lab({seed!r}, name={passing!r}).ping("ZIGI-VM1", "ZIGI-VM2")
-"""
-
-
-def test_the_plugin_keeps_a_failed_test_s_evidence_and_removes_its_labs(tmp_path):
-    failing, passing = unique("fails"), unique("passes")
-    (tmp_path / "test_user.py").write_text(FAILING_TEST.format(seed=str(SEED), name=failing,
-                                                               passing=passing))
-    keep = tmp_path / "kept"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "vpclab.pytest_plugin",
-                           "-p", "no:cacheprovider", f"--vpclab-keep={keep}", "-q",
-                           str(tmp_path / "test_user.py")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "1 failed, 1 passed" in done.stdout
-    folder = keep / "test_fails_with_a_lab" / failing
-    assert f"test_fails_with_a_lab: {keep / 'test_fails_with_a_lab'}" in done.stdout
-    assert "cookie=" in (folder / "host1.flows.txt").read_text()
-    assert "Bridge br-int" in (folder / "host2.ovs.txt").read_text()
-    assert (folder / "mapping-service.log").exists() and (folder / "events.jsonl").exists()
-    assert list(folder.glob("captures/cap/ZIGI-VM2.eth0.pcap"))
-    assert not (keep / "test_passes_with_a_lab").exists()        # only failures are kept
-    assert_nothing_left(failing)
-    assert_nothing_left(passing)
