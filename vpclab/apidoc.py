@@ -57,6 +57,10 @@ def _plain(annotation) -> str:
             ).strip("'\"")
 
 
+def _said(obj) -> str:
+    return f": {_doc(obj)}" if obj.__doc__ else ""
+
+
 def _members(cls) -> list[str]:
     lines = []
     init = cls.__dict__.get("__init__")
@@ -72,9 +76,9 @@ def _members(cls) -> list[str]:
             lines.append(f"- **`.{name}`** (property): {_doc(member) or ''}".rstrip(": "))
         elif isinstance(member, (staticmethod, classmethod)):
             func = member.__func__
-            lines.append(f"- **`{cls.__name__}.{_signature(name, func)}`**: {_doc(func)}")
+            lines.append(f"- **`{cls.__name__}.{_signature(name, func)}`**" + _said(func))
         elif inspect.isfunction(member):
-            lines.append(f"- **`.{_signature(name, member)}`**: {_doc(member)}")
+            lines.append(f"- **`.{_signature(name, member)}`**" + _said(member))
     return [line.replace("\n", "\n  ") for line in lines]
 
 

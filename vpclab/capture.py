@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from vpclab.compare import Comparison, compare_captures
-from vpclab.diagram import diagram_targets, write_diagram
+from vpclab.diagram import draw_for_user
 from vpclab.errors import VpclabError
 from vpclab.names import check_interface_name
-from vpclab.ownership import OutputDir, OutputFile
+from vpclab.ownership import OutputDir
 from vpclab.shell import in_netns_of
 from vpclab.state import LabState
 
@@ -157,15 +157,27 @@ class LabCapture:
         self.started = self.ended = 0.0
 
     def start(self) -> "LabCapture":
-        """Return once every tcpdump prints "listening on" (traffic before that is lost)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Return once every tcpdump prints "listening on" (traffic before that is lost).
+        A capture is started once; if a point fails, the others stop and what was written
+        is handed back like a finished capture's."""
+        if self.started:
+            raise VpclabError(f"the capture into {self.dir} was already started; make a new one")
         self.started = time.time()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VpclabError(f"cannot write captures into {self.dir}: {exc.strerror}") from None
         try:
             for spec in self.watch:
                 node, iface = parse_point(spec)
                 self.captures[spec] = Capture(self.state, node, self.dir, iface, self.filter).start()
         except BaseException:
-            self._stop_all()
+            self.stopped = True
+            try:
+                self._stop_all()
+            finally:
+                if self.output:
+                    self.output.give_back()
             raise
         return self
 
@@ -190,7 +202,7 @@ class LabCapture:
         return self.lines()
 
     def __enter__(self) -> "LabCapture":
-        return self.start() if not self.captures else self
+        return self.start() if not self.started else self
 
     def __exit__(self, *exc) -> None:
         self.stop()
@@ -203,13 +215,7 @@ class LabCapture:
     def diagram(self, output: str | Path | None = None) -> list[Path]:
         """Draw the sequence diagram (.svg, .png or .md; default diagram.svg and diagram.md
         in the capture folder); return the files written."""
-        targets = diagram_targets(self.dir, Path(output) if output else None)
-        owned = [OutputFile(target) for target in targets]
-        try:
-            return write_diagram(self.dir, Path(output) if output else None)
-        finally:
-            for file in owned:
-                file.give_back()
+        return draw_for_user(self.dir, Path(output) if output else None)
 
     def pcap(self, point: str) -> Path:
         """The pcap file of a capture point ("ZIGI-VM2", "host1:eth0")."""

@@ -231,6 +231,7 @@ class Comparison:
         return [f"{point.point}: {why}" for point in self.points for why in point.explain()]
 
     def verdict(self) -> str:
+        """The last line `vpclab compare` prints: match, or which points differ."""
         if self.match:
             return f"verdict: match ({len(self.points)} capture point(s))"
         return (f"verdict: {len(self.differing)} of {len(self.points)} capture point(s) differ: "

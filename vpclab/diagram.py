@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpclab.errors import VpclabError
+from vpclab.ownership import OutputFile
 from vpclab.topology import Topology
 from vpclab.trace import read_pcap
 from vpclab.validation import load_topology
@@ -68,8 +69,11 @@ def build_sequence(capture_dir: Path) -> Sequence:
 
 
 def _title(meta: dict, topology: Topology) -> str:
-    """The commands that ran during the capture, then the lab and its mapping mode."""
-    ran = "; ".join(f"{c['node']}$ {' '.join(c['command'])}" for c in meta.get("commands", []))
+    """The commands that ran during the capture, then the lab and its mapping mode
+    (a folder from before the API names one command: node, command)."""
+    commands = meta.get("commands") or ([{"node": meta["node"], "command": meta["command"]}]
+                                        if "node" in meta and "command" in meta else [])
+    ran = "; ".join(f"{c['node']}$ {' '.join(c['command'])}" for c in commands)
     return f"{ran or 'capture'}  (lab {meta['lab']}, mapping {topology.mapping_mode})"
 
 
@@ -218,6 +222,17 @@ def to_figure(seq: Sequence, path: Path) -> None:
 def diagram_targets(capture_dir: Path, output: Path | None = None) -> list[Path]:
     """The files write_diagram writes: `output`, or diagram.svg and .md in the folder."""
     return [output] if output else [capture_dir / "diagram.svg", capture_dir / "diagram.md"]
+
+
+def draw_for_user(capture_dir: Path, output: Path | None = None) -> list[Path]:
+    """write_diagram for the user behind sudo: a symlink in a target's place is refused
+    (root would write through it), and a file this run creates is theirs."""
+    owned = [OutputFile(target) for target in diagram_targets(capture_dir, output)]
+    try:
+        return write_diagram(capture_dir, output)
+    finally:
+        for file in owned:
+            file.give_back()
 
 
 def write_diagram(capture_dir: Path, output: Path | None = None) -> list[Path]:

@@ -47,6 +47,13 @@ def require_root(what: str = "vpclab.Lab") -> None:
                           f"root, e.g. `sudo python {script}`")
 
 
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise VpclabError(f"{value!r} is not an IP address") from None
+
+
 class Lab:
     """One lab: build it with `with Lab(...)` (or `start()`), remove it on leaving the block
     (or with `down()`). A topology mistake raises at once, before anything is built."""
@@ -60,34 +67,55 @@ class Lab:
         self.topology, self._text = lifecycle.prepare(topology, name, mode)
         self.name = self.topology.name
         self._state: LabState | None = None
+        self._runner: tuple[int, int | None] | None = None    # whose lab this handle drives
         self._owned = True
         self._captures: list[LabCapture] = []
+        self._processes: list[subprocess.Popen] = []
+        self._pings: list[RunningPing] = []
 
     @classmethod
     def attach(cls, name: str) -> "Lab":
         """A handle to a lab already running (started by `vpclab up` or another script).
-        Leaving a `with` block does not remove it; `down()` still does, if you ask."""
+        Leaving a `with` block stops the captures made through it but does not remove the
+        lab; `down()` still does, if you ask."""
         check_lab_name(name)
         require_root("attaching to a lab")
         state = lifecycle.running_lab(name)
         lab = cls.__new__(cls)
         lab.topology, lab._text = load_topology(state.topology_path), state.topology_path.read_text()
-        lab.name, lab._state, lab._owned, lab._captures = name, state, False, []
+        lab.name, lab._owned, lab._captures, lab._processes, lab._pings = name, False, [], [], []
+        lab._bind(state)
         return lab
 
     # -- life ------------------------------------------------------------------------------
     def start(self, on_phase: OnPhase | None = None, timeout: float = 120.0) -> "Lab":
         """Build the lab and return once it is ready: every virtual router connected to the
         mapping service and programmed, every VM plugged in. `on_phase(name, seconds)` is
-        called as each build phase ends. On failure everything built so far is removed and
-        the VpclabError carries the end of the runner's log."""
+        called as each build phase ends. On failure, Ctrl-C, SIGTERM or SIGHUP, everything
+        built so far is removed first; a failure's VpclabError carries the end of the
+        runner's log."""
         if self._state is not None:
             raise VpclabError(f"lab {self.name!r} is already started")
         require_root()
-        self._state = lifecycle.up(self.topology, self._text, on_phase or (lambda n, s: None),
-                                   timeout)
-        cleanup.own(id(self), self.down)
+        with cleanup.starting():
+            try:
+                lifecycle.up(self.topology, self._text, on_phase or (lambda n, s: None), timeout,
+                             on_started=self._bind)
+            except BaseException:
+                self._unbind()          # lifecycle.up removed what it made
+                raise
         return self
+
+    def _bind(self, state: LabState) -> None:
+        """From here on this handle drives `state`'s lab, the one whose runner is recorded now."""
+        runner = state.runner()
+        self._state, self._runner = state, (runner.pid, runner.start) if runner else None
+        if self._owned:
+            cleanup.own(id(self), self.down)
+
+    def _unbind(self) -> None:
+        self._state = self._runner = None
+        cleanup.release(id(self))
 
     def detach(self) -> "Lab":
         """Leave the lab running after this handle: neither the end of a `with` block nor the
@@ -113,19 +141,44 @@ class Lab:
         return lifecycle.interact(self.topology, self._text)
 
     def down(self) -> bool:
-        """Stop captures still running, then remove the lab: its namespaces, every process
-        it started (also ones started with `popen`) and its state; returns once all are
-        gone. True if there was anything to remove. Ctrl-C waits until it is done.
-        A handle that never started or attached removes nothing (the name may be another's)."""
+        """Stop this handle's captures and running pings, then remove the lab: its namespaces,
+        every process in them (also ones started with `popen`, which are reaped) and its
+        state; returns once all are gone. True if there was anything to remove. Ctrl-C,
+        SIGTERM and SIGHUP wait until it is done. A handle removes only its own lab: one
+        never started, or whose lab was already replaced by another of the same name,
+        removes nothing."""
         if self._state is None:
             return False
         with cleanup.uninterrupted():
-            for capture in self._captures:
-                capture.stop()
-            removed = lifecycle.down(self.name)
-        cleanup.release(id(self))
-        self._state = None
+            try:
+                self._stop_captures()
+            finally:
+                ours = self._is_current()
+                self._unbind()
+                removed = lifecycle.down(self.name) if ours else False
+                for process in self._processes:
+                    process.wait()              # killed with the lab's namespaces: reap it
+                self._processes.clear()
         return removed
+
+    def _stop_captures(self) -> None:
+        """Stop every capture of this handle (each on its own: one that fails does not keep
+        the others, or the lab, running); raise the first failure afterwards."""
+        errors = []
+        for part in [*self._pings, *self._captures]:     # pings first: their traffic stops
+            try:
+                part.stop()
+            except Exception as exc:  # noqa: BLE001 - reported once all are stopped
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _is_current(self) -> bool:
+        """Is the lab of this name still the one this handle started or attached to?"""
+        if self._state is None:
+            return False
+        runner = self._state.runner()
+        return self._runner is None or runner is None or (runner.pid, runner.start) == self._runner
 
     def __enter__(self) -> "Lab":
         return self if self._state is not None else self.start()
@@ -133,16 +186,23 @@ class Lab:
     def __exit__(self, *exc) -> None:
         if self._owned:
             self.down()
+        else:
+            self._stop_captures()     # an attached lab stays; what this handle started does not
 
     def __repr__(self) -> str:
-        return f"<vpclab.Lab {self.name!r} {'running' if self._state else 'not started'}>"
+        return f"<vpclab.Lab {self.name!r} {'running' if self._state else 'not running here'}>"
 
     @property
     def state(self) -> LabState:
-        """The lab's records (internal: processes, logs, events); raises if not started."""
+        """The lab's records (internal: processes, logs, events); raises if this handle has no
+        running lab (never started, removed, or replaced by another lab of the same name)."""
         if self._state is None:
-            raise VpclabError(f"lab {self.name!r} is not started: use `with Lab(...) as lab` "
-                              "or lab.start()")
+            raise VpclabError(f"lab {self.name!r} is not running from this handle: start it "
+                              "(`with Lab(...) as lab`, lab.start()) or attach to it "
+                              "(Lab.attach(name))")
+        if not self._is_current():
+            raise VpclabError(f"lab {self.name!r} that this handle drove is gone: another lab of "
+                              f"that name runs now; Lab.attach({self.name!r}) drives that one")
         return self._state
 
     # -- what is in it -----------------------------------------------------------------------
@@ -196,8 +256,8 @@ class Lab:
 
     def mapping(self, vpc: str, ip: str) -> dict[str, Any]:
         """One mapping, as `vpclab mapping show LAB VPC IP` prints it."""
-        check_display_name(vpc, "VPC name")
-        return api_client.call(self.state, "GET", f"/mappings/{vpc}/{ipaddress.ip_address(ip)}")
+        path = f"/mappings/{check_display_name(vpc, 'VPC name')}/{_ip(ip)}"
+        return api_client.call(self.state, "GET", path)
 
     # -- running things in nodes -------------------------------------------------------------
     def command(self, node: str, *argv: str) -> list[str]:
@@ -215,9 +275,10 @@ class Lab:
              check: bool = False) -> ExecResult:
         """Run `argv` inside a VM or host (by name) and wait until it exits, at most `timeout`
         seconds. `check=True` raises a VpclabError if it exits non-zero."""
-        try:
+        try:   # no stdin unless given: a command that reads it must not wait on the terminal
             done = subprocess.run(self.command(node, *argv), capture_output=True, text=True,
-                                  timeout=timeout, input=input)
+                                  errors="replace", timeout=timeout, input=input,
+                                  stdin=None if input is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise VpclabError(f"{node}$ {' '.join(argv)} did not finish in {timeout:g} s")
         for capture in self._captures:
@@ -230,7 +291,9 @@ class Lab:
         """Start `argv` inside a node and return at once (e.g. a long ping). `down()` stops
         it if you do not."""
         kwargs.setdefault("stdin", subprocess.DEVNULL)
-        return subprocess.Popen(self.command(node, *argv), **kwargs)
+        process = subprocess.Popen(self.command(node, *argv), **kwargs)
+        self._processes.append(process)
+        return process
 
     def ping(self, source: str, target: str, count: int = 1, wait: float = 2.0) -> bool:
         """Ping `target` (a VM or host name, or an IP) from `source`; True if a reply came back.
@@ -240,10 +303,13 @@ class Lab:
                          self.address(target)).ok
 
     def running_ping(self, vm: str, target: str, interval: float = 0.1) -> "RunningPing":
-        """Ping `target` every `interval` seconds from `vm` until the `with` block ends, with
-        each request's and reply's time captured: `.lost()` lists the unanswered requests."""
+        """Ping `target` every `interval` seconds from `vm` until the `with` block ends (or
+        `down()`), with each request's and reply's time captured: `.lost()` lists the
+        unanswered requests. Returns once the capture listens and the ping has started."""
         from vpclab.pinger import RunningPing
-        return RunningPing(self, vm, target, interval)
+        pinger = RunningPing(self, vm, target, interval)
+        self._pings.append(pinger)
+        return pinger
 
     def capture(self, points: list[str], output: str | Path | None = None,
                 filter: str = "", quiet: float = 0.3) -> LabCapture:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from vpclab.cleanup import uninterrupted
 from vpclab.errors import VpclabError
 from vpclab.names import check_lab_name
 from vpclab.shell import run
@@ -39,7 +40,7 @@ def prepare(source: str | Path | Mapping[str, Any], name: str | None = None,
     else:
         raise VpclabError(f"a topology is a YAML file's path or a dict, not {type(source).__name__}")
     if name is not None:
-        raw["name"] = check_lab_name(name, "--name")
+        raw["name"] = check_lab_name(name, "lab name")
     if mode is not None:
         raw["mapping"] = {**(raw.get("mapping") or {}), "mode": mode}
     text = yaml.safe_dump(raw, sort_keys=False)
@@ -121,14 +122,18 @@ def _log_hint(state: LabState) -> str:
 
 
 def up(topology: Topology, text: str, on_phase: Callable[[str, float], None] = lambda n, s: None,
-       timeout: float = 120.0) -> LabState:
-    """Bring a prepared lab up in the background, return when it is ready; on failure (or
-    an interrupt) remove everything it made."""
+       timeout: float = 120.0,
+       on_started: Callable[[LabState], None] = lambda state: None) -> LabState:
+    """Bring a prepared lab up in the background, return when it is ready. `on_started` is
+    called as soon as the lab's records exist (so a caller can own it from then on). On
+    failure or an interrupt, everything it made is removed before the error goes on."""
     state, proc = start_runner(topology, text)
     try:
+        on_started(state)
         follow(state, proc, on_phase, timeout)
     except BaseException:
-        remove_lab(state)
+        with uninterrupted():
+            remove_lab(state)
         raise
     return state
 

@@ -101,6 +101,9 @@ class OutputFile:
 
     def __init__(self, path: str | Path):
         self.path = Path(path).absolute()
+        if self.path.is_symlink():
+            raise VpclabError(f"refusing to write {self.path}: it is a symlink; remove it or "
+                              "choose another file")
         self.existed = os.path.lexists(self.path)
 
     def give_back(self) -> list[Path]:

@@ -7,6 +7,7 @@ sent, instead of counting replies and hoping the event fell inside the pings.
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from vpclab.capture import LabCapture
 
 if TYPE_CHECKING:
     from vpclab.lab import Lab
+
+REPLY_GRACE = 1.0       # seconds: a reply later than this counts as lost (ping -W's default is 10)
 
 
 class RunningPing:
@@ -29,6 +32,7 @@ class RunningPing:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.requests: dict[int, float] = {}
         self.replies: dict[int, float] = {}
+        self.stopped_at: float | None = None
 
     @property
     def pcap(self) -> Path:
@@ -60,15 +64,18 @@ class RunningPing:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait()
+        if self.stopped_at is None:
+            self.stopped_at = time.time()
         self.capture.stop()
         return self.read()
 
     def lost(self, sent_after: float = 0.0, sent_before: float = float("inf")) -> list[int]:
-        """Requests sent in the window and never answered, leaving out the last ones, whose
-        replies were still on their way when the ping was stopped."""
-        last = max(self.replies, default=-1)
+        """Requests sent in the window and never answered, leaving out those sent in the
+        last REPLY_GRACE seconds before the ping stopped (their replies may have been on
+        their way). A network that never answered again loses everything after it broke."""
+        end = (self.stopped_at or time.time()) - REPLY_GRACE
         return sorted(seq for seq, sent in self.requests.items()
-                      if sent_after < sent < sent_before and seq < last and seq not in self.replies)
+                      if sent_after < sent < min(sent_before, end) and seq not in self.replies)
 
     def __enter__(self) -> "RunningPing":
         return self

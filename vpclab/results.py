@@ -49,6 +49,7 @@ class ChangeReport:
 
     @classmethod
     def from_result(cls, result: dict[str, Any]) -> "ChangeReport":
+        """The report of the runner's answer to a change (its dict stays in `details`)."""
         why = result.get("unconfirmed_why") or {}
         return cls(result["change"], result["converged_ms"], result["routers"],
                    {host: why.get(host, "no confirmation") for host in result.get("unconfirmed") or []},

@@ -9,7 +9,7 @@ import pytest
 from tests.integration.labtools import (
     MULTI_VPC, REPO, SEED, VPCLAB, processes_mentioning, root_namespace_snapshot, signal_recorded,
 )
-from vpclab import Lab
+from vpclab import Lab, VpclabError
 from vpclab.pytest_plugin import unique_name
 from vpclab.state import LabState, namespace_exists
 
@@ -91,11 +91,15 @@ def test_up_after_a_crash_replaces_the_stale_lab(vpclab_lab):
     name, state = lab.name, lab.state
     stale = state.processes()
     signal_recorded(state.runner(), signal.SIGKILL)
-    up = vpclab("up", str(SEED), "--name", name)    # the lab's handle removes it in any case
+    up = vpclab("up", str(SEED), "--name", name)
     assert up.returncode == 0, up.stderr
     assert [p for p in stale if p.is_alive()] == []
     assert vpclab("exec", name, "ZIGI-VM1", "--", "ping", "-c", "1", "10.0.0.185").returncode == 0
-    assert lab.down()
+    # the old handle drove the crashed lab: it must not remove the new one of the same name
+    with pytest.raises(VpclabError, match="another lab of that name runs now"):
+        lab.exec("ZIGI-VM1", "true")
+    assert lab.down() is False and LabState(name).is_running()
+    assert Lab.remove(name)
     assert_gone(state, stale)
 
 

@@ -68,7 +68,7 @@ def test_building_a_lab_needs_root_and_says_so(monkeypatch):
 def test_a_handle_that_never_started_touches_nothing_and_is_not_a_lab_yet():
     lab = Lab(SEED, name="never-started")
     assert lab.down() is False                     # a lab of that name may be someone else's
-    with pytest.raises(vpclab.VpclabError, match="not started"):
+    with pytest.raises(vpclab.VpclabError, match="not running from this handle"):
         lab.exec("ZIGI-VM1", "true")
 
 
@@ -128,3 +128,68 @@ def test_the_api_reference_in_docs_is_the_docstrings_of_today():
         "docs/api.md is behind the docstrings: run .venv/bin/python -m vpclab.apidoc"
     for name in apidoc.CLASSES + apidoc.FUNCTIONS + apidoc.ERRORS:
         assert f"vpclab.{name}" in apidoc.DOC.read_text()
+
+
+def test_sigterm_unwinds_while_a_lab_is_owned_and_the_script_s_handler_comes_back():
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    cleanup.own(1, lambda: None)
+    try:
+        with pytest.raises(cleanup.Terminated) as raised:     # a KeyboardInterrupt: pytest stops
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert isinstance(raised.value, KeyboardInterrupt) and raised.value.signum == signal.SIGTERM
+        # the first one unwinds; a second one would kill, as without vpclab
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        cleanup.release(1)
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL      # nothing owned: ours are gone
+
+
+def test_a_signal_deferred_during_down_leaves_the_handle_consistent(monkeypatch):
+    """Ctrl-C during the removal waits for it; afterwards the handle owns nothing, so the
+    exit hook cannot remove the name again (it may be someone else's lab by then)."""
+    from vpclab import lifecycle
+    removed = []
+
+    def remove(name):
+        os.kill(os.getpid(), signal.SIGINT)         # the user presses Ctrl-C meanwhile
+        removed.append(name)
+        return True
+
+    monkeypatch.setattr(lifecycle, "down", remove)
+    lab = Lab(SEED, name="deferred")
+    lab._state, lab._runner = FakeState(), None
+    cleanup.own(id(lab), lab.down)
+    with pytest.raises(KeyboardInterrupt):
+        lab.down()
+    assert removed == ["deferred"]                   # finished before the interrupt
+    assert lab._state is None and id(lab) not in cleanup._owned
+
+
+class FakeState:
+    def runner(self):
+        return None
+
+
+def test_a_running_ping_that_never_recovers_has_lost_everything_after_the_break():
+    from vpclab.pinger import REPLY_GRACE, RunningPing
+    ping = RunningPing.__new__(RunningPing)
+    ping.requests = {seq: 100.0 + seq for seq in range(1, 21)}        # 20 s of pings
+    ping.replies = {seq: 100.0 + seq for seq in range(1, 6)}          # answers stop after 5
+    ping.stopped_at = 121.0
+    assert ping.lost() == [seq for seq in range(6, 21) if 100.0 + seq < 121.0 - REPLY_GRACE]
+    assert ping.lost(sent_after=110.0) == list(range(11, 20))
+
+
+def test_a_diagram_is_never_written_through_a_symlink(tmp_path):
+    from vpclab.diagram import draw_for_user
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / "diagram.svg").symlink_to(victim)
+    with pytest.raises(vpclab.VpclabError, match="is a symlink"):
+        draw_for_user(tmp_path, tmp_path / "diagram.svg")
+    assert victim.read_text() == "keep me"
+
+
+def test_a_bad_ip_is_a_vpclab_error_not_a_traceback():
+    with pytest.raises(vpclab.VpclabError, match="'10.0.0.999' is not an IP address"):
+        Lab(SEED).mapping("ZIGI-VPC1", "10.0.0.999")

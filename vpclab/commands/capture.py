@@ -32,6 +32,7 @@ def main(args) -> int:
     if len(command) < 2:
         raise VpclabError("say where and what to run: -- NODE CMD, e.g. -- ZIGI-VM1 ping -c 1 10.0.0.185")
     node, command = command[0], command[1:]
+    lab.command(node, *command)        # an unknown node is refused before anything is captured
     watch = [spec.strip() for spec in args.on.split(",") if spec.strip()]
     out = args.output or default_dir(args.lab)
     with lab.capture(watch, out, args.filter) as cap:

@@ -1,8 +1,7 @@
 """vpclab diagram CAPTURE [-o FILE]: the sequence diagram of a capture folder."""
 from pathlib import Path
 
-from vpclab.diagram import diagram_targets, write_diagram
-from vpclab.ownership import OutputFile
+from vpclab.diagram import draw_for_user
 from vpclab.errors import EXIT_OK
 
 NEEDS_ROOT = False
@@ -24,12 +23,6 @@ def add_parser(verbs):
 
 
 def main(args) -> int:
-    outputs = [OutputFile(path) for path in diagram_targets(args.capture, args.output)]
-    try:
-        written = write_diagram(args.capture, args.output)
-    finally:
-        for output in outputs:
-            output.give_back()      # under sudo: a file this run created is the user's
-    for path in written:
+    for path in draw_for_user(args.capture, args.output):
         print(f"wrote {path}")
     return EXIT_OK
