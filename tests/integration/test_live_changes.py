@@ -182,3 +182,18 @@ def test_cli_mapping_stats_move(vpclab_lab):
     stats = vpclab("stats", lab.name)
     assert stats.returncode == 0 and re.search(r"changes 1", stats.stdout)
     assert vpclab("move", lab.name, "WEB-VM1", "nowhere").returncode == 2
+    added = vpclab("vm", "add", lab.name, "CLI-VM", "--vpc", "ZIGI-VPC1", "--host", "host3",
+                   "--ip", "10.0.0.90")
+    assert added.returncode == 0, added.stderr
+    info = lab.nodes()["CLI-VM"]
+    assert f"  CLI-VM: 10.0.0.90 {info['mac']} {info['eni']} on host3, port " in added.stdout
+    assert "add CLI-VM: confirmed by every affected router in" in added.stdout
+    assert lab.ping("CLI-VM", "ZIGI-VM1")
+    mapped = vpclab("mapping", "add", lab.name, "MAP-VM", "--vpc", "ZIGI-VPC3", "--host", "host2",
+                    "--ip", "172.16.0.30")
+    assert mapped.returncode == 0 and "add MAP-VM: confirmed" in mapped.stdout, mapped.stderr
+    removed = vpclab("mapping", "del", lab.name, "MAP-VM")
+    assert removed.returncode == 0 and "MAP-VM" not in lab.nodes(), removed.stderr
+    bad = vpclab("mapping", "show", lab.name, "ZIGI-VPC1", "10.0.0.999")
+    assert bad.returncode == 2 and "'10.0.0.999' is not an IP address" in bad.stderr
+    assert "Traceback" not in bad.stderr
