@@ -12,26 +12,26 @@ and returns its `vpclab.Lab` once it is ready. Whatever the test's outcome, ever
 it started is removed. When the test fails, its labs' evidence is kept, as FAUCET's
 test harness keeps a failed test's folder: the captures the test made, the runner's
 and mapping service's logs and events, and every host's Open vSwitch configuration
-and flows, in `vpclab-failures/TEST/` (`--vpclab-keep DIR` puts it elsewhere); the
-report names the folder. `vpclab_module_lab` is the same factory for a whole module.
+and flows, in `vpclab-failures/TEST/LAB/` (`--vpclab-keep DIR` puts it elsewhere; each
+capture's files in `captures/N-FOLDER/`); the report names the folder. Root reads the
+evidence, but under sudo the folder is written by the user behind sudo, so all of it is
+theirs (vpclab/evidence.py). Only labs that started are kept; a test whose labs all
+failed to start keeps nothing. `vpclab_module_lab` is the same factory for a whole module.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
+from vpclab import evidence
 from vpclab.errors import VpclabError
 from vpclab.lab import Lab, TopologySource
-from vpclab.ownership import OutputDir
 
 KEPT = pytest.StashKey[list]()
-EVIDENCE = ("*.log", "*.jsonl", "*.json", "*.yaml")
 
 
 def pytest_addoption(parser) -> None:
@@ -57,81 +57,44 @@ class LabFactory:
 
     def __init__(self, tag: str):
         self.tag = tag
-        self.labs: list[Lab] = []
+        self.labs: list[Lab] = []         # the labs whose start() returned: only those are ours
 
     def __call__(self, topology: TopologySource, *, name: str | None = None,
                  mode: str | None = None, tag: str | None = None) -> Lab:
         """Bring up `topology` (a file or dict) and return the ready `Lab`. The default name is
         unique (t + 4 hex digits + the tag or test name), so tests can run side by side."""
         lab = Lab(topology, name=name or unique_name(tag or self.tag), mode=mode)
+        lab.start()             # a lab that fails to start has removed what it made
         self.labs.append(lab)
-        return lab.start()
+        return lab
 
-    def keep(self, folder: Path) -> Path:
-        """Copy every lab's evidence into `folder/LAB/` (a new folder: -2, -3... if taken);
-        what cannot be read is noted in its place."""
-        folder = new_folder(folder)
-        output = OutputDir(folder)
-        output.make()
-        for lab in self.labs:
-            if lab._state is not None:
-                _keep_lab(lab, folder / lab.name)
-        output.give_back_tree()
-        return folder
+    def keep(self, folder: Path) -> Path | None:
+        """Keep every running lab's evidence in a new folder `folder` (-2, -3... if taken),
+        one `LAB/` in it per lab; None if no lab is running. Root reads the evidence into
+        memory; under sudo, the folder is written by the user behind sudo (vpclab/evidence.py),
+        so nothing in it is root's. What was left out is listed in LAB/not-kept.txt."""
+        files = evidence.gather(self.labs)
+        if not files:
+            return None
+        return evidence.keep(folder.parent, folder.name, files)
 
     def remove_all(self) -> None:
+        """Remove every lab, each on its own: one that fails does not keep the others; raise
+        one VpclabError naming all that failed."""
         errors = []
         for lab in self.labs:
             try:
                 lab.down()
-            except VpclabError as exc:
-                errors.append(f"{lab.name}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - the others are removed first
+                errors.append(f"{lab.name}: {type(exc).__name__}: {exc}")
         if errors:
             raise VpclabError("labs not removed:\n" + "\n".join(errors))
-
-
-def new_folder(path: Path) -> Path:
-    candidate, n = path, 1
-    while os.path.lexists(candidate):
-        n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
-    return candidate
 
 
 def unique_name(tag: str) -> str:
     """A lab name no other test uses: t, 4 hex digits, then the tag made name-safe."""
     safe = re.sub(r"[^a-z0-9-]+", "-", tag.lower()).strip("-")
     return f"t{uuid.uuid4().hex[:4]}-{safe}"[:20].rstrip("-")
-
-
-def _keep_lab(lab: Lab, folder: Path) -> None:
-    """The lab's logs and events, each host's OVS configuration and flows, its captures.
-    Flows and the mapping service's log are also printed: CI shows only the output."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state_dir = lab.state.dir
-    for pattern in EVIDENCE:
-        for path in state_dir.rglob(pattern):
-            if path.is_file() and not path.is_symlink():
-                target = folder / path.relative_to(state_dir)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
-    for host in lab.hosts:
-        for what, argv in (("ovs", ["ovs-vsctl", "show"]),
-                           ("flows", ["ovs-ofctl", "-O", "OpenFlow13", "dump-flows",
-                                      f"unix:{lab.state.host_dir(lab.nodes()[host]['node'])}/br-int.mgmt"])):
-            try:
-                done = lab.exec(host, *argv, timeout=20)
-                text = done.stdout + done.stderr
-            except VpclabError as exc:
-                text = f"(could not run {' '.join(argv)}: {exc})\n"
-            (folder / f"{host}.{what}.txt").write_text(text)
-            print(f"--- {lab.name} {host}: {' '.join(argv[:2])}\n{text}")
-    log = lab.log("mapping-service")
-    if log.exists():
-        print(f"--- {log} (end)\n{log.read_text()[-3000:]}")
-    for capture in lab.captures:
-        if capture.dir.is_dir():
-            shutil.copytree(capture.dir, folder / "captures" / capture.dir.name, dirs_exist_ok=True)
 
 
 def _factory(request, tag: str) -> Iterator[LabFactory]:
@@ -147,8 +110,9 @@ def _factory(request, tag: str) -> Iterator[LabFactory]:
             if not root.is_absolute():
                 root = Path(request.config.rootpath) / root
             folder = factory.keep(root / name)
-            request.config.stash[KEPT].append((request.node.nodeid, folder))
-            print(f"vpclab: this test's labs are kept in {folder}")
+            if folder is not None:
+                request.config.stash[KEPT].append((request.node.nodeid, folder))
+                print(f"vpclab: this test's labs are kept in {folder}")
     finally:
         factory.remove_all()
 
