@@ -70,23 +70,6 @@ class OutputDir:
         return given
 
 
-    def give_back_tree(self) -> list[Path]:
-        """Hand over the folder and everything in it, when this run made the folder itself
-        (then nothing in it can be someone else's); symlinks are not followed."""
-        if sudo_owner() is None or self.path not in self.missing or self.path.is_symlink():
-            return self.give_back()
-        inside = []
-        for top, dirs, files in os.walk(self.path, followlinks=False):
-            inside += [Path(top) / name for name in dirs + files]
-        self.new_files += [p for p in inside if p.is_file() and not p.is_symlink()]
-        given = self.give_back()
-        for path in inside:
-            if path.is_dir() and not path.is_symlink():
-                os.chown(path, *sudo_owner(), follow_symlinks=False)
-                given.append(path)
-        return given
-
-
 def _missing_ancestors(path: Path) -> list[Path]:
     missing = []
     for candidate in [path, *path.parents]:
