@@ -1,18 +1,23 @@
 """vpclab benchmarks, printed in one run (needs root):
 
-    .venv/bin/python bench/bench_lab.py [--repeat N]
+    .venv/bin/python bench/bench_lab.py [--repeat N] [--only PART]
 
 1. seed `up` to ready and `down`;
 2. first-ping RTT (cold caches) vs steady RTT, in each mapping mode;
 3. `up`/`down` of a generated 8 hosts x 8 VMs topology in 4 VPCs;
 4. a fair peer measured in the same run: two namespaces joined by one plain
    userspace-OVS L2 bridge (NORMAL), the lab a teacher would otherwise build.
+
+--only runs one part: seed (1), first-ping (2), scale (3) or baseline (4).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import secrets
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -24,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import vpclab  # noqa: E402
+from vpclab.state import namespace_id, process_start_time, processes_in  # noqa: E402
 from vpclab.wait import wait_until  # noqa: E402
 
 SEED = REPO / "topologies" / "seed.yaml"
@@ -100,20 +106,68 @@ def scale() -> None:
           f"first cross-host ping {first[0] if first else float('nan'):.3f} ms (target up < 15 s)")
 
 
-def l2_baseline() -> None:
-    """Two namespaces and one userspace-OVS bridge, cleaned up by name of what it made."""
-    names = ["vpclab-bench-a", "vpclab-bench-b", "vpclab-bench-sw"]
+class Daemon:
+    """An OVS daemon this bench started, in the foreground (no --detach), so the PID recorded
+    here is the daemon's own (`ip netns exec` execs it) and stays ours until reaped."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path):
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT)
+        self.start = process_start_time(self.proc.pid)      # recorded the moment it exists
+        self.name, self.log = name, log
+
+    def ours(self) -> bool:
+        """Still the very process started (an unreaped child, its start time unchanged)."""
+        return (self.proc.poll() is None and self.start is not None
+                and process_start_time(self.proc.pid) == self.start)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` s; only while it is still the recorded process."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.ours():
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        raise RuntimeError(f"{self.name} (PID {self.proc.pid}) still runs after SIGKILL")
+
+
+def l2_baseline(count: int = 30) -> None:
+    """Two namespaces and one userspace-OVS bridge. Cleanup removes only what this run made:
+    the daemons it started (recorded PID and start time), the namespaces it added (by the
+    exact names it added) and its own temporary directory; every step is tried, and what
+    failed is reported at the end."""
+    tag = secrets.token_hex(3)        # not "vpclab-...": vpclab would take it for a lab's
+    names = [f"l2peer-{tag}-a", f"l2peer-{tag}-b", f"l2peer-{tag}-sw"]
     directory = Path(tempfile.mkdtemp(prefix="vpclab-bench-ovs-"))
     env = {**os.environ, "OVS_RUNDIR": str(directory), "OVS_DBDIR": str(directory),
            "OVS_LOGDIR": str(directory), "OVS_SYSCONFDIR": str(directory)}
     sw = ["ip", "netns", "exec", names[2]]
     db = f"unix:{directory}/db.sock"
+    created: list[str] = []           # namespaces this run added, in order
+    daemons: list[Daemon] = []        # daemons this run started, in order
 
-    def sh(*argv: str) -> None:
-        subprocess.run(argv, check=True, capture_output=True, env=env)
+    def sh(*argv: str, timeout: float = 60) -> None:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"`{' '.join(argv)}` failed (exit {done.returncode}): "
+                               f"{(done.stderr or done.stdout).strip()}")
+
+    def daemon(*argv: str, ready: Path) -> None:
+        """Start an OVS daemon in the switch's namespace; return once `ready` exists."""
+        started = Daemon(argv[0], [*sw, *argv, f"--log-file={directory}/{argv[0]}.log"], env,
+                         directory / f"{argv[0]}.out")
+        daemons.append(started)
+        wait_until(lambda: ready.exists() or not started.ours(), f"{argv[0]} of the fair peer")
+        if not started.ours():
+            raise RuntimeError(f"{argv[0]} exited at start: {started.log.read_text().strip()}")
     try:
         for ns in names:
             sh("ip", "netns", "add", ns)
+            created.append(ns)
         for ns, side, ip in ((names[0], "pa", "10.9.0.1"), (names[1], "pb", "10.9.0.2")):
             sh("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", side,
                "netns", names[2])
@@ -122,47 +176,71 @@ def l2_baseline() -> None:
             sh("ip", "-n", names[2], "link", "set", side, "up")
         sh(*sw, "ovsdb-tool", "create", f"{directory}/conf.db",
            "/usr/share/openvswitch/vswitch.ovsschema")
-        sh(*sw, "ovsdb-server", f"{directory}/conf.db", f"--remote=punix:{directory}/db.sock",
-           "--pidfile", "--detach", "--log-file")
+        daemon("ovsdb-server", f"{directory}/conf.db", f"--remote=punix:{directory}/db.sock",
+               ready=directory / "db.sock")
         sh(*sw, "ovs-vsctl", f"--db={db}", "--no-wait", "init", "--", "add-br", "br0", "--", "set",
            "bridge", "br0", "datapath_type=netdev", "--", "add-port", "br0", "pa", "--",
            "add-port", "br0", "pb")
-        sh(*sw, "ovs-vswitchd", db, "--pidfile", "--detach", "--log-file", "--disable-system")
-        sh(*sw, "ovs-vsctl", f"--db={db}", "set", "Open_vSwitch", ".", "external_ids:bench=1")
+        daemon("ovs-vswitchd", db, f"--unixctl={directory}/ovs-vswitchd.ctl", "--disable-system",
+               ready=directory / "ovs-vswitchd.ctl")
+        # returns once ovs-vswitchd has applied the configuration (the bridge and its ports)
+        sh(*sw, "ovs-vsctl", f"--db={db}", "--timeout=30", "set", "Open_vSwitch", ".",
+           "external_ids:bench=1")
         a = ["ip", "netns", "exec", names[0], "ping", "-i", "0.05", "-W", "2", "10.9.0.2", "-c"]
-        first = parse_rtts(subprocess.run(a + ["1"], capture_output=True, text=True).stdout)
-        steady = parse_rtts(subprocess.run(a + ["30"], capture_output=True, text=True).stdout)[5:]
+        first = parse_rtts(subprocess.run(a + ["1"], capture_output=True, text=True,
+                                           timeout=30).stdout)
+        steady = parse_rtts(subprocess.run(a + [str(count)], capture_output=True, text=True,
+                                           timeout=count * 2 + 30).stdout)[5:]
+        if not first or not steady:
+            raise RuntimeError(f"the fair peer did not answer: first {first}, steady {steady}")
         print(f"fair peer (plain userspace-OVS L2 bridge): first {first[0]:.3f} ms, "
-              f"steady {statistics.median(steady):.3f} ms")
+              f"steady {statistics.median(steady):.3f} ms (median of {len(steady)})")
     finally:
-        pids = []
-        for daemon in ("ovs-vswitchd", "ovsdb-server"):
-            pidfile = directory / f"{daemon}.pid"
-            if pidfile.exists():
-                pids.append(pidfile.read_text().strip())
-                subprocess.run(["kill", pids[-1]], capture_output=True)
-        wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids),
-                   "the fair peer's OVS daemons to exit")
-        for ns in names:
-            subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
-        subprocess.run(["rm", "-rf", str(directory)])
+        errors: list[str] = []
+        for started in reversed(daemons):       # ovs-vswitchd, then ovsdb-server
+            try:
+                started.stop()
+            except Exception as exc:  # noqa: BLE001 - every step runs; reported below
+                errors.append(f"stopping {started.name}: {exc}")
+        for ns in reversed(created):
+            try:    # what still runs in it is reported, not killed: this run did not record it
+                left = processes_in({namespace_id(Path("/run/netns") / ns)} - {None})
+                if left:
+                    errors.append(f"still running in namespace {ns}: PIDs "
+                                  f"{', '.join(str(p.pid) for p in left)}")
+                sh("ip", "netns", "delete", ns)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"deleting namespace {ns}: {exc}")
+        try:
+            shutil.rmtree(directory)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"removing {directory}: {exc}")
+        if errors:
+            raise RuntimeError("the fair peer's cleanup failed:\n  " + "\n  ".join(errors))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="cold labs per figure (default 3)")
+    parser.add_argument("--only", choices=PARTS, help="run only this part (default: all)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench needs root: sudo .venv/bin/python bench/bench_lab.py", file=sys.stderr)
         return 2
     print(f"vpclab bench on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}\n")
-    seed_up_down(args.repeat)
-    for mode in ("on-demand", "preload"):
-        first_vs_steady(mode, args.repeat)
-    l2_baseline()
-    scale()
+    for part in [args.only] if args.only else PARTS:
+        PARTS[part](args.repeat)
     return 0
+
+
+PARTS = {   # in the order a full run prints them
+    "seed": seed_up_down,
+    "first-ping": lambda repeat: [first_vs_steady(mode, repeat)
+                                  for mode in ("on-demand", "preload")],
+    "baseline": lambda repeat: l2_baseline(),
+    "scale": lambda repeat: scale(),
+}
 
 
 if __name__ == "__main__":

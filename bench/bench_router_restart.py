@@ -12,53 +12,21 @@ supervisor's STABLE time, so each is a first crash, not a crash loop.
 """
 from __future__ import annotations
 
-import signal
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import vpclab  # noqa: E402
-from tests.integration.labtools import MULTI_VPC, signal_recorded  # noqa: E402
+# the same crash, pings and outage figure as tests/integration/test_router_restart.py
+from tests.integration.labtools import (ACROSS, PING_INTERVAL, SAME_HOST, current,  # noqa: E402
+                                        kill, multi_vpc, outage, restarted, resumed)
 from vpclab import supervisor  # noqa: E402
-from vpclab.health import newest  # noqa: E402
-from vpclab.pinger import RunningPing  # noqa: E402
-from vpclab.state import RecordedProcess  # noqa: E402
 from vpclab.wait import wait_until  # noqa: E402
-
-SAME_HOST = ("ZIGI-VM1", "ZIGI-VM3")      # both on host1
-ACROSS = ("ZIGI-VM1", "ZIGI-VM2")         # host1 -> host2
-INTERVAL = 0.05                           # 20 pings a second
-
-
-def topology(encap: str) -> dict:
-    raw = yaml.safe_load(MULTI_VPC.read_text())
-    raw["encap"] = encap
-    return raw
-
-
-# A lab's own records, read to find and signal its daemons (the fault being measured).
-def current(lab: vpclab.Lab, role: str, node: str = "") -> RecordedProcess:
-    return newest(lab.state.processes())[(role, node)]
-
-
-def kill(proc: RecordedProcess) -> float:
-    signal_recorded(proc, signal.SIGKILL)
-    return time.time()
-
-
-def restarted(lab: vpclab.Lab, old: RecordedProcess) -> RecordedProcess:
-    """Wait for the supervisor to record a live successor of `old`."""
-    def successor():
-        now = current(lab, old.role, old.node)
-        return now if now.pid != old.pid and now.is_alive() else None
-    return wait_until(successor, f"{old.role} of {old.node} to be restarted", timeout=30)
 
 
 def restart_seconds(lab: vpclab.Lab, role: str, killed_at: float) -> float:
@@ -69,27 +37,15 @@ def restart_seconds(lab: vpclab.Lab, role: str, killed_at: float) -> float:
     return done[0]["t"] - killed_at
 
 
-def outage(ping: RunningPing, killed_at: float) -> tuple[float, int]:
-    """Seconds from the kill to the first answer after the lost requests, and how many
-    were lost (0 and 0 if none was: the restart fell between two requests)."""
-    ping.stop()
-    lost = ping.lost()
-    if not lost:
-        return 0.0, 0
-    first_back = min(t for seq, t in ping.replies.items() if seq > lost[-1])
-    return first_back - killed_at, len(lost)
-
-
 def one_kill(lab: vpclab.Lab, role: str) -> tuple[float, list[tuple[float, int]]]:
-    pings = [lab.running_ping(src, dst, interval=INTERVAL) for src, dst in (SAME_HOST, ACROSS)]
+    pings = [lab.running_ping(src, dst, interval=PING_INTERVAL) for src, dst in (SAME_HOST, ACROSS)]
     try:
         wait_until(lambda: all(p.answered_after(0) for p in pings), "both pings answered")
         old = current(lab, role, "host1")
         killed_at = kill(old)
         restarted(lab, old)
         for ping in pings:     # answered again: a request sent 0.5 s (10 requests) after the kill
-            wait_until(lambda: ping.answered_after(killed_at + 10 * INTERVAL),
-                       "pings to resume", timeout=30)
+            wait_until(lambda: resumed(ping, killed_at), "pings to resume", timeout=30)
         return restart_seconds(lab, role, killed_at), [outage(p, killed_at) for p in pings]
     finally:
         for ping in pings:
@@ -108,7 +64,7 @@ def main() -> None:
     for mode in ("on-demand", "preload"):
         for encap in ("geneve", "vxlan"):
             name = f"b{uuid.uuid4().hex[:4]}-rr"
-            with vpclab.Lab(topology(encap), name=name, mode=mode) as lab:
+            with vpclab.Lab(multi_vpc(encap), name=name, mode=mode) as lab:
                 for role in ("ovs-vswitchd", "ovsdb-server"):
                     runs = []
                     for _ in range(rounds):

@@ -1,13 +1,21 @@
-"""Helpers for tests that run real labs (through vpclab.Lab): flow dumps, snapshots, signals."""
+"""Helpers for tests that run real labs (through vpclab.Lab): flow dumps, snapshots, signals,
+and the crashed-router pieces test_router_restart.py and bench/bench_router_restart.py share."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import yaml
+
 from vpclab import Lab, VpclabError
+from vpclab.health import newest
+from vpclab.pinger import RunningPing
 from vpclab.state import RecordedProcess
+from vpclab.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "topologies" / "seed.yaml"
@@ -77,5 +85,67 @@ def processes_mentioning(text: str) -> list[str]:
 def signal_recorded(proc: RecordedProcess, sig: int) -> None:
     """The one way tests signal a lab's process: only one the lab recorded, and only while
     its start time still matches the record (a recycled PID is never hit)."""
-    assert proc.is_alive(), f"{proc.role} {proc.pid} of the records is gone"
-    os.kill(proc.pid, sig)
+    try:
+        fd = os.pidfd_open(proc.pid)     # pins that process: a PID recycled from now on is not it
+    except ProcessLookupError:
+        raise AssertionError(f"{proc.role} {proc.pid} of the records is gone") from None
+    try:
+        assert proc.is_alive(), f"{proc.role} {proc.pid} of the records is gone"
+        signal.pidfd_send_signal(fd, sig)
+    finally:
+        os.close(fd)
+
+
+# -- a virtual router crashing under running pings (multi-vpc) -------------------------------
+SAME_HOST = ("ZIGI-VM1", "ZIGI-VM3")      # both on host1
+ACROSS = ("ZIGI-VM1", "ZIGI-VM2")         # host1 -> host2
+PING_INTERVAL = 0.05                      # 20 pings a second
+
+
+def multi_vpc(encap: str = "geneve") -> dict:
+    """The multi-vpc topology with its encapsulation set."""
+    raw = yaml.safe_load(MULTI_VPC.read_text())
+    raw["encap"] = encap
+    return raw
+
+
+def current(lab: Lab, role: str, node: str = "") -> RecordedProcess:
+    """The lab's newest record of a daemon (read to find and signal it: the fault under test)."""
+    return newest(lab.state.processes())[(role, node)]
+
+
+def kill(proc: RecordedProcess) -> float:
+    """SIGKILL a recorded process; the time.time() of the kill."""
+    signal_recorded(proc, signal.SIGKILL)
+    return time.time()
+
+
+def restarted(lab: Lab, old: RecordedProcess) -> RecordedProcess:
+    """Wait for the supervisor to record a live successor of `old`."""
+    def successor():
+        now = current(lab, old.role, old.node)
+        return now if now.pid != old.pid and now.is_alive() else None
+    return wait_until(successor, f"{old.role} of {old.node} to be restarted", timeout=30)
+
+
+def resumed(ping: RunningPing, killed_at: float) -> int:
+    """Answers to requests sent at least half a second (10 requests) after the kill."""
+    return ping.answered_after(killed_at + 10 * PING_INTERVAL)
+
+
+def outage(ping: RunningPing, killed_at: float) -> tuple[float, int]:
+    """Once `resumed`: stop the ping; seconds from the kill to the first answer after the
+    lost requests, and how many were lost (0 and 0 if none was: the restart fell between two
+    requests). Lost: unanswered, and sent before the first request answered again (sent
+    half a second or more after the kill), so no answer of theirs was still on its way. Not
+    `ping.lost()`, which leaves out the last REPLY_GRACE seconds before the ping stopped:
+    the outage itself when the pings resume within that."""
+    ping.stop()
+    back = min(sent for seq, sent in ping.requests.items()
+               if seq in ping.replies and sent > killed_at + 10 * PING_INTERVAL)
+    lost = sorted(seq for seq, sent in ping.requests.items()
+                  if sent < back and seq not in ping.replies)
+    if not lost:
+        return 0.0, 0
+    first_back = min(t for seq, t in ping.replies.items() if seq > lost[-1])
+    return first_back - killed_at, len(lost)

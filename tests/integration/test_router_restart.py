@@ -8,7 +8,8 @@ it is down; a restart that fails leaves the rest of the lab running; `down`
 still removes every process, the restarted ones included.
 
 Run with -s to see the outage figures (time from SIGKILL to the first answered
-ping); they are printed, never asserted: this machine is shared.
+ping, from the capture of `lab.running_ping`); they are printed, never asserted: this
+machine is shared. bench/bench_router_restart.py measures them with the same helpers.
 """
 from __future__ import annotations
 
@@ -16,38 +17,15 @@ import json
 import re
 import signal
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, signal_recorded
-from vpclab import Lab
-from vpclab.health import newest
-from vpclab.state import RecordedProcess
+from tests.integration.labtools import (ACROSS, MULTI_VPC, PING_INTERVAL, REPO, SAME_HOST, VPCLAB,
+                                        current, dump_flows, host_ovs, kill, multi_vpc, outage,
+                                        restarted, resumed, signal_recorded)
 from vpclab.wait import wait_until
 
 MAPPING_COOKIE = re.compile(r"cookie=(0x1[0-9a-f]{14}),")
-SAME_HOST = ("ZIGI-VM1", "10.0.0.20")      # ZIGI-VM1 -> ZIGI-VM3, both on host1
-ACROSS = ("ZIGI-VM1", "10.0.0.185")        # ZIGI-VM1 (host1) -> ZIGI-VM2 (host2)
-
-
-def topology(tmp_path: Path, encap: str) -> Path:
-    path = tmp_path / f"multi-{encap}.yaml"
-    path.write_text(MULTI_VPC.read_text().replace("encap: geneve", f"encap: {encap}"))
-    return path
-
-
-def current(lab: Lab, role: str, node: str = "") -> RecordedProcess:
-    return newest(lab.state.processes())[(role, node)]
-
-
-def restarted(lab: Lab, old: RecordedProcess) -> RecordedProcess:
-    """Wait for the supervisor to record a live successor of `old`."""
-    def successor():
-        now = current(lab, old.role, old.node)
-        return now if now.pid != old.pid and now.is_alive() else None
-    return wait_until(successor, f"{old.role} of {old.node} to be restarted", timeout=30)
 
 
 def vpclab(*args: str) -> subprocess.CompletedProcess:
@@ -55,67 +33,27 @@ def vpclab(*args: str) -> subprocess.CompletedProcess:
                           timeout=60)
 
 
-class Pinger:
-    """A running `ping -D` at 20/s: which requests went unanswered, and when answers resumed.
-    Its output goes to a file (ping flushes each line), read while it runs."""
-
-    def __init__(self, lab: Lab, pair: tuple[str, str], directory: Path):
-        self.pair = pair
-        self.out = directory / f"ping-{pair[0]}-{pair[1]}.txt"
-        with self.out.open("w") as out:
-            self.proc = lab.popen(pair[0], "ping", "-D", "-i", "0.05", "-W", "1", "-w", "120",
-                                  pair[1], stdout=out)
-
-    def answers(self) -> list[tuple[float, int]]:
-        """(time, icmp_seq) of every answer so far."""
-        return [(float(t), int(seq)) for t, seq in
-                re.findall(r"^\[(\d+\.\d+)\] .*icmp_seq=(\d+)", self.out.read_text(), re.MULTILINE)]
-
-    def resumed(self, killed_at: float) -> bool:
-        """Answered a request sent at least half a second (10 requests) after the kill."""
-        answers = self.answers()
-        before = max((seq for t, seq in answers if t <= killed_at), default=0)
-        return any(seq >= before + 10 for _, seq in answers)
-
-    def outage(self, killed_at: float) -> tuple[float, int]:
-        """Seconds from the kill to the first answer after the lost requests, and how many
-        were lost (0 and 0 if none was: the restart fell between two requests)."""
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        answers = self.answers()
-        seqs = {seq for _, seq in answers}
-        lost = [s for s in range(min(seqs), max(seqs)) if s not in seqs]
-        if not lost:
-            return 0.0, 0
-        first_back = min(t for t, seq in answers if seq > lost[-1])
-        return first_back - killed_at, len(lost)
-
-
-def kill(proc: RecordedProcess) -> float:
-    signal_recorded(proc, signal.SIGKILL)
-    return time.time()
-
-
 @pytest.mark.parametrize("encap", ["geneve", "vxlan"])
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])
-def test_a_killed_vswitchd_comes_back_programmed_and_pings_resume(vpclab_lab, tmp_path, mode, encap):
-    lab = vpclab_lab(topology(tmp_path, encap), mode=mode)
+def test_a_killed_vswitchd_comes_back_programmed_and_pings_resume(vpclab_lab, mode, encap):
+    lab = vpclab_lab(multi_vpc(encap), mode=mode)
     state = lab.state
     assert lab.ping(*SAME_HOST) and lab.ping(*ACROSS)
     before = set(MAPPING_COOKIE.findall(dump_flows(lab, "host1")))
     old = current(lab, "ovs-vswitchd", "host1")
-    pingers = [Pinger(lab, SAME_HOST, tmp_path), Pinger(lab, ACROSS, tmp_path)]
-    wait_until(lambda: all(p.answers() for p in pingers), "both pings to be answered")
+    pairs = (SAME_HOST, ACROSS)
+    pings = [lab.running_ping(*pair, interval=PING_INTERVAL) for pair in pairs]
+    wait_until(lambda: all(p.answered_after(0) for p in pings), "both pings to be answered")
     killed_at = kill(old)
     new = restarted(lab, old)
     # the router reconnected after the kill, and the service programmed it again
     wait_until(lambda: [e for e in state.events.read() if e["event"] == "router_ready"
                         and e["host"] == "host1" and e["t"] > killed_at],
                "host1's router to be programmed again", timeout=30)
-    for pinger in pingers:       # the pings that were running when it died resume
-        wait_until(lambda: pinger.resumed(killed_at), f"pings {pinger.pair} to resume", timeout=30)
-        seconds, lost = pinger.outage(killed_at)
-        print(f"\nvswitchd restart {mode} {encap} {pinger.pair[0]}->{pinger.pair[1]}: "
+    for pair, ping in zip(pairs, pings):     # the pings that were running when it died resume
+        wait_until(lambda: resumed(ping, killed_at), f"pings {pair} to resume", timeout=30)
+        seconds, lost = outage(ping, killed_at)
+        print(f"\nvswitchd restart {mode} {encap} {pair[0]}->{pair[1]}: "
               f"pings back {seconds:.2f} s after SIGKILL ({lost} of 20/s lost)")
     # what lived only in the dead daemon is set again: every peer's underlay MAC, so the
     # first packet to a host it has not talked to since is not lost to OVS's own ARP
@@ -140,11 +78,11 @@ def test_a_killed_vswitchd_comes_back_programmed_and_pings_resume(vpclab_lab, tm
     assert [p for p in recorded if p.is_alive()] == []
 
 
-def test_a_killed_ovsdb_server_comes_back_and_serves_the_router(vpclab_lab, tmp_path):
+def test_a_killed_ovsdb_server_comes_back_and_serves_the_router(vpclab_lab):
     lab = vpclab_lab(MULTI_VPC)
     assert lab.ping(*ACROSS)
-    pinger = Pinger(lab, ACROSS, tmp_path)
-    wait_until(pinger.answers, "the ping to be answered")
+    ping = lab.running_ping(*ACROSS, interval=PING_INTERVAL)
+    wait_until(lambda: ping.answered_after(0), "the ping to be answered")
     old = current(lab, "ovsdb-server", "host1")
     killed_at = kill(old)
     restarted(lab, old)
@@ -153,8 +91,8 @@ def test_a_killed_ovsdb_server_comes_back_and_serves_the_router(vpclab_lab, tmp_
     done = lab.exec("host1", "ovs-vsctl", f"--db=unix:{directory}/db.sock", "--timeout=30", "set",
                     "Open_vSwitch", ".", "external_ids:vpclab-test=reconnected")
     assert done.ok, done.stderr
-    wait_until(lambda: pinger.resumed(killed_at), "pings to go on", timeout=30)
-    seconds, lost = pinger.outage(killed_at)
+    wait_until(lambda: resumed(ping, killed_at), "pings to go on", timeout=30)
+    seconds, lost = outage(ping, killed_at)
     print(f"\novsdb-server restart: {lost} pings lost ({seconds:.2f} s)")
     # the database it serves is whole: a vswitchd started from it rebuilds host1's router
     old_vswitchd = current(lab, "ovs-vswitchd", "host1")
