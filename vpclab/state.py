@@ -27,7 +27,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Container, Iterator
 
 from vpclab.errors import VpclabError
 from vpclab.events import EventLog
@@ -256,18 +256,54 @@ def namespace_id(path: str | Path) -> int | None:
         return None
 
 
-def lab_namespaces(state: LabState) -> set[int]:
-    """The lab's namespace and every live recorded node's: whatever runs in them is the lab's."""
-    ids = {namespace_id(Path("/run/netns") / state.namespace)}
-    ids |= {namespace_id(f"/proc/{p.pid}/ns/net") for p in state.processes()
-            if p.role in ("runner", "node") and p.is_alive()}
-    ids.discard(None)
-    ids.discard(namespace_id("/proc/self/ns/net"))   # never the caller's own
-    ids.discard(namespace_id("/proc/1/ns/net"))      # never the machine's (a runner not yet moved)
-    return ids  # type: ignore[return-value]
+class HeldNamespaces:
+    """A lab's network namespaces, by inode number, each held open while in the set.
+
+    The kernel gives a freed namespace's inode number to the next namespace created: a
+    set of bare numbers taken before a runner tears its nodes down would, by the time it
+    is used, name namespaces another lab has just made, and that lab's processes would be
+    killed. An open file on a namespace keeps it, and so its number, alive."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, int] = {}        # inode -> open fd
+        self._never = {namespace_id("/proc/self/ns/net"),   # never the caller's own
+                       namespace_id("/proc/1/ns/net")}      # never the machine's
+
+    def hold(self, path: str | Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return                              # gone already: nothing runs in it
+        inode = os.fstat(fd).st_ino
+        if inode in self._held or inode in self._never:
+            os.close(fd)
+        else:
+            self._held[inode] = fd
+
+    def hold_lab(self, state: LabState) -> "HeldNamespaces":
+        """The lab's namespace and every live recorded node's: whatever runs in them is the lab's."""
+        self.hold(Path("/run/netns") / state.namespace)
+        for proc in state.processes():
+            if proc.role in ("runner", "node") and proc.is_alive():
+                self.hold(f"/proc/{proc.pid}/ns/net")
+        return self
+
+    def __contains__(self, inode: object) -> bool:
+        return inode in self._held
+
+    def close(self) -> None:
+        for fd in self._held.values():
+            os.close(fd)
+        self._held.clear()
+
+    def __enter__(self) -> "HeldNamespaces":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def processes_in(namespaces: set[int]) -> list[RecordedProcess]:
+def processes_in(namespaces: Container[int]) -> list[RecordedProcess]:
     """Live processes whose network namespace is one of `namespaces` (never this one)."""
     found = []
     for entry in Path("/proc").iterdir():
@@ -290,16 +326,16 @@ def remove_lab(state: LabState) -> bool:
 def _remove_lab(state: LabState) -> bool:
     found = state.exists()
     refuse_if_not_ours(state)
-    processes = state.processes()
-    namespaces = lab_namespaces(state)
-    runner = [p for p in processes if p.role == "runner"]
-    stop_processes(runner, grace=10.0)      # a live runner tears its own lab down first
-    # read again: the runner may have recorded more before it stopped (a restart, a VM)
-    processes = state.processes()
-    namespaces |= lab_namespaces(state)
-    stop_processes([p for p in processes if p.role != "runner"])
-    # what ran inside the lab (a `vpclab exec` left running, a node's children) goes too
-    stop_processes(processes_in(namespaces), grace=1.0)
+    with HeldNamespaces() as namespaces:
+        namespaces.hold_lab(state)
+        runner = [p for p in state.processes() if p.role == "runner"]
+        stop_processes(runner, grace=10.0)      # a live runner tears its own lab down first
+        # read again: the runner may have recorded more before it stopped (a restart, a VM)
+        processes = state.processes()
+        namespaces.hold_lab(state)
+        stop_processes([p for p in processes if p.role != "runner"])
+        # what ran inside the lab (a `vpclab exec` left running, a node's children) goes too
+        stop_processes(processes_in(namespaces), grace=1.0)
     if namespace_exists(state.namespace):
         subprocess.run(["ip", "netns", "delete", state.namespace], capture_output=True)
     remove_state_dir(state)

@@ -3,6 +3,8 @@ only what vpclab created, two `up`s of one lab cannot both win, `down` leaves no
 running, and a closed pipe is no traceback."""
 import os
 import subprocess
+import threading
+import time
 import uuid
 
 import pytest
@@ -151,3 +153,32 @@ def test_a_namespace_named_like_a_lab_without_its_records_is_left_alone():
         assert namespace_exists(namespace)
     finally:
         subprocess.run(["ip", "netns", "delete", namespace], check=True)
+
+
+def test_a_removal_never_kills_in_a_namespace_that_reused_one_of_the_lab_s_numbers(vpclab_lab):
+    """The kernel hands a freed namespace's inode number to the next new namespace. While a
+    lab is removed, other namespaces are created (another lab coming up): their processes
+    must survive, though their namespaces may carry numbers the lab's nodes had."""
+    lab = vpclab_lab(MULTI_VPC)
+    others: list[subprocess.Popen] = []
+    stop = threading.Event()
+
+    def create_namespaces():
+        while not stop.is_set() and len(others) < 300:
+            others.append(subprocess.Popen(["unshare", "--net", "sleep", "120"]))
+            time.sleep(0.005)
+    spawner = threading.Thread(target=create_namespaces)
+    spawner.start()
+    try:
+        lab.down()
+    finally:
+        stop.set()
+        spawner.join()
+    try:
+        killed = [p.args for p in others if p.poll() is not None]
+        assert len(others) > 20, "too few namespaces were made during the removal to tell"
+        assert killed == [], f"{len(killed)} of {len(others)} processes of other namespaces killed"
+    finally:
+        for proc in others:
+            proc.kill()
+            proc.wait()
