@@ -18,6 +18,11 @@ NOBODY = 65534
 
 def run_user_suite(tmp_path: Path, source: str, keep: Path,
                    env: dict | None = None) -> subprocess.CompletedProcess:
+    """A user's suite run by root; as plain root unless `env` says otherwise (this suite may
+    itself run under sudo, and the evidence would then be written as that user, who cannot
+    enter root's tmp_path)."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SUDO_")}
     (tmp_path / "test_user.py").write_text(source)
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "vpclab.pytest_plugin",
                            "-p", "no:cacheprovider", f"--vpclab-keep={keep}", "-q",
