@@ -9,6 +9,7 @@ would let a trailing newline through), and every entry point applies it.
 from __future__ import annotations
 
 import re
+import uuid
 
 from vpclab.errors import VpclabError
 
@@ -16,6 +17,8 @@ LAB_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
 LAB_NAME_RULE = "lowercase letter first, then lowercase letters, digits or '-', at most 20"
 DISPLAY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 DISPLAY_NAME_RULE = "names start with a letter and use letters, digits, '-' or '_' (max 32)"
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+STUDENT_ID_RULE = "letters, digits, '_', '.', '-', a letter or digit first, at most 64"
 INTERFACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
 
@@ -47,4 +50,17 @@ def check_interface_name(value: str, node: str) -> str:
     if not INTERFACE_NAME.fullmatch(value) or value in (".", ".."):
         raise VpclabError(f"{node}:{value}: {value!r} is not an interface name (letters, digits, "
                           "'_', '.', '-', at most 15; e.g. host1:eth0)")
+    return value
+
+
+def unique_name(tag: str) -> str:
+    """A lab name no other test uses: t, 4 hex digits, then the tag made name-safe."""
+    safe = re.sub(r"[^a-z0-9-]+", "-", tag.lower()).strip("-")
+    return f"t{uuid.uuid4().hex[:4]}-{safe}"[:20].rstrip("-")
+
+
+def check_student_id(value: object) -> str:
+    """A student ID: it seeds a variant and names a folder of the grading report."""
+    if not isinstance(value, str) or not STUDENT_ID.fullmatch(value):
+        raise VpclabError(f"{value!r} is not a valid student ID: {STUDENT_ID_RULE}")
     return value

@@ -21,7 +21,6 @@ failed to start keeps nothing. `vpclab_module_lab` is the same factory for a who
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -30,6 +29,7 @@ import pytest
 from vpclab import evidence
 from vpclab.errors import VpclabError
 from vpclab.lab import Lab, TopologySource
+from vpclab.names import unique_name  # noqa: F401 - part of the plugin's API
 
 KEPT = pytest.StashKey[list]()
 
@@ -89,12 +89,6 @@ class LabFactory:
                 errors.append(f"{lab.name}: {type(exc).__name__}: {exc}")
         if errors:
             raise VpclabError("labs not removed:\n" + "\n".join(errors))
-
-
-def unique_name(tag: str) -> str:
-    """A lab name no other test uses: t, 4 hex digits, then the tag made name-safe."""
-    safe = re.sub(r"[^a-z0-9-]+", "-", tag.lower()).strip("-")
-    return f"t{uuid.uuid4().hex[:4]}-{safe}"[:20].rstrip("-")
 
 
 def _factory(request, tag: str) -> Iterator[LabFactory]:

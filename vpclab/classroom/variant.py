@@ -1,0 +1,62 @@
+"""Per-student variants: the same exercise with different numbers for every student.
+
+A student's ID seeds every choice an exercise makes (the VPC's CIDR, the VMs' addresses
+and MACs, the VNI, which host holds which VM), so two students' correct answers differ
+and a copied answer fails. The derivation is a hash of the exercise and the ID: the same
+ID gives the same lab on every machine, on every run. Without an ID, an exercise uses
+the seed's own values, the ones the seed document shows.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+from vpclab.names import check_student_id
+
+SEED_VMS = {"ZIGI-VM1": ("host1", "10.0.0.148", "02:00:5e:ad:58:40"),
+            "ZIGI-VM2": ("host2", "10.0.0.185", "02:93:0e:03:bb:88")}
+SEED_VPC = ("ZIGI-VPC1", "10.0.0.0/24", 1001)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The numbers of one student's copy of one exercise (`student` None: the seed's)."""
+    exercise: str
+    student: str | None = None
+
+    @classmethod
+    def of(cls, exercise: str, student: str | None) -> "Variant":
+        return cls(exercise, None if student is None else check_student_id(student))
+
+    def rng(self, salt: str = "") -> random.Random:
+        digest = hashlib.sha256(f"{self.exercise}/{self.student}/{salt}".encode()).digest()
+        return random.Random(int.from_bytes(digest[:8], "big"))
+
+    def seed_lab(self, name: str) -> dict:
+        """The seed's two VMs on two hosts in one VPC: the seed's values, or this student's."""
+        vpc, cidr, vni = SEED_VPC
+        vms = dict(SEED_VMS)
+        if self.student is not None:
+            rng = self.rng("seed-lab")
+            network = IPv4Network(f"10.{rng.randrange(1, 255)}.{rng.randrange(0, 256)}.0/24")
+            cidr, vni = str(network), rng.randrange(100, 16_000_000)
+            first, second = rng.sample(range(4, 255), 2)             # .0-.3 are AWS's
+            hosts = ["host1", "host2"] if rng.random() < 0.5 else ["host2", "host1"]
+            vms = {"ZIGI-VM1": (hosts[0], str(network[first]), _mac(rng)),
+                   "ZIGI-VM2": (hosts[1], str(network[second]), _mac(rng))}
+        return {"name": name, "description": f"the seed's first ping ({self.describe()})",
+                "defaults": {"ttl": 255},
+                "hosts": {"host1": {}, "host2": {}},
+                "vpcs": {vpc: {"cidr": cidr, "vni": vni}},
+                "vms": {vm: {"vpc": vpc, "host": host, "ip": ip, "mac": mac}
+                        for vm, (host, ip, mac) in vms.items()}}
+
+    def describe(self) -> str:
+        return f"student {self.student}" if self.student else "the seed's values"
+
+
+def _mac(rng: random.Random) -> str:
+    """A locally administered unicast MAC, as AWS gives ENIs (02:...)."""
+    return "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))
