@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -85,5 +86,6 @@ def _load(folder: Path) -> ModuleType:
     name = f"vpclab_exercise_{folder.name.replace('-', '_')}"
     spec = importlib.util.spec_from_file_location(name, folder / "exercise.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module          # dataclasses and pickling look modules up by name
     spec.loader.exec_module(module)
     return module

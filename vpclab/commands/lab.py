@@ -84,6 +84,8 @@ def _start(args) -> int:
     rows = [[vm, n.get("vpc", ""), n.get("host", ""), n.get("ip", ""), n.get("mac", "")]
             for vm, n in lab.nodes().items() if n["kind"] == "vm"]
     print(table(["VM", "VPC", "HOST", "IP", "MAC"], rows))
+    if hasattr(ex.module, "briefing"):
+        print("\n" + ex.module.briefing(variant))
     student = f" --student {args.student}" if args.student else ""
     work_opt = f" --work {folder}" if args.work else ""
     print(f"\nnext: edit {', '.join(ex.work_files)}, then: vpclab lab check {ex.number}{student}{work_opt}")
