@@ -1,0 +1,104 @@
+"""Classroom logic without a lab: variants, student IDs, running checks (a crash or a hang
+is a failed check, never a traceback), hidden checks, reports and the work folder."""
+import time
+from pathlib import Path
+
+import pytest
+
+from vpclab.classroom import Failed, Variant, check
+from vpclab.classroom.checks import CheckContext, run_checks
+from vpclab.classroom.exercises import all_exercises, exercise
+from vpclab.classroom import work
+from vpclab.errors import VpclabError
+from vpclab.lab import Lab
+
+
+def test_a_variant_is_the_same_for_the_same_student_and_differs_between_students():
+    alice, bob = Variant.of("01", "alice"), Variant.of("01", "bob")
+    assert alice.seed_lab("x") == Variant.of("01", "alice").seed_lab("x")
+    assert alice.seed_lab("x")["vms"] != bob.seed_lab("x")["vms"]
+    assert alice.seed_lab("x") != Variant.of("02", "alice").seed_lab("x")     # per exercise
+    Lab(alice.seed_lab("x"))                     # a valid topology, checked like a file
+    seed = Variant.of("01", None).seed_lab("x")  # no student: the seed's own values
+    assert seed["vms"]["ZIGI-VM2"] == {"vpc": "ZIGI-VPC1", "host": "host2", "ip": "10.0.0.185",
+                                       "mac": "02:93:0e:03:bb:88"}
+
+
+@pytest.mark.parametrize("student", ["../x", "", "a b", ".hidden", "x" * 65, "é"])
+def test_a_student_id_is_checked_like_a_name(student):
+    with pytest.raises(VpclabError, match="not a valid student ID"):
+        Variant.of("01", student)
+
+
+def context(tmp_path) -> CheckContext:
+    return CheckContext(tmp_path, Variant.of("99", None), "c99")
+
+
+def test_a_crash_or_a_hang_in_a_check_fails_it_and_the_others_still_run(tmp_path):
+    @check("fine")
+    def fine(ctx):
+        pass
+
+    @check("wrong, with why")
+    def wrong(ctx):
+        raise Failed("packet #1 differs", expected="A", seen="B", hint="think")
+
+    @check("crashes")
+    def crashes(ctx):
+        {}["missing"]
+
+    @check("hangs", timeout=0.3)
+    def hangs(ctx):
+        time.sleep(5)
+
+    @check("for the teacher", hidden=True)
+    def hidden(ctx):
+        pass
+
+    started = time.monotonic()
+    report = run_checks([fine, wrong, crashes, hangs, hidden], context(tmp_path), "ex 99")
+    assert time.monotonic() - started < 3
+    assert [(r.title, r.passed) for r in report.results] == [
+        ("fine", True), ("wrong, with why", False), ("crashes", False), ("hangs", False)]
+    assert report.score() == "1 of 4 checks passed" and not report.all_passed
+    crash, hang = report.results[2], report.results[3]
+    assert "KeyError" in crash.summary and "not in your work" in crash.hint
+    assert hang.summary == "the check did not finish in 0.3 s"
+    text = str(report)
+    assert "FAIL  wrong, with why" in text and "expected: A" in text and "hint:     think" in text
+    full = run_checks([fine, hidden], context(tmp_path), "ex 99", full=True)
+    assert [r.title for r in full.results] == ["fine", "for the teacher"]
+
+
+def test_every_shipped_exercise_declares_what_a_learner_needs():
+    exercises = all_exercises()
+    assert [e.number for e in exercises] == sorted({e.number for e in exercises})
+    for ex in exercises:
+        assert (ex.folder / "README.md").is_file() and ex.title and ex.checks
+        starter = {p.name for p in (ex.folder / "starter").iterdir()}
+        assert starter == set(ex.work_files), ex.name
+        assert {p.name for p in (ex.folder / "solution").iterdir()} >= set(ex.work_files)
+        if hasattr(ex.module, "solution"):       # the shipped solution is the seed's variant
+            for name, text in ex.module.solution(ex.variant(None)).items():
+                assert (ex.folder / "solution" / name).read_text() == text, (ex.name, name)
+        Lab(ex.topology(ex.variant(None)))
+        Lab(ex.topology(ex.variant("alice")))
+
+
+def test_start_never_overwrites_the_learner_s_edits_and_reset_keeps_a_backup(tmp_path):
+    ex = exercise(1)
+    folder = tmp_path / "work"
+    copied, kept = work.copy_starter(ex, folder)
+    assert sorted(copied) == sorted(ex.work_files) and kept == []
+    (folder / "ZIGI-VM1.txt").write_text("my prediction\n")
+    copied, kept = work.copy_starter(ex, folder)
+    assert copied == [] and "ZIGI-VM1.txt" in kept
+    assert (folder / "ZIGI-VM1.txt").read_text() == "my prediction\n"
+    backup = work.reset(ex, folder)
+    assert (backup / "ZIGI-VM1.txt").read_text() == "my prediction\n"
+    assert (folder / "ZIGI-VM1.txt").read_text() == (ex.folder / "starter" / "ZIGI-VM1.txt").read_text()
+
+
+def test_an_unknown_exercise_names_the_ones_there_are():
+    with pytest.raises(VpclabError, match=r"there is no exercise 42; exercises: 1, "):
+        exercise(42)
