@@ -35,7 +35,7 @@ from os_ken.controller.handler import (
 from os_ken.lib.packet import arp, ethernet, ipv4, packet
 from os_ken.ofproto import ofproto_v1_3
 
-from ryu_apps import api, geneve_option, ofmsg
+from ryu_apps import api, geneve_option, learner_arp, ofmsg
 from ryu_apps.outbox import Outbox
 from vpclab.cache import RouterCache
 from vpclab.events import EventLog
@@ -123,6 +123,7 @@ class MappingService(app_manager.OSKenApp):
         self.stats_parts: dict[tuple[int, int], list] = defaultdict(list)
         self.event_log.write("service_started", mappings=len(self.inventory.table()),
                              mode=topology.mapping_mode)
+        self.learner = learner_arp.LearnerHook.for_lab(self)     # classroom exercise 02
         threading.Thread(target=self._housekeeping, name="vpclab-housekeeping", daemon=True).start()
         api.serve(self, self.state_dir / "mapping.sock")
 
@@ -243,6 +244,14 @@ class MappingService(app_manager.OSKenApp):
             miss = miss_from_packet_in(msg) if router and outbox is not None else None
             if miss is None:
                 return
+            if miss.is_arp and self.learner is not None:
+                port = router.port_by_number(miss.in_port)
+                table, vpc = self.inventory.table(), self._vpc_name(miss.vni)
+        if miss.is_arp and self.learner is not None:
+            if port is not None and vpc is not None:
+                self.learner.answer(datapath, router, miss, msg.data, vpc, table)
+            return
+        with self.lock:
             decision = decide_miss(router, miss, self.inventory.table())
             out = [self.encoder.message(datapath, flow) for flow in decision.flows]
             for cookie in {f.cookie for f in decision.flows}:
@@ -270,6 +279,9 @@ class MappingService(app_manager.OSKenApp):
                              answer=decision.mapping.mac if decision.mapping else None,
                              reason=decision.reason, flows_installed=len(decision.flows),
                              handled_us=round((time.perf_counter() - start) * 1e6))
+
+    def _vpc_name(self, vni: int) -> str | None:
+        return next((v.name for v in self.inventory.topology.vpcs.values() if v.vni == vni), None)
 
     def _evictions(self, datapath) -> list[bytes]:
         """Past the router's bound, the least recently used entries go (messages to send)."""

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from vpclab import api_client, cleanup, health, lifecycle, live
 from vpclab.capture import LabCapture, default_dir
 from vpclab.errors import VpclabError
+from vpclab.learner import learner_record
+from vpclab.ownership import sudo_owner
 from vpclab.names import check_display_name, check_lab_name
 from vpclab.plan import FabricPlan, plan_fabric
 from vpclab.results import ChangeReport, ChangeUnconfirmed, ExecResult
@@ -59,12 +61,15 @@ class Lab:
     (or with `down()`). A topology mistake raises at once, before anything is built."""
 
     def __init__(self, topology: TopologySource, *, name: str | None = None,
-                 mode: str | None = None):
+                 mode: str | None = None, learner: Mapping[str, str | Path] | None = None):
         """`topology`: a YAML file's path or a dict in the same form. `name` overrides the
         file's (one file can then run twice); `mode` overrides mapping.mode ("on-demand"
         or "preload"). Raises TopologyError (a VpclabError) with every error and its YAML
-        path, as `vpclab validate` prints them."""
+        path, as `vpclab validate` prints them. `learner` (classroom exercises) maps a part
+        of the mapping service (vpclab.learner.HOOKS, e.g. "answer_arp") to a learner's
+        Python file that runs in its place, as an unprivileged user, never as root."""
         self.topology, self._text = lifecycle.prepare(topology, name, mode)
+        self._learner = learner_record(learner, sudo_owner()) if learner else None
         self.name = self.topology.name
         self._state: LabState | None = None
         self._runner: tuple[int, int | None] | None = None    # whose lab this handle drives
@@ -100,7 +105,7 @@ class Lab:
         with cleanup.starting():
             try:
                 lifecycle.up(self.topology, self._text, on_phase or (lambda n, s: None), timeout,
-                             on_started=self._bind)
+                             on_started=self._bind, learner=self._learner)
             except BaseException:
                 self._unbind()          # lifecycle.up removed what it made
                 raise

@@ -17,6 +17,7 @@ import yaml
 
 from vpclab.cleanup import uninterrupted
 from vpclab.errors import VpclabError
+from vpclab.learner import write_learner
 from vpclab.names import check_lab_name
 from vpclab.shell import run
 from vpclab.state import LabState, _remove_lab, remove_lab, root_lock
@@ -48,7 +49,8 @@ def prepare(source: str | Path | Mapping[str, Any], name: str | None = None,
                           "<topology dict>"), text
 
 
-def start_runner(topology: Topology, text: str, interactive: bool = False) -> tuple[LabState, subprocess.Popen]:
+def start_runner(topology: Topology, text: str, interactive: bool = False,
+                 learner: dict | None = None) -> tuple[LabState, subprocess.Popen]:
     """Create the lab's records and namespace and start its runner, all under the state
     root's lock: of two `up`s of one lab, the second finds the first's runner and stops."""
     state = LabState(topology.name)
@@ -58,6 +60,8 @@ def start_runner(topology: Topology, text: str, interactive: bool = False) -> tu
             _remove_lab(state)  # left over from a crash: ours by record, safe to remove
         state.create()
         try:
+            if learner:
+                write_learner(state.dir, learner)      # before the mapping service starts
             return state, _launch(state, text, interactive)
         except BaseException:
             _remove_lab(state)
@@ -123,11 +127,12 @@ def _log_hint(state: LabState) -> str:
 
 def up(topology: Topology, text: str, on_phase: Callable[[str, float], None] = lambda n, s: None,
        timeout: float = 120.0,
-       on_started: Callable[[LabState], None] = lambda state: None) -> LabState:
+       on_started: Callable[[LabState], None] = lambda state: None,
+       learner: dict | None = None) -> LabState:
     """Bring a prepared lab up in the background, return when it is ready. `on_started` is
     called as soon as the lab's records exist (so a caller can own it from then on). On
     failure or an interrupt, everything it made is removed before the error goes on."""
-    state, proc = start_runner(topology, text)
+    state, proc = start_runner(topology, text, learner=learner)
     try:
         on_started(state)
         follow(state, proc, on_phase, timeout)

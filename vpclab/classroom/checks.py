@@ -125,10 +125,13 @@ class CheckContext:
                               "are kept in a backup)")
         return path.read_text(errors="replace")
 
-    def lab(self, topology: TopologySource, key: str = "main", mode: str | None = None) -> Lab:
-        """A ready lab of `topology`, brought up once per run (a fresh name each run)."""
+    def lab(self, topology: TopologySource, key: str = "main", mode: str | None = None,
+            learner: dict[str, Path] | None = None) -> Lab:
+        """A ready lab of `topology`, brought up once per run (a fresh name each run);
+        `learner` runs the learner's files in place of parts of the mapping service."""
         if key not in self._labs:
-            self._labs[key] = Lab(topology, name=unique_name(f"{self.tag}-{key}"), mode=mode).start()
+            self._labs[key] = Lab(topology, name=unique_name(f"{self.tag}-{key}"), mode=mode,
+                                  learner=learner).start()
         return self._labs[key]
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
