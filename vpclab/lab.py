@@ -61,15 +61,17 @@ class Lab:
     (or with `down()`). A topology mistake raises at once, before anything is built."""
 
     def __init__(self, topology: TopologySource, *, name: str | None = None,
-                 mode: str | None = None, learner: Mapping[str, str | Path] | None = None):
+                 mode: str | None = None, learner: Mapping[str, str | Path] | None = None,
+                 learner_user: tuple[int, int] | None = None):
         """`topology`: a YAML file's path or a dict in the same form. `name` overrides the
         file's (one file can then run twice); `mode` overrides mapping.mode ("on-demand"
         or "preload"). Raises TopologyError (a VpclabError) with every error and its YAML
         path, as `vpclab validate` prints them. `learner` (classroom exercises) maps a part
         of the mapping service (vpclab.learner.HOOKS, e.g. "answer_arp") to a learner's
-        Python file that runs in its place, as an unprivileged user, never as root."""
+        Python file that runs in its place, as an unprivileged user, never as root:
+        `learner_user` (uid, gid), by default the user behind sudo, else `nobody`."""
         self.topology, self._text = lifecycle.prepare(topology, name, mode)
-        self._learner = learner_record(learner, sudo_owner()) if learner else None
+        self._learner = learner_record(learner, learner_user or sudo_owner()) if learner else None
         self.name = self.topology.name
         self._state: LabState | None = None
         self._runner: tuple[int, int | None] | None = None    # whose lab this handle drives

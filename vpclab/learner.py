@@ -66,7 +66,11 @@ def learner_record(hooks: Mapping[str, str | Path], user: tuple[int, int] | None
 
 
 def write_learner(state_dir: Path, record: dict) -> None:
-    (state_dir / LEARNER_FILE).write_text(json.dumps(record))
+    """learner.json, readable by root alone (it holds a learner's code)."""
+    fd = os.open(state_dir / LEARNER_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(record))
 
 
 def read_learner(state_dir: Path) -> dict | None:

@@ -57,7 +57,7 @@ def prediction(ctx, vm: str) -> Path:
     if any("*" in line for line in packets):
         raise Failed(f"your prediction for {vm} uses '*'",
                      hint="a prediction says exactly what arrives: write every address and MAC")
-    return ctx.work / f"{vm}.txt"
+    return ctx.copy(f"{vm}.txt")
 
 
 def judge(ctx, vm: str, mode: str = "on-demand") -> None:

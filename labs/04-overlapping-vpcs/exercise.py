@@ -19,6 +19,7 @@ from vpclab.validation import TopologyError, default_mac, load_topology
 
 TITLE = "Write two VPCs with identical addresses, and the traces that prove they are isolated"
 WORK_FILES = ["topology.yaml", "own-vpc.txt", "other-vpc.txt"]
+MAX_HOSTS, MAX_VMS = 8, 16      # a check runs in seconds; a class is graded on one machine
 
 
 def shared_cidr(variant: Variant) -> str:
@@ -76,16 +77,19 @@ class Scenario:
 
 def learner_topology(ctx):
     def load():
-        path = ctx.work / "topology.yaml"
-        if not path.is_file():
-            raise Failed("topology.yaml is missing", hint="`vpclab lab reset 4` puts the starter back")
+        path = ctx.copy("topology.yaml")
         try:
-            return load_topology(path)
+            topo = load_topology(path)
         except TopologyError as exc:
             raise Failed(f"topology.yaml has {len(exc.issues)} error(s)",
                          evidence="\n".join(str(issue) for issue in exc.issues),
                          hint="each error names its YAML path; `vpclab validate "
-                              f"{path}` prints the same") from None
+                              f"{ctx.work / 'topology.yaml'}` prints the same") from None
+        if len(topo.hosts) > MAX_HOSTS or len(topo.vms) > MAX_VMS:
+            raise Failed(f"topology.yaml has {len(topo.hosts)} hosts and {len(topo.vms)} VMs",
+                         expected=f"at most {MAX_HOSTS} hosts and {MAX_VMS} VMs",
+                         hint="a few hosts and VMs prove the point")
+        return topo
     return ctx.once("topology", load)
 
 
@@ -116,7 +120,7 @@ def scenario(ctx) -> Scenario:
 def ping_captured(ctx):
     def run():
         s = scenario(ctx)
-        lab = ctx.lab(ctx.work / "topology.yaml")
+        lab = ctx.lab(ctx.copy("topology.yaml"))
         with lab.capture([s.target, s.twin], ctx.tmp / "cap", filter="icmp or arp") as cap:
             done = lab.exec(s.source, "ping", "-c", "1", "-W", "2", s.address)
         return lab, cap, done
@@ -128,7 +132,7 @@ def compare(ctx, vm: str, name: str) -> None:
     if "*" in "".join(l for l in text.splitlines() if not l.lstrip().startswith("#")):
         raise Failed(f"{name} uses '*'", hint="a trace that proves something names every address")
     lab, cap, _ = ping_captured(ctx)
-    point = compare_captures(cap.pcap(vm), ctx.work / name).points[0]
+    point = compare_captures(cap.pcap(vm), ctx.copy(name)).points[0]
     if point.matches:
         return
     raise Failed(f"{name} is not what {vm} saw", expected=f"{len(point.expected)} packet(s) (your trace)",

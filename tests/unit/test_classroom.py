@@ -102,3 +102,52 @@ def test_start_never_overwrites_the_learner_s_edits_and_reset_keeps_a_backup(tmp
 def test_an_unknown_exercise_names_the_ones_there_are():
     with pytest.raises(VpclabError, match=r"there is no exercise 42; exercises: 1, "):
         exercise(42)
+
+
+def test_a_learner_s_link_is_never_read_through(tmp_path):
+    """A prediction linked to a root-only file must not bring its text into the feedback."""
+    (tmp_path / "ZIGI-VM1.txt").symlink_to("/etc/passwd")
+    ctx = context(tmp_path)
+    with pytest.raises(Failed) as failed:
+        ctx.file("ZIGI-VM1.txt")
+    assert "cannot be used" in failed.value.summary and "root:" not in str(vars(failed.value))
+    with pytest.raises(Failed):
+        ctx.copy("ZIGI-VM1.txt")
+    report = exercise(1).check(tmp_path)
+    assert "root:x" not in str(report) and "cannot be used" in str(report)
+
+
+def test_two_resets_in_one_second_keep_both_backups_and_labs_is_never_reset(tmp_path):
+    ex = exercise(1)
+    folder = tmp_path / "work"
+    work.copy_starter(ex, folder)
+    (folder / "ZIGI-VM1.txt").write_text("first\n")
+    one = work.reset(ex, folder)
+    (folder / "ZIGI-VM1.txt").write_text("second\n")
+    two = work.reset(ex, folder)
+    assert one != two
+    assert (one / "ZIGI-VM1.txt").read_text() == "first\n"
+    assert (two / "ZIGI-VM1.txt").read_text() == "second\n"
+    with pytest.raises(VpclabError, match="part of the exercise itself"):
+        work.reset(ex, ex.folder / "solution")
+    assert (ex.folder / "solution" / "ZIGI-VM1.txt").exists()
+
+
+def test_the_student_given_at_start_is_the_one_check_uses(tmp_path):
+    work.remember_student(tmp_path, "alice")
+    assert work.remembered_student(tmp_path) == "alice"
+    work.remember_student(tmp_path, None)
+    assert work.remembered_student(tmp_path) is None
+
+
+def test_grading_runs_learner_code_as_nobody_never_as_the_teacher(tmp_path, monkeypatch):
+    import pwd
+    from vpclab.classroom import exercises
+    seen = []
+    monkeypatch.setattr(exercises, "run_checks",
+                        lambda checks, ctx, *a, **k: seen.append(ctx.learner_user))
+    ex = exercise(2)
+    ex.check(tmp_path, untrusted=True)
+    ex.check(tmp_path)
+    nobody = pwd.getpwnam("nobody")
+    assert seen == [(nobody.pw_uid, nobody.pw_gid), None]

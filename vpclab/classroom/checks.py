@@ -9,6 +9,7 @@ a traceback of the checker. `hidden=True` checks run only when a teacher grades.
 """
 from __future__ import annotations
 
+import os
 import signal
 import tempfile
 import textwrap
@@ -22,6 +23,7 @@ from typing import Any, Callable, Iterator
 from vpclab.classroom.variant import Variant
 from vpclab.errors import VpclabError
 from vpclab.lab import Lab, TopologySource
+from vpclab.learner import read_learner_file
 from vpclab.names import unique_name
 
 
@@ -110,20 +112,37 @@ class CheckContext:
     """What a check works with. Labs it brings up (`ctx.lab(...)`) are shared by the
     checks of one run, keyed by what they were made from, and all removed at its end."""
 
-    def __init__(self, work: Path, variant: Variant, tag: str):
+    def __init__(self, work: Path, variant: Variant, tag: str,
+                 learner_user: tuple[int, int] | None = None):
         self.work, self.variant, self.tag = work, variant, tag
+        self.learner_user = learner_user       # who runs learner code (None: vpclab.sandbox's choice)
         self.tmp = Path(tempfile.mkdtemp(prefix="vpclab-check-"))
         self._labs: dict[str, Lab] = {}
         self._memo: dict[str, Any] = {}
 
     def file(self, name: str) -> str:
-        """The text of one of the learner's files; a missing one fails the check, saying so."""
+        """The text of one of the learner's files, read as root must read what a learner
+        hands in (no symlink followed, a regular file of theirs: vpclab.learner); a missing
+        or unreadable one fails the check, saying so."""
         path = self.work / name
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise Failed(f"{name} is missing from {self.work}",
                          hint=f"`vpclab lab reset` puts the starter files back (your edits "
                               "are kept in a backup)")
-        return path.read_text(errors="replace")
+        try:
+            return read_learner_file(path)
+        except VpclabError as exc:
+            raise Failed(f"{name} cannot be used", seen=str(exc),
+                         hint="hand in plain files of your own, not links") from None
+
+    def copy(self, name: str) -> Path:
+        """A copy of one of the learner's files (read as `file` reads it), for the tools that
+        take a path: what they read is then never what a link points at."""
+        text = self.file(name)
+        target = self.tmp / "work" / name
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(text)
+        return target
 
     def lab(self, topology: TopologySource, key: str = "main", mode: str | None = None,
             learner: dict[str, Path] | None = None) -> Lab:
@@ -131,7 +150,7 @@ class CheckContext:
         `learner` runs the learner's files in place of parts of the mapping service."""
         if key not in self._labs:
             self._labs[key] = Lab(topology, name=unique_name(f"{self.tag}-{key}"), mode=mode,
-                                  learner=learner).start()
+                                  learner=learner, learner_user=self.learner_user).start()
         return self._labs[key]
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:

@@ -8,6 +8,7 @@ up) and its checks (`@check`). Adding an exercise is adding a folder.
 from __future__ import annotations
 
 import importlib.util
+import pwd
 import re
 import sys
 from dataclasses import dataclass
@@ -53,15 +54,29 @@ class Exercise:
         return self.module.topology(variant)
 
     def check(self, work: Path, student: str | None = None, full: bool = False,
-              timeout: float | None = None) -> Report:
+              timeout: float | None = None, untrusted: bool = False) -> Report:
         """Grade the files in `work` in fresh labs; `full` adds the teacher's hidden checks;
-        `timeout` caps every check (default: each check's own)."""
+        `timeout` caps every check (default: each check's own). `untrusted` (a teacher
+        grading others' work): learner code runs as `nobody`, never as the teacher behind
+        sudo, whose files and processes it could otherwise reach."""
         work = Path(work).absolute()
+        if work.is_symlink():
+            raise VpclabError(f"{work} is a symlink: give the work folder itself")
         if not work.is_dir():
             raise VpclabError(f"no work folder {work}: `vpclab lab start {self.number}` makes it")
-        ctx = CheckContext(work, self.variant(student), f"c{self.number:02d}")
+        ctx = CheckContext(work, self.variant(student), f"c{self.number:02d}",
+                           nobody() if untrusted else None)
         return run_checks(self.checks, ctx, f"exercise {self.number:02d} ({self.slug})", full,
                           timeout)
+
+
+def nobody() -> tuple[int, int]:
+    try:
+        entry = pwd.getpwnam("nobody")
+    except KeyError:
+        raise VpclabError("grading runs learner code as the user `nobody`, and there is none "
+                          "on this machine") from None
+    return entry.pw_uid, entry.pw_gid
 
 
 def all_exercises(labs: Path = LABS) -> list[Exercise]:

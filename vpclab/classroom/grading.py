@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Callable
 
-from vpclab.classroom.checks import Report
+from vpclab.classroom.checks import CheckResult, Report
 from vpclab.classroom.exercises import Exercise
 from vpclab.errors import VpclabError
 from vpclab.names import STUDENT_ID, check_student_id
@@ -25,8 +25,13 @@ def grade(exercise: Exercise, submissions: Path, out: Path, timeout: float | Non
     students = _students(submissions)
     reports = []
     for student in students:
-        report = exercise.check(submissions / student, student=student, full=True,
-                                timeout=timeout)
+        try:
+            report = exercise.check(submissions / student, student=student, full=True,
+                                    timeout=timeout, untrusted=True)
+        except VpclabError as exc:          # the next student is graded all the same
+            report = Report(f"exercise {exercise.number:02d}", student,
+                            [CheckResult(c.title, False, "not graded", seen=str(exc))
+                             for c in exercise.checks])
         reports.append(report)
         on_student(student, report)
     _write(exercise, out, reports)
@@ -38,9 +43,10 @@ def _students(submissions: Path) -> list[str]:
         raise VpclabError(f"{submissions} is not a folder of submissions (one folder per "
                           "student, named by the student's ID)")
     students = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.is_symlink())
-    bad = [s for s in students if not STUDENT_ID.fullmatch(s)]
+    bad = [s for s in students if not STUDENT_ID.fullmatch(s) or s == "report.csv"]
     if bad:
         check_student_id(bad[0])        # raises, naming the rule
+        raise VpclabError(f"{submissions / bad[0]}: 'report.csv' is the report's own name")
     if not students:
         raise VpclabError(f"{submissions} holds no student folders")
     return students

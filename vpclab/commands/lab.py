@@ -6,7 +6,7 @@ from pathlib import Path
 from vpclab.classroom import work
 from vpclab.classroom.exercises import LABS, all_exercises, exercise
 from vpclab.classroom.grading import grade
-from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
+from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK, VpclabError
 from vpclab.lab import Lab
 from vpclab.report import table
 
@@ -71,11 +71,16 @@ def _start(args) -> int:
     ex = exercise(args.number)
     _ensure_root(args)
     folder = args.work or work.default_work(ex)
+    if work.in_labs(folder):
+        raise VpclabError(f"{folder} is part of the exercise itself (labs/): start makes "
+                          "your own work folder (default work/NN-slug)")
     copied, kept = work.copy_starter(ex, folder)
+    work.remember_student(folder, args.student)
     variant = ex.variant(args.student)
     name = f"ex{ex.number:02d}"
     Lab.remove(name)                    # the learner's own exploring lab from last time
-    lab = Lab(ex.topology(variant), name=name).start().detach()
+    learner = {hook: folder / file for hook, file in getattr(ex.module, "LEARNER_HOOKS", {}).items()}
+    lab = Lab(ex.topology(variant), name=name, learner=learner or None).start().detach()
     print(f"exercise {ex.number:02d}: {ex.title}\n")
     print(f"your work folder: {folder}/  ({len(copied)} starter file(s) copied"
           + (f", {', '.join(kept)} kept as you left them" if kept else "") + ")")
@@ -88,7 +93,10 @@ def _start(args) -> int:
         print("\n" + ex.module.briefing(variant))
     student = f" --student {args.student}" if args.student else ""
     work_opt = f" --work {folder}" if args.work else ""
-    print(f"\nnext: edit {', '.join(ex.work_files)}, then: vpclab lab check {ex.number}{student}{work_opt}")
+    print(f"\nnext: edit {', '.join(ex.work_files)}, then: vpclab lab check {ex.number}{work_opt}")
+    if learner:
+        print(f"      this lab runs your {', '.join(f.name for f in learner.values())} as it is "
+              f"now: `vpclab lab start {ex.number}{student}{work_opt}` again to run your edits")
     print(f"explore: vpclab exec {lab.name} NODE -- CMD   ·   done: vpclab down {lab.name}")
     return EXIT_OK
 
@@ -97,8 +105,9 @@ def _check(args) -> int:
     ex = exercise(args.number)
     _ensure_root(args)
     folder = args.work or work.default_work(ex)
-    report = ex.check(folder, student=args.student)
-    if not Path(folder).absolute().is_relative_to(LABS):   # never write into labs/
+    student = args.student if args.student is not None else work.remembered_student(Path(folder))
+    report = ex.check(folder, student=student)
+    if not work.in_labs(folder):                            # never write into labs/
         work.save_result(Path(folder), report)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
