@@ -55,7 +55,7 @@ def solution(variant: Variant) -> dict[str, str]:
             "vms": {"BLUE-1": {"vpc": "BLUE", "host": "host1", "ip": a},
                     "BLUE-2": {"vpc": "BLUE", "host": "host2", "ip": b},
                     "RED-1": {"vpc": "RED", "host": "host3", "ip": a},
-                    "RED-2": {"vpc": "RED", "host": "host3", "ip": b},
+                    "RED-2": {"vpc": "RED", "host": "host2", "ip": b},
                     "RED-3": {"vpc": "RED", "host": "host1", "ip": c}}}
     return {"topology.yaml": yaml.safe_dump(topo, sort_keys=False),
             "own-vpc.txt": f"ICMP echo request {a} > {b}\nARP request who-has {a} tell {b}\n"
@@ -73,6 +73,10 @@ class Scenario:
     target: str
     twin: str
     vpcs: tuple[str, str]
+
+    def __str__(self) -> str:
+        return (f"the check's ping: {self.source} -> {self.address} (in {self.vpcs[0]}: "
+                f"{self.target}; in {self.vpcs[1]}: {self.twin})")
 
 
 def learner_topology(ctx):
@@ -135,7 +139,8 @@ def compare(ctx, vm: str, name: str) -> None:
     point = compare_captures(cap.pcap(vm), ctx.copy(name)).points[0]
     if point.matches:
         return
-    raise Failed(f"{name} is not what {vm} saw", expected=f"{len(point.expected)} packet(s) (your trace)",
+    raise Failed(f"{name} is not what {vm} saw ({scenario(ctx)})",
+                 expected=f"{len(point.expected)} packet(s) (your trace)",
                  seen=f"{len(point.actual)} packet(s)",
                  evidence=point.side_by_side(f"your {name}", f"{vm}'s capture"),
                  hint="; ".join(point.explain()) or "compare the two columns line by line")
@@ -155,6 +160,19 @@ def overlapping(ctx) -> None:
         raise Failed(f"the two VPCs' VMs are on {len(hosts)} host(s): {', '.join(sorted(hosts))}",
                      expected="VMs of the two VPCs on at least three hosts",
                      hint="many VPCs share the same physical hosts: spread their VMs")
+    shared = {vm.host for vm in topo.vms.values() if vm.vpc == s.vpcs[0]} & \
+        {vm.host for vm in topo.vms.values() if vm.vpc == s.vpcs[1]}
+    if not shared:
+        raise Failed(f"no host carries VMs of both {s.vpcs[0]} and {s.vpcs[1]}",
+                     expected="at least one host with VMs of both VPCs",
+                     hint="the point is two VPCs on the same physical hosts: put VMs of both "
+                          "on one host")
+    if topo.vms[s.twin].host not in {topo.vms[s.source].host, topo.vms[s.target].host}:
+        raise Failed(f"{s.twin} is on a host the ping never reaches", seen=str(s),
+                     expected=f"{s.twin} on {topo.vms[s.source].host} or "
+                              f"{topo.vms[s.target].host}, where the ping passes",
+                     hint="a twin the traffic never comes near proves nothing: put it where "
+                          "the packets are")
 
 
 @check("the ping reaches its own VPC's VM, as your own-vpc.txt says")

@@ -95,6 +95,14 @@ def test_04_wrong_answers_fail_with_the_right_hint(tmp_path):
     passed, why = results(ex.check(two_hosts))[
         "two VPCs share your CIDR and VM addresses, over at least three hosts"]
     assert not passed and "on 2 host(s)" in why
+    # the other VPC only on a host of its own: no host shares both, the twin is never near
+    topo = yaml.safe_load(right["topology.yaml"])
+    for name, vm in topo["vms"].items():
+        vm["host"] = "host3" if name.startswith("RED") else vm["host"]
+    apart = write(tmp_path / "apart", {**right, "topology.yaml": yaml.safe_dump(topo)})
+    passed, why = results(ex.check(apart))[
+        "two VPCs share your CIDR and VM addresses, over at least three hosts"]
+    assert not passed and "no host carries VMs of both BLUE and RED" in why
     # an invalid file: every error with its YAML path
     broken = write(tmp_path / "broken", {**right, "topology.yaml": "name: x\nvms: {A: {vpc: Q}}\n"})
     report = ex.check(broken)

@@ -207,7 +207,8 @@ def _run_one(item: Check, ctx: CheckContext, timeout: float) -> CheckResult:
                              failed.hint, failed.evidence)
     except CheckTimeout:
         result = CheckResult(item.title, False, f"the check did not finish in {timeout:g} s",
-                             hint="something in your work hangs or is very slow")
+                             hint="the lab or your work was too slow (a busy machine, or code "
+                                  "that hangs): try again; if it keeps happening, look for a loop")
     except VpclabError as exc:
         result = CheckResult(item.title, False, "the lab could not do what the check needs",
                              seen=str(exc))
