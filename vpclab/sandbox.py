@@ -5,7 +5,8 @@ functions such as `def answer_arp(miss, mappings)`), which must never run as roo
 must not be able to hang or crash the service. `LearnerCode` starts ONE child process,
 `python -I -B vpclab/sandbox_child.py`, as an unprivileged user with no supplementary
 groups, a minimal environment, cwd `/`, its own session and resource limits (see
-sandbox_child.py), and calls the learner's functions in it over JSON lines:
+sandbox_child.py), and, from a root caller, in network, mount and IPC namespaces of its
+own; it calls the learner's functions in it over JSON lines:
 
     with LearnerCode(source, "answer_arp.py") as code:
         reply = code.call("answer_arp", miss, mappings)
@@ -18,21 +19,36 @@ sandbox_child.py), and calls the learner's functions in it over JSON lines:
 - A learner exception is a `LearnerError` with the learner's traceback, only frames of the
   learner's file. A call still running after `call_timeout` is a `LearnerTimeout`, which
   names the line it was running when the child's alarm could stop it; the child's session
-  is then killed (at the latest `HARD_GRACE` s later, if the learner swallowed the alarm).
+  is then killed (at the latest `HARD_GRACE` s later, if the learner swallowed the alarm,
+  whatever it writes meanwhile). A reply is at most MAX_REPLY bytes: a larger result is a
+  LearnerError, and a child that writes more than that on its reply channel is killed.
+  What the child writes on its own stdout/stderr is drained while it runs (the last
+  STDERR_TAIL bytes are kept for a death report), so a chatty learner never blocks.
   A child that dies (os._exit, segfault) is a `LearnerError` saying how it died. After a
   timeout or a death the next `call` starts a fresh child: the file is loaded again, so
   module-level state starts afresh (`restarts` counts these).
 - The user: `user=(uid, gid)`, else the user behind sudo, else `nobody`; never uid/gid 0.
   Run by a non-root process, the child runs as that process's own user (it is already
   unprivileged), and another `user` is refused.
+- Run by root, the child is started as `unshare --net --ipc --mount --propagation private
+  -- python ... UID GID`: unshare makes the namespaces as root and execs python in place
+  (same pid, same parent), which makes its whole mount tree read-only (it refuses unless
+  that tree is not its parent's) and only then drops to UID/GID (sandbox_child.py). So the
+  learner has no network but a loopback that is down (not the lab's: no OpenFlow listener,
+  no router to pose as), no SysV/POSIX IPC of the host's, and can create, remove or
+  truncate no file anywhere (not even its own user's: grading runs it as the teacher).
+  Needs util-linux's unshare and Linux 5.12 (mount_setattr); the child refuses to run
+  without them.
 - The child dies with its parent (PR_SET_PDEATHSIG): a killed service leaves no learner
   process. Linux ties that to the THREAD that started the child, so start `LearnerCode`
   in a thread that lives as long as it does (the main thread, or os-ken's hub).
 
-Not contained (only rlimits and an unprivileged user are): the child shares the caller's
-network namespace and can open sockets there, and it can create EMPTY files where its
-user may write (/tmp; with RLIMIT_FSIZE 0 it can write no content). A private network and
-mount namespace (unshare as root before dropping the user) would close both.
+Not contained: there is no PID namespace (it needs a fork, so the learner would no longer
+be the process whose pid and death signal are ours): the child sees every process in
+/proc and may signal those of its own user (another learner's child, under `nobody`).
+A non-root caller's child gets only the rlimits and its user: it shares the caller's
+network and can create EMPTY files where that user may write (RLIMIT_FSIZE 0 leaves no
+content).
 """
 from __future__ import annotations
 
@@ -43,6 +59,7 @@ import json
 import os
 import pwd
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,7 +70,7 @@ from typing import Any
 
 from vpclab.errors import VpclabError
 from vpclab.ownership import sudo_owner
-from vpclab.sandbox_child import LOAD_TIMEOUT, from_wire, to_wire
+from vpclab.sandbox_child import LOAD_TIMEOUT, MAX_REPLY, from_wire, to_wire
 
 __all__ = ["LearnerCode", "LearnerError", "LearnerTimeout", "to_wire", "from_wire"]
 
@@ -63,6 +80,7 @@ HARD_GRACE = 1.0      # s after call_timeout before the parent kills a child tha
 START_SLACK = 5.0     # s for the interpreter to start, on top of LOAD_TIMEOUT
 CLOSE_GRACE = 0.5     # s between SIGTERM and SIGKILL
 STDERR_TAIL = 4096    # bytes of the child's own stderr (faulthandler's dump) kept for a death
+NAMESPACES = ["--net", "--ipc", "--mount", "--propagation", "private"]    # unshare's, as root
 
 
 class LearnerError(VpclabError):
@@ -90,6 +108,10 @@ class _Died(Exception):
         self.how, self.stderr = how, stderr
 
 
+class _TooLong(Exception):
+    pass
+
+
 class LearnerCode:
     """One learner file, loaded in one unprivileged child process; see the module docstring.
 
@@ -111,7 +133,9 @@ class LearnerCode:
         self._started = False
         self._failure: LearnerError | None = None  # the file's load error, said at every call
         self._lock = threading.Lock()
-        self._buffer = b""
+        self._buffer = bytearray()                 # the reply channel's bytes not yet a line
+        self._stderr = bytearray()                 # the tail of the child's stderr, this exchange
+        self._stderr_open = False
         self._sequence = 0                         # request ids: a stray line is not a reply
 
     @property
@@ -157,6 +181,12 @@ class LearnerCode:
                 raise LearnerError(f"the Python process running your function {function} ended "
                                    f"({died.how}); the file is loaded afresh at the next call",
                                    kind="Died", traceback=died.stderr) from None
+            except _TooLong:
+                self._kill()
+                raise LearnerError(f"the Python process running your function {function} was "
+                                   f"stopped: it wrote more than {MAX_REPLY} bytes on its reply "
+                                   "channel; the file is loaded afresh at the next call",
+                                   kind="TooLarge") from None
             self.output = reply.get("output", "")
             if "error" not in reply:
                 return from_wire(reply["result"])
@@ -174,6 +204,9 @@ class LearnerCode:
                 raise LearnerError(f"your function {function} returned something that cannot "
                                    f"be sent back ({error['message']}): return numbers, "
                                    "strings, lists, dicts, None or bytes", kind="BadResult")
+            if error["type"] == "TooLarge":
+                raise LearnerError(f"your function {function} returned too much to send back "
+                                   f"({error['message']})", kind="TooLarge")
             raise LearnerError(f"your function {function} raised {error['type']}"
                                + (f" at line {error['line']} of {self.filename}"
                                   if error["line"] else ""), **details)
@@ -194,20 +227,24 @@ class LearnerCode:
             raise
 
     def _spawn(self) -> None:
-        ids = {}
-        if self.user is not None:
-            ids = dict(user=self.user[0], group=self.user[1], extra_groups=[])
         argv = [sys.executable, "-I", "-B", str(CHILD), str(os.getpid()), str(self.memory_mb),
                 repr(float(self.call_timeout))]
+        if self.user is not None:                  # root: namespaces first, the user in the child
+            unshare = shutil.which("unshare", path=ENV["PATH"])
+            if unshare is None:
+                raise VpclabError("cannot start the learner sandbox: util-linux's unshare is "
+                                  "not installed")
+            argv = [unshare, *NAMESPACES, "--", *argv, str(self.user[0]), str(self.user[1])]
         try:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, cwd="/", env=ENV, umask=0o077,
-                                          start_new_session=True, **ids)
+                                          start_new_session=True)
         except OSError as exc:
-            raise VpclabError(f"cannot start the learner sandbox {sys.executable}: {exc}") from None
+            raise VpclabError(f"cannot start the learner sandbox {argv[0]}: {exc}") from None
         for pipe in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
             os.set_blocking(pipe.fileno(), False)
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._stderr_open = True
         self._sequence += 1
         load = {"id": self._sequence, "load": self.source, "filename": self.filename}
         try:
@@ -220,6 +257,10 @@ class LearnerCode:
             raise LearnerError(f"{self.filename} could not be loaded: the Python process "
                                f"loading it ended ({died.how})", kind="Died",
                                traceback=died.stderr) from None
+        except _TooLong:
+            self._kill()
+            raise LearnerError(f"{self.filename} could not be loaded: it wrote more than "
+                               f"{MAX_REPLY} bytes on its reply channel", kind="TooLarge") from None
         self.output = reply.get("output", "")
         if "error" in reply:
             self._kill()
@@ -242,27 +283,40 @@ class LearnerCode:
         return f"{what} did not {done} within {limit:g} s: an endless loop?{where}"
 
     def _exchange(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """Send one line, read one line, by `deadline`. _Hung if late, _Died on EOF or on a
-        line that is not the reply to this request (the learner wrote on the channel)."""
+        """Send one line, read one line, by `deadline` (however much the child writes
+        meanwhile). _Hung if late, _TooLong past MAX_REPLY bytes without a line's end,
+        _Died on EOF or on a line that is not the reply to this request (the learner wrote
+        on the channel)."""
         assert self._proc is not None
-        data = (json.dumps(request) + "\n").encode()
+        self._stderr.clear()
+        data = memoryview((json.dumps(request) + "\n").encode())
         fd = self._proc.stdin.fileno()
         while data:
-            if not _ready(fd, selectors.EVENT_WRITE, deadline):
-                raise _Hung()
+            self._wait(fd, selectors.EVENT_WRITE, deadline)
             try:
                 data = data[os.write(fd, data):]
+            except BlockingIOError:
+                continue
             except BrokenPipeError:
                 raise self._death() from None
         fd = self._proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            if not _ready(fd, selectors.EVENT_READ, deadline):
-                raise _Hung()
-            chunk = os.read(fd, 1 << 16)
+        end = self._buffer.find(b"\n")
+        while end < 0 and len(self._buffer) <= MAX_REPLY:
+            self._wait(fd, selectors.EVENT_READ, deadline)
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                continue
             if not chunk:
                 raise self._death()
+            at = chunk.find(b"\n")                 # only the new bytes are searched
+            if at >= 0:
+                end = len(self._buffer) + at
             self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
+        if end < 0 or end > MAX_REPLY:
+            raise _TooLong()
+        line = bytes(self._buffer[:end])
+        del self._buffer[:end + 1]
         try:
             reply = json.loads(line)
         except ValueError:
@@ -271,6 +325,44 @@ class LearnerCode:
             self._kill()
             raise _Died("it was stopped: something other than its reply came on its channel", "")
         return reply
+
+    def _wait(self, fd: int, event: int, deadline: float) -> None:
+        """Until `fd` is ready, draining the child's stderr meanwhile; _Hung at `deadline`,
+        checked before every wait (a selector still polls with no time left). A selector,
+        not select.select: no limit on fd numbers (a busy service has many), and green in
+        an eventlet-patched process (os-ken's hub)."""
+        assert self._proc is not None
+        stderr = self._proc.stderr.fileno()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Hung()
+            with selectors.DefaultSelector() as selector:
+                selector.register(fd, event)
+                if self._stderr_open:
+                    selector.register(stderr, selectors.EVENT_READ)
+                ready = {key.fd for key, _ in selector.select(left)}
+            if stderr in ready:
+                self._drain_stderr()
+            if fd in ready:
+                return
+
+    def _drain_stderr(self, reads: int = 16) -> None:
+        """What the child wrote on its stderr (and its fd 1, the same pipe), its tail kept;
+        at most `reads` reads, so an endless writer cannot keep us from the deadline."""
+        assert self._proc is not None
+        for _ in range(reads):
+            if not self._stderr_open:
+                return
+            try:
+                chunk = os.read(self._proc.stderr.fileno(), 1 << 16)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self._stderr_open = False
+                return
+            self._stderr += chunk
+            del self._stderr[:-STDERR_TAIL]
 
     def _death(self) -> _Died:
         """How the child ended (it closed its reply pipe), with what it wrote on stderr; reaped."""
@@ -291,14 +383,8 @@ class LearnerCode:
         return _Died(f"exit status {code}", tail)
 
     def _stderr_tail(self) -> str:
-        assert self._proc is not None
-        out = b""
-        try:
-            while chunk := os.read(self._proc.stderr.fileno(), 1 << 16):
-                out = (out + chunk)[-STDERR_TAIL:]
-        except BlockingIOError:
-            pass
-        return out.decode(errors="replace").strip()
+        self._drain_stderr(reads=64)               # the child has ended (or is killed next)
+        return self._stderr.decode(errors="replace").strip()
 
     def _kill(self, grace: float = 0.0) -> None:
         """End the child's session and reap it. The pid is ours until wait(), so the group
@@ -318,14 +404,6 @@ class LearnerCode:
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             with contextlib.suppress(OSError):
                 pipe.close()
-
-
-def _ready(fd: int, event: int, deadline: float) -> bool:
-    """Wait for `fd` until `deadline`. A selector, not select.select: no limit on fd numbers
-    (a busy service has many), and green in an eventlet-patched process (os-ken's hub)."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, event)
-        return bool(selector.select(max(0.0, deadline - time.monotonic())))
 
 
 def _is_reply(reply: Any, request_id: int) -> bool:

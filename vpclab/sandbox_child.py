@@ -1,10 +1,19 @@
 """The child side of vpclab.sandbox: runs one learner's file, unprivileged, and answers calls.
 
-It is started by `LearnerCode` as `python -I -B <this file> PARENT_PID MEMORY_MB CALL_TIMEOUT`,
-already as the unprivileged user (never root: it checks again and refuses). It is run by
-path, not `-m vpclab...`: under `-I` the checkout is not on `sys.path`, and this file needs
-only the standard library (and os_ken, which the learner imports). The parent imports
+It is started by `LearnerCode` as
+`python -I -B <this file> PARENT_PID MEMORY_MB CALL_TIMEOUT [UID GID]`. It is run by path,
+not `-m vpclab...`: under `-I` the checkout is not on `sys.path`, and this file needs only
+the standard library (and os_ken, which the learner imports). The parent imports
 `to_wire`/`from_wire` from here, so both sides encode bytes the same way.
+
+With UID GID (a root parent), it starts as root inside new network, mount and IPC
+namespaces that `unshare` made (and exec'd in place: same pid, same parent) and, before it
+reads anything of the learner's, confines itself: it refuses to go on unless those
+namespaces really are not its parent's, makes its whole mount tree read-only
+(mount_setattr(2), recursive: Linux 5.12 or later), then drops to UID/GID with no
+supplementary groups (setresuid clears every capability). Without them (a non-root
+parent) it already runs as that unprivileged user. Either way it then checks that no id
+is root's and refuses otherwise.
 
 Before anything of the learner's runs, the child: dies with its parent (PR_SET_PDEATHSIG,
 so a killed mapping service leaves no learner process behind), cannot gain privileges
@@ -19,7 +28,8 @@ Then {"call": NAME, "args": [...]} gets {"result": ..., "output": ...} or
 {"error": {"type", "message", "traceback", "line"}} (with "timeout": true when the
 learner's code ran past CALL_TIMEOUT). The learner's own
 prints are captured per call (bounded) and returned as "output": the real stdout carries
-only the protocol.
+only the protocol. A reply line is at most MAX_REPLY bytes: a larger result is refused
+here ("TooLarge"), and the parent kills a child whose line runs past it.
 """
 from __future__ import annotations
 
@@ -41,6 +51,9 @@ from typing import Any
 
 LOAD_TIMEOUT = 5.0           # module-level code and its imports (os_ken's take ~0.3 s)
 MAX_OUTPUT = 64 * 1024       # characters of a call's prints kept
+MAX_REPLY = 1024 * 1024      # bytes of one reply line (JSON is ASCII here: chars == bytes)
+MAX_MESSAGE = 4096           # characters of an exception's message kept
+MAX_TRACEBACK = 16 * 1024    # characters of a traceback kept (its end: the failing line)
 MAX_OPEN_FILES = 32
 BYTES_KEY = "$hex"           # bytes travel as {"$hex": "0a0b..."}
 
@@ -116,6 +129,39 @@ class _Capture(io.TextIOBase):
         return out + ("\n[output cut]\n" if self.size > MAX_OUTPUT else "")
 
 
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+SYS_MOUNT_SETATTR = 442      # the same number on every architecture (new syscalls are)
+AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = -100, 0x8000, 0x1
+
+
+def _confine(parent: int, uid: int, gid: int) -> None:
+    """As root, in namespaces of its own: the whole mount tree read-only, then uid/gid."""
+    if os.geteuid() != 0 or uid == 0 or gid == 0:
+        sys.exit("vpclab sandbox: confining needs root and a user that is not root")
+    for kind in ("net", "mnt", "ipc"):         # never make the caller's own mounts read-only
+        try:
+            shared = os.readlink(f"/proc/self/ns/{kind}") == \
+                os.readlink(f"/proc/{parent}/ns/{kind}")
+        except OSError as exc:
+            sys.exit(f"vpclab sandbox: cannot compare namespaces with the parent: {exc}")
+        if shared:
+            sys.exit(f"vpclab sandbox: refusing to run: its {kind} namespace is its parent's")
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    if libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr),
+                    ctypes.sizeof(attr)) != 0:
+        errno = ctypes.get_errno()
+        sys.exit("vpclab sandbox: cannot make its file system read-only (mount_setattr, "
+                 f"Linux 5.12 or later): {os.strerror(errno)}")
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
 def _harden(parent: int, memory_mb: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)         # PR_SET_PDEATHSIG
@@ -145,7 +191,11 @@ def _error(exc: BaseException, filename: str) -> dict[str, Any]:
     text = "".join(traceback.format_list(frames))
     text = ("Traceback (most recent call last):\n" + text if text else "")
     text += "".join(traceback.format_exception_only(type(exc), exc))
+    if len(text) > MAX_TRACEBACK:
+        text = "[traceback cut]\n..." + text[-MAX_TRACEBACK:]
     message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "... [cut]"
     return {"type": type(exc).__name__, "message": message, "traceback": text, "line": line}
 
 
@@ -191,8 +241,28 @@ def _answer(module: types.ModuleType, message: dict[str, Any], limit: float) -> 
     return {"result": result, "output": capture.text()}
 
 
+def _encode(message: dict[str, Any], request_id: Any) -> str:
+    """One reply line, at most MAX_REPLY bytes."""
+    def failed(kind: str, text: str, output: str) -> str:
+        return json.dumps({"error": {"type": kind, "message": text, "traceback": "",
+                                     "line": None}, "output": output, "id": request_id})
+    try:
+        line = json.dumps({**to_wire(message), "id": request_id})
+    except Exception as exc:                       # not JSON, or nested too deep
+        return failed("BadResult", str(exc)[:MAX_MESSAGE], message.get("output", ""))
+    if len(line) <= MAX_REPLY:
+        return line
+    if "result" in message:
+        return failed("TooLarge", f"{len(line)} bytes once encoded (with what it printed); "
+                      f"a reply is at most {MAX_REPLY} bytes", "")
+    cut = {**message, "output": "[output cut: too long to send]\n"}   # an error, or ready
+    return json.dumps({**to_wire(cut), "id": request_id})
+
+
 def main() -> None:
     parent, memory_mb, limit = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    if len(sys.argv) == 6:                         # started as root by unshare
+        _confine(parent, int(sys.argv[4]), int(sys.argv[5]))
     _harden(parent, memory_mb)
     # the protocol gets private copies of stdin/stdout; the learner's fd 0 is empty and
     # its fd 1 is stderr, so nothing it does can garble a reply
@@ -207,13 +277,7 @@ def main() -> None:
     sys.meta_path.insert(0, _RyuAlias())
 
     def reply(message: dict[str, Any], request_id: Any) -> None:
-        try:
-            line = json.dumps({**to_wire(message), "id": request_id})
-        except Exception as exc:                   # not JSON, or nested too deep
-            line = json.dumps({"error": {"type": "BadResult", "message": str(exc),
-                                         "traceback": "", "line": None},
-                               "output": message.get("output", ""), "id": request_id})
-        replies.write(line + "\n")
+        replies.write(_encode(message, request_id) + "\n")
         replies.flush()
 
     first = json.loads(requests.readline() or "{}")

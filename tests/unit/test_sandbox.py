@@ -1,8 +1,10 @@
 """vpclab.sandbox: a learner's file runs unprivileged, limited and timed, and a failure of
 any kind comes back as a LearnerError with the learner's own traceback, leaving no process.
 
-Runs as any user: as root (CI) the child is `nobody` (or the sudo user); as a plain user it
-is that user, with the same limits. The few tests about choosing another user need root.
+Runs as any user: as root (CI) the child is `nobody` (or the sudo user), in network, mount
+and IPC namespaces of its own with a read-only file system; as a plain user it is that
+user, with the same limits. The tests about choosing another user or the namespaces need
+root.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -23,10 +26,13 @@ from os_ken.lib.packet import arp, ethernet, packet
 from vpclab import sandbox
 from vpclab.errors import VpclabError
 from vpclab.sandbox import LearnerCode, LearnerError, LearnerTimeout, from_wire, to_wire
+from vpclab.sandbox_child import MAX_REPLY
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="choosing the child's user needs root")
+confined = pytest.mark.skipif(not ROOT, reason="only a root caller confines the child in "
+                              "namespaces of its own")
 
 LEARNER = textwrap.dedent('''\
     import os
@@ -112,6 +118,67 @@ LEARNER = textwrap.dedent('''\
     def no_new_privs():
         return [line.split()[1] for line in open("/proc/self/status")
                 if line.startswith("NoNewPrivs:")][0]
+
+    def capabilities():
+        return {line.split(":")[0]: int(line.split()[1], 16) for line in open("/proc/self/status")
+                if line.startswith(("CapInh", "CapPrm", "CapEff", "CapAmb"))}
+
+    def interfaces():
+        import socket
+        return sorted(name for _, name in socket.if_nameindex())
+
+    def reach(host, port):
+        import socket
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+        except OSError as exc:
+            return type(exc).__name__ + ": " + str(exc)
+        return "connected"
+
+    def touch(path, mode):
+        try:
+            if mode == "unlink":
+                os.unlink(path)
+            else:
+                open(path, mode).close()
+        except OSError as exc:
+            return exc.strerror
+        return "done"
+
+    def _reply_fds():
+        return [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
+
+    def _write_endlessly(fds, chunk, pause):
+        import time
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)    # deaf: the parent's clock must stop it
+        stop = time.monotonic() + 8
+        while time.monotonic() < stop:                   # bounded: a broken parent fails, not hangs
+            for fd in fds:
+                try:
+                    os.write(fd, chunk)
+                except OSError:
+                    pass
+            time.sleep(pause)
+        return "stopped"
+
+    def trickle():
+        return _write_endlessly(_reply_fds(), b"x", 0.001)
+
+    def flood():
+        return _write_endlessly(_reply_fds(), b"x" * 65536, 0)
+
+    def roar():
+        return _write_endlessly([2], b"z" * 65536, 0)
+
+    def huge(size):
+        return "x" * size
+
+    def shout(size):
+        for fd in (1, 2):
+            written = 0
+            while written < size:
+                written += os.write(fd, b"y" * (size - written))
+        return "said"
 ''')
 
 
@@ -246,10 +313,12 @@ def test_the_child_never_runs_as_root():
         with LearnerCode(LEARNER, "learner.py") as code:
             uid, euid, gid, egid, groups = code.call("ids")
             assert code.call("no_new_privs") == "1"      # a setuid program cannot make it root
+            caps = code.call("capabilities")
     finally:
         if ROOT:
             os.setgroups(before)
     assert 0 not in (uid, euid, gid, egid) and 0 not in groups
+    assert set(caps.values()) == {0}                     # setresuid left no capability
     if ROOT:
         assert (uid, gid) == sandbox._choose_user(None) and groups == []
     else:
@@ -308,11 +377,69 @@ def test_the_child_cannot_write_file_content():
     target = Path("/tmp") / f"vpclab-sandbox-test-{uuid.uuid4().hex}"
     try:
         with LearnerCode(LEARNER, "learner.py") as code:
-            with pytest.raises(LearnerError, match="File too large"):
+            # root's child: a read-only file system; a plain user's: RLIMIT_FSIZE 0
+            with pytest.raises(LearnerError, match="Read-only file system" if ROOT
+                               else "File too large"):
                 code.call("write", str(target))
-        assert not target.exists() or target.stat().st_size == 0
+        assert not target.exists() if ROOT else target.stat().st_size == 0
     finally:
-        target.unlink(missing_ok=True)     # open() could make it, empty (a known limit)
+        target.unlink(missing_ok=True)     # a plain user's child can make it, empty (a known limit)
+
+
+@confined
+def test_the_child_can_create_remove_or_truncate_no_file():
+    places = [place for place in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+              if os.path.isdir(place)]
+    made = [Path(place) / f"vpclab-sandbox-test-{uuid.uuid4().hex}" for place in places]
+    own = Path("/tmp") / f"vpclab-sandbox-test-{uuid.uuid4().hex}"
+    try:
+        with LearnerCode(LEARNER, "learner.py") as code:
+            uid, _, gid, *_ = code.call("ids")
+            for path in made:
+                assert code.call("touch", str(path), "x") == "Read-only file system"
+                assert not path.exists()
+            # a file of the child's own user (grading runs it as the teacher): kept whole
+            own.write_text("the teacher's grades")
+            os.chown(own, uid, gid)
+            assert code.call("touch", str(own), "w") == "Read-only file system"
+            assert code.call("touch", str(own), "unlink") == "Read-only file system"
+            assert own.read_text() == "the teacher's grades"
+            assert code.call("touch", "/dev/null", "w") == "done"     # a device still opens
+    finally:
+        for path in (*made, own):
+            path.unlink(missing_ok=True)
+
+
+@confined
+def test_the_child_has_no_network_but_its_own_loopback():
+    with socket.create_server(("127.0.0.1", 0)) as listener:   # a listener in OUR namespace
+        port = listener.getsockname()[1]
+        with LearnerCode(LEARNER, "learner.py") as code:
+            assert code.call("interfaces") == ["lo"]
+            assert code.call("reach", "127.0.0.1", port).startswith("OSError: [Errno 101]")
+            for kind in ("net", "mnt", "ipc"):
+                assert os.readlink(f"/proc/{code.pid}/ns/{kind}") != \
+                    os.readlink(f"/proc/self/ns/{kind}")
+            # the pid is the learner's python itself (unshare exec'd it), our child
+            status = Path(f"/proc/{code.pid}/status").read_text()
+            assert f"PPid:\t{os.getpid()}\n" in status
+            assert Path(f"/proc/{code.pid}/exe").resolve() == Path(sys.executable).resolve()
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()   # it was listening
+
+
+def test_a_child_that_is_not_confined_as_asked_refuses_to_run(tmp_path):
+    # started as root with a user to drop to, but in OUR namespaces (no unshare): it must
+    # refuse before touching the mounts, which are ours
+    if not ROOT:
+        pytest.skip("the child's confinement runs as root")
+    # a mount namespace of its own all the same, so that a broken check spoils only that
+    argv = ["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-I", "-B",
+            str(sandbox.CHILD), str(os.getpid()), "64", "1.0", "65534", "65534"]
+    done = subprocess.run(argv, input="", capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "refusing to run: its net namespace is its parent's" in done.stderr
+    probe = tmp_path / "still-writable"
+    probe.write_text("ok")
 
 
 def test_a_memory_hog_is_an_error_not_a_hang():
@@ -352,6 +479,71 @@ def test_a_line_written_on_the_reply_channel_is_not_taken_for_a_reply(code):
     with pytest.raises(LearnerError, match="something other than its reply came on its channel"):
         code.call("forge")
     assert code.call("echo", 1) == 1 and code.call("echo", 2) == 2     # in step again
+
+
+@pytest.fixture
+def busy_service(monkeypatch):
+    """The caller reads its pipes slowly (a loaded os-ken hub): a learner that keeps writing
+    then always has bytes waiting when the caller looks."""
+    read = os.read
+
+    def slow_read(fd: int, size: int) -> bytes:
+        data = read(fd, size)
+        time.sleep(0.005)                  # busy elsewhere before it looks again
+        return data
+    monkeypatch.setattr(sandbox.os, "read", slow_read)
+
+
+def test_a_slow_writer_on_the_reply_channel_still_times_out(code, busy_service):
+    # deaf to its alarm, it keeps the reply pipe readable without ever ending a line, under
+    # MAX_REPLY: the deadline is checked before every wait, not only when nothing is ready
+    pid = code.pid
+    started = time.monotonic()
+    with pytest.raises(LearnerTimeout, match="your function trickle did not return within 1 s"):
+        code.call("trickle")
+    assert time.monotonic() - started < 1.0 + sandbox.HARD_GRACE + 0.5
+    assert not running(pid)
+    assert code.call("add", 1, 2) == 3                  # a fresh child, in step
+
+
+def test_a_flood_on_stderr_still_times_out(code, busy_service):
+    # deaf to its alarm, it keeps its stderr (drained, never capped) readable all the time
+    pid = code.pid
+    started = time.monotonic()
+    with pytest.raises(LearnerTimeout, match="your function roar did not return within 1 s"):
+        code.call("roar")
+    assert time.monotonic() - started < 1.0 + sandbox.HARD_GRACE + 0.5
+    assert not running(pid)
+    assert code.call("add", 1, 2) == 3
+
+
+def test_a_flood_on_the_reply_channel_is_cut_off_at_its_size_limit(code):
+    pid = code.pid
+    started = time.monotonic()
+    with pytest.raises(LearnerError) as raised:
+        code.call("flood")
+    assert time.monotonic() - started < 1.0             # at MAX_REPLY bytes, not at the clock
+    assert not isinstance(raised.value, LearnerTimeout) and raised.value.kind == "TooLarge"
+    assert f"wrote more than {MAX_REPLY} bytes on its reply channel" in str(raised.value)
+    assert not running(pid)
+    assert code.call("add", 1, 2) == 3
+
+
+def test_a_result_too_large_to_send_back_is_refused(code):
+    pid = code.pid
+    with pytest.raises(LearnerError, match="your function huge returned too much to send back "
+                       rf"\(\d+ bytes once encoded.*at most {MAX_REPLY} bytes\)") as raised:
+        code.call("huge", 2 * MAX_REPLY)
+    assert raised.value.kind == "TooLarge"
+    assert code.pid == pid and code.call("huge", 1000) == "x" * 1000   # the child lives on
+
+
+def test_a_learner_writing_much_on_its_stdout_and_stderr_is_not_blocked(code):
+    # more than a pipe holds (64 KiB), on fd 1 and fd 2: drained while the call runs
+    started = time.monotonic()
+    assert code.call("shout", 1 << 20) == "said"
+    assert time.monotonic() - started < 1.0
+    assert code.call("add", 1, 1) == 2
 
 
 def test_close_is_idempotent_and_runs_when_the_block_raises():
