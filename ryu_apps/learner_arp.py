@@ -13,7 +13,13 @@ mapping service's whole table, every VPC's. The function returns None (say nothi
 what to send (a port number, "in_port" or "flood", and a frame) and which routers cache
 which (VPC, IP) entry. It runs in vpclab.sandbox as an unprivileged user; this module
 turns its answer into plain instructions the service carries out, refusing anything
-malformed with a message the learner can act on.
+malformed with a message the learner can act on: a port past OpenFlow's last port (or a
+bool), a frame of more than MAX_FRAME bytes, more than MAX_ITEMS sends or caches.
+
+Events (the exercise's checks read them): `learner_called` before each call (so a check
+knows a call is under way), then `learner_answer` (what was sent and cached) or
+`learner_error` (why nothing was): each with what the learner printed (`output`, the
+first MAX_EVENT_OUTPUT characters). No exception of the learner's answer escapes.
 """
 from __future__ import annotations
 
@@ -27,6 +33,10 @@ from vpclab.pipeline import entry_flows
 from vpclab.sandbox import LearnerCode, LearnerError, LearnerTimeout
 
 PORTS = ("in_port", "flood")
+MAX_PORT = 0xffffff00        # OFPP_MAX: the last real port number
+MAX_FRAME = 9216             # bytes: a jumbo frame, the most any port carries
+MAX_ITEMS = 16               # sends, and caches, in one answer
+MAX_EVENT_OUTPUT = 4096      # characters of the learner's prints kept in an event
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ def _list(value: object, key: str) -> list:
         return []
     if not isinstance(value, list):
         raise BadAnswer(f"{key!r} must be a list, not {_short(value)}")
+    if len(value) > MAX_ITEMS:
+        raise BadAnswer(f"{key!r} has {len(value)} items: at most {MAX_ITEMS} in one answer")
     return value
 
 
@@ -85,11 +97,16 @@ def _send(item: object) -> Send:
     if not isinstance(item, dict) or set(item) != {"port", "frame"}:
         raise BadAnswer(f"each 'send' is {{'port': ..., 'frame': bytes}}, not {_short(item)}")
     port, frame = item["port"], item["frame"]
-    if not (isinstance(port, int) and port > 0 or port in PORTS):
-        raise BadAnswer(f"a port is a port number, 'in_port' or 'flood', not {port!r}")
+    number = isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= MAX_PORT
+    if not (number or isinstance(port, str) and port in PORTS):
+        raise BadAnswer(f"a port is a port number (1 to {MAX_PORT:#x}), 'in_port' or 'flood', "
+                        f"not {_short(port)}")
     if not isinstance(frame, bytes) or len(frame) < 14:
         raise BadAnswer("a frame is the bytes of an Ethernet frame (e.g. "
                         "packet.Packet().serialize() then bytes(pkt.data))")
+    if len(frame) > MAX_FRAME:
+        raise BadAnswer(f"a frame of {len(frame)} bytes is longer than any port carries "
+                        f"(at most {MAX_FRAME})")
     return Send(port, frame)
 
 
@@ -97,6 +114,9 @@ def _cache(item: object, hosts: set[str], table: MappingTable) -> Cache:
     if not isinstance(item, dict) or set(item) != {"router", "vpc", "ip"}:
         raise BadAnswer(f"each 'cache' is {{'router': host, 'vpc': name, 'ip': str}}, "
                         f"not {_short(item)}")
+    for key in ("router", "vpc", "ip"):
+        if not isinstance(item[key], str):
+            raise BadAnswer(f"a cache's {key!r} is a string, not {_short(item[key])}")
     if item["router"] not in hosts:
         raise BadAnswer(f"there is no router {item['router']!r}; routers: {', '.join(sorted(hosts))}")
     try:
@@ -111,6 +131,12 @@ def _cache(item: object, hosts: set[str], table: MappingTable) -> Cache:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) < 80 else text[:77] + "..."
+
+
+def printed(text: str) -> str:
+    """What the learner printed, as kept in an event (the first MAX_EVENT_OUTPUT characters)."""
+    text = text or ""
+    return text if len(text) <= MAX_EVENT_OUTPUT else text[:MAX_EVENT_OUTPUT] + "\n[output cut]\n"
 
 
 class LearnerHook:
@@ -136,42 +162,65 @@ class LearnerHook:
             self.failed(exc)        # said now; every ARP miss will say it again
         return self
 
-    def failed(self, exc: Exception) -> None:
+    def failed(self, exc: Exception, output: str | None = None, **where) -> None:
+        """A learner_error event: how the learner's code failed, and what it printed."""
+        if output is None:
+            output = getattr(exc, "output", "")
         self.service.event_log.write(
-            "learner_error", kind=getattr(exc, "kind", type(exc).__name__),
+            "learner_error", **where, kind=getattr(exc, "kind", "") or type(exc).__name__,
             timeout=isinstance(exc, LearnerTimeout), message=str(exc),
-            traceback=getattr(exc, "traceback", ""))
+            traceback=getattr(exc, "traceback", ""), output=printed(output))
 
     def answer(self, datapath, router, miss, frame: bytes, vpc: str, table: MappingTable) -> None:
         service = self.service
-        hosts = {r.host for r in service.inventory.routers().values()}
+        where = dict(host=router.host, target=str(miss.target))
+        service.event_log.write("learner_called", **where)
+        output = ""
         try:
+            hosts = {r.host for r in service.inventory.routers().values()}
             result = self.code.call("answer_arp", miss_argument(router.host, miss.in_port, vpc,
                                                                 miss.vni, frame),
                                     mappings_argument(table))
+            output = self.code.output
             answer = parse_answer(result, hosts, table)
-        except (LearnerError, BadAnswer) as exc:
-            self.failed(exc)
+        except LearnerError as exc:
+            # its own prints; a BadResult's are those of the call that returned it
+            said = self.code.output if exc.kind == "BadResult" else exc.output
+            self.failed(exc, said, **where)
             return
-        with service.lock:
-            service.router_counters[datapath.id]["misses"] += 1
-            for send in answer.sends:
-                port = {"in_port": miss.in_port, "flood": ofmsg.ofp.OFPP_FLOOD}.get(send.port, send.port)
-                service.outboxes[datapath.id].put([ofmsg.serialized(
-                    datapath, ofmsg.packet_to_port(datapath, port, send.frame))])
-            for cache in answer.caches:
-                self._cache(cache)
-        service.event_log.write("learner_answer", host=router.host, target=str(miss.target),
+        except BadAnswer as exc:
+            self.failed(exc, output, **where)
+            return
+        except Exception as exc:  # noqa: BLE001 - the learner's answer never crashes the service
+            self.failed(BadAnswer(f"the mapping service could not carry out your answer: "
+                                  f"{type(exc).__name__}: {exc}"), output, **where)
+            return
+        try:
+            with service.lock:         # every message made before any is sent
+                ports = {"in_port": miss.in_port, "flood": ofmsg.ofp.OFPP_FLOOD}
+                sends = [ofmsg.serialized(datapath, ofmsg.packet_to_port(
+                    datapath, ports.get(s.port, s.port), s.frame)) for s in answer.sends]
+                service.router_counters[datapath.id]["misses"] += 1
+                if sends:
+                    service.outboxes[datapath.id].put(sends)
+                for cache in answer.caches:
+                    self._cache(cache)
+        except Exception as exc:  # noqa: BLE001 - as above
+            self.failed(BadAnswer(f"the mapping service could not carry out your answer: "
+                                  f"{type(exc).__name__}: {exc}"), output, **where)
+            return
+        service.event_log.write("learner_answer", **where,
                                 sent=[str(s.port) for s in answer.sends],
-                                cached=[f"{c.router}:{c.vpc}:{c.ip}" for c in answer.caches])
+                                cached=[f"{c.router}:{c.vpc}:{c.ip}" for c in answer.caches],
+                                output=printed(output))
 
     def _cache(self, cache: Cache) -> None:
         """Cache one (VPC, IP) entry on the router the learner named (under the lock)."""
         service = self.service
         dpid = next((d for d, r in service.inventory.routers().items() if r.host == cache.router), None)
         datapath = service.datapaths.get(dpid)
-        vni = next(v.vni for v in service.inventory.topology.vpcs.values() if v.name == cache.vpc)
-        mapping = service.inventory.table().lookup(vni, cache.ip)
+        vni = next((v.vni for v in service.inventory.topology.vpcs.values() if v.name == cache.vpc), None)
+        mapping = service.inventory.table().lookup(vni, cache.ip) if vni is not None else None
         if datapath is None or mapping is None or dpid not in service.outboxes:
             return
         router = service.inventory.routers()[dpid]

@@ -52,3 +52,137 @@ def test_a_learner_file_is_read_without_following_a_symlink(tmp_path):
     with pytest.raises(VpclabError, match="parts a learner may replace: answer_arp"):
         learner_record({"tunnel": tmp_path / "real.py"}, None)
     assert "answer_arp" in HOOKS
+
+
+@pytest.mark.parametrize("result, says", [
+    ({"cache": [{"router": ["host1"], "vpc": "ZIGI-VPC1", "ip": "10.0.0.185"}]},
+     "'router' is a string"),
+    ({"cache": [{"router": "host1", "vpc": "ZIGI-VPC1", "ip": 167772345}]}, "'ip' is a string"),
+    ({"cache": [{"router": "host1", "vpc": {"a": 1}, "ip": "10.0.0.185"}]}, "'vpc' is a string"),
+    ({"send": [{"port": 2**40, "frame": FRAME}]}, "a port is a port number"),
+    ({"send": [{"port": 0xffffff01, "frame": FRAME}]}, "a port is a port number"),
+    ({"send": [{"port": True, "frame": FRAME}]}, "a port is a port number"),
+    ({"send": [{"port": ["in_port"], "frame": FRAME}]}, "a port is a port number"),
+    ({"send": [{"port": 1, "frame": b"\x00" * 9217}]}, "longer than any port carries"),
+    ({"send": [{"port": "in_port", "frame": FRAME}] * 17}, "at most 16"),
+    ({"cache": [{"router": "host1", "vpc": "ZIGI-VPC1", "ip": "10.0.0.185"}] * 17}, "at most 16"),
+])
+def test_an_answer_the_service_cannot_carry_out_is_refused_before_anything_is_sent(result, says):
+    with pytest.raises(BadAnswer, match=says):
+        parse_answer(result, HOSTS, TABLE)
+
+
+def test_the_largest_answer_allowed_is_carried_out():
+    answer = parse_answer({"send": [{"port": 0xffffff00, "frame": b"\x00" * 9216}] * 16}, HOSTS, TABLE)
+    assert len(answer.sends) == 16
+
+
+# -- the hook in the service: every failure is a learner_error event, never an exception --
+import threading                                                    # noqa: E402
+from collections import Counter, defaultdict                        # noqa: E402
+from types import SimpleNamespace                                   # noqa: E402
+
+from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser       # noqa: E402
+
+from ryu_apps import learner_arp, ofmsg                             # noqa: E402
+from ryu_apps.learner_arp import LearnerHook                        # noqa: E402
+from vpclab.cache import RouterCache                                # noqa: E402
+from vpclab.events import EventLog                                  # noqa: E402
+from vpclab.inventory import Inventory                              # noqa: E402
+from vpclab.sandbox import LearnerError                             # noqa: E402
+
+
+class Datapath:
+    ofproto, ofproto_parser = ofproto_v1_3, ofproto_v1_3_parser
+
+    def __init__(self, dpid):
+        self.id, self.xid = dpid, 0
+
+    def set_xid(self, msg):
+        self.xid += 1
+        msg.set_xid(self.xid)
+        return self.xid
+
+
+class Outbox(list):
+    def put(self, messages):
+        self.extend(messages)
+
+
+class Code:
+    """A stand-in for the sandboxed learner code: returns `result` or raises `error`,
+    having printed `output`."""
+
+    def __init__(self, result=None, error=None, output=""):
+        self.result, self.error, self.printed, self.output = result, error, output, ""
+
+    def call(self, name, *args):
+        self.output = self.printed
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def hooked(seed, tmp_path, code):
+    tmp_path.mkdir(exist_ok=True)
+    service = SimpleNamespace(
+        state_dir=tmp_path, inventory=Inventory.from_topology(seed),
+        event_log=EventLog(tmp_path / "events.jsonl"), encoder=ofmsg.FlowEncoder(),
+        lock=threading.RLock(), cached=defaultdict(lambda: RouterCache(16)),
+        router_counters=defaultdict(Counter))
+    service.datapaths = {dpid: Datapath(dpid) for dpid in service.inventory.routers()}
+    service.outboxes = {dpid: Outbox() for dpid in service.datapaths}
+    return service, LearnerHook(service, code)
+
+
+def ask(service, hook, target="10.0.0.185"):
+    dpid, router = next((d, r) for d, r in service.inventory.routers().items() if r.host == "host1")
+    miss = SimpleNamespace(in_port=1, vni=1001, target=IPv4Address(target))
+    hook.answer(service.datapaths[dpid], router, miss, FRAME, "ZIGI-VPC1",
+                service.inventory.table())
+    events = [e for e in service.event_log.read() if e["event"].startswith("learner_")]
+    assert events[0]["event"] == "learner_called"           # said before the learner runs
+    return events[-1], service.outboxes[dpid]
+
+
+@pytest.mark.parametrize("code, says", [
+    (Code({"cache": [{"router": ["host1"], "vpc": "ZIGI-VPC1", "ip": "10.0.0.185"}]}),
+     "'router' is a string"),                                  # was a TypeError: unhashable
+    (Code({"send": [{"port": 2**40, "frame": FRAME}]}), "a port is a port number"),  # was struct.error
+    (Code(error=RuntimeError("the pipe broke")), "RuntimeError: the pipe broke"),
+])
+def test_whatever_goes_wrong_with_an_answer_is_a_learner_error_and_nothing_is_sent(
+        seed, tmp_path, code, says):
+    service, hook = hooked(seed, tmp_path, code)
+    event, sent = ask(service, hook)
+    assert event["event"] == "learner_error" and says in event["message"]
+    assert event["host"] == "host1" and event["target"] == "10.0.0.185"
+    assert list(sent) == []
+
+
+def test_an_answer_that_fails_while_being_sent_is_a_learner_error(seed, tmp_path, monkeypatch):
+    def broken(*args):
+        raise ValueError("cannot encode")
+    monkeypatch.setattr(learner_arp.ofmsg, "packet_to_port", broken)
+    service, hook = hooked(seed, tmp_path, Code({"send": [{"port": "in_port", "frame": FRAME}]},
+                                                output="building the reply\n"))
+    event, sent = ask(service, hook)
+    assert event["event"] == "learner_error" and "cannot encode" in event["message"]
+    assert event["output"] == "building the reply\n" and list(sent) == []
+
+
+def test_what_the_learner_printed_is_in_its_answer_and_its_error(seed, tmp_path):
+    service, hook = hooked(seed, tmp_path, Code({"send": [{"port": "in_port", "frame": FRAME}]},
+                                                output="asked for 10.0.0.185\n"))
+    event, sent = ask(service, hook)
+    assert event["event"] == "learner_answer" and event["output"] == "asked for 10.0.0.185\n"
+    assert event["sent"] == ["in_port"] and len(sent) == 1
+    error = LearnerError("your function answer_arp raised KeyError", kind="KeyError",
+                         output="mappings: []\n")
+    service, hook = hooked(seed, tmp_path / "2", Code(error=error, output="mappings: []\n"))
+    event, _ = ask(service, hook)
+    assert event["event"] == "learner_error" and event["output"] == "mappings: []\n"
+    assert event["kind"] == "KeyError"
+    service, hook = hooked(seed, tmp_path / "3", Code(output="x" * 10_000))
+    event, _ = ask(service, hook)
+    assert len(event["output"]) < 4200 and event["output"].endswith("[output cut]\n")

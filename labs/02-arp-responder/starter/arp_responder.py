@@ -21,7 +21,9 @@ from ryu.lib.packet import arp, ether_types, ethernet, packet   # os_ken.lib.pac
 
 def answer_arp(miss, mappings):
     request = packet.Packet(miss["frame"]).get_protocol(arp.arp)
-    # TODO 1: find, in `mappings`, the one the request asks about (request.dst_ip)
+    # TODO 1: find, in `mappings`, the VM the request asks about (request.dst_ip is its
+    #         address). `mappings` holds every VPC's VMs, and two VPCs may use the same
+    #         address: which one does the asker mean?
     # TODO 2: build the ARP reply the owner of that address would send:
     #         reply = packet.Packet(); reply.add_protocol(ethernet.ethernet(...));
     #         reply.add_protocol(arp.arp(opcode=arp.ARP_REPLY, ...)); reply.serialize()
