@@ -113,6 +113,7 @@ def test_a_learner_s_link_is_never_read_through(tmp_path):
     assert "cannot be used" in failed.value.summary and "root:" not in str(vars(failed.value))
     with pytest.raises(Failed):
         ctx.copy("ZIGI-VM1.txt")
+    ctx.close()
     report = exercise(1).check(tmp_path)
     assert "root:x" not in str(report) and "cannot be used" in str(report)
 
@@ -151,3 +152,14 @@ def test_grading_runs_learner_code_as_nobody_never_as_the_teacher(tmp_path, monk
     ex.check(tmp_path)
     nobody = pwd.getpwnam("nobody")
     assert seen == [(nobody.pw_uid, nobody.pw_gid), None]
+
+
+def test_a_check_run_leaves_no_scratch_folder(tmp_path):
+    unused = context(tmp_path)
+    unused.close()
+    assert "tmp" not in vars(unused)                  # never asked for: never made
+    used = context(tmp_path)
+    scratch = used.tmp
+    (scratch / "capture.pcap").write_text("x")
+    used.close()
+    assert not scratch.exists()

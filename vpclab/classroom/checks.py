@@ -9,6 +9,7 @@ a traceback of the checker. `hidden=True` checks run only when a teacher grades.
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import tempfile
@@ -116,9 +117,14 @@ class CheckContext:
                  learner_user: tuple[int, int] | None = None):
         self.work, self.variant, self.tag = work, variant, tag
         self.learner_user = learner_user       # who runs learner code (None: vpclab.sandbox's choice)
-        self.tmp = Path(tempfile.mkdtemp(prefix="vpclab-check-"))
         self._labs: dict[str, Lab] = {}
         self._memo: dict[str, Any] = {}
+
+    @functools.cached_property
+    def tmp(self) -> Path:
+        """A scratch folder of this run (captures, copies), made when first asked for and
+        removed by close()."""
+        return Path(tempfile.mkdtemp(prefix="vpclab-check-"))
 
     def file(self, name: str) -> str:
         """The text of one of the learner's files, read as root must read what a learner
@@ -167,7 +173,9 @@ class CheckContext:
             except Exception as exc:  # noqa: BLE001 - every lab goes; reported after
                 errors.append(f"{lab.name}: {exc}")
         self._labs.clear()
-        _remove_own_tmp(self.tmp)
+        if "tmp" in vars(self):             # made by this run: remove it
+            _remove_own_tmp(self.tmp)
+            del self.tmp
         if errors:
             raise VpclabError("labs not removed: " + "; ".join(errors))
 
