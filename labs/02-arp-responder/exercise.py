@@ -154,7 +154,7 @@ def seed_order(ctx) -> None:
     nodes = seed.nodes()
     for vm in ("ZIGI-VM1", "ZIGI-VM2"):
         expected = ctx.tmp / f"{vm}.expected.txt"
-        expected.write_text(_expected(ctx.variant)[vm])
+        expected.write_text(ctx.variant.seed_first_ping()[vm])
         point = compare_captures(cap.pcap(vm), expected).points[0]
         if not point.matches:
             hint = (reply_problem(cap.pcap("ZIGI-VM1"), nodes, "ZIGI-VM1", "ZIGI-VM2")
@@ -199,19 +199,6 @@ def reply_problem(pcap: Path, nodes: dict, asker: str, owner: str) -> str:
     if len(replies) > 1:
         return f"{asker} got {len(replies)} ARP replies: one is enough"
     return ""
-
-
-def _expected(variant: Variant) -> dict[str, str]:
-    vms = topology(variant)["vms"]
-    one, two = vms["ZIGI-VM1"], vms["ZIGI-VM2"]
-    return {"ZIGI-VM1": f"ARP request who-has {two['ip']} tell {one['ip']}\n"
-                        f"ARP reply {two['ip']} is-at {two['mac']}\n"
-                        f"ICMP echo request {one['ip']} > {two['ip']}\n"
-                        f"ICMP echo reply {two['ip']} > {one['ip']}\n",
-            "ZIGI-VM2": f"ICMP echo request {one['ip']} > {two['ip']}\n"
-                        f"ARP request who-has {one['ip']} tell {two['ip']}\n"
-                        f"ARP reply {one['ip']} is-at {one['mac']}\n"
-                        f"ICMP echo reply {two['ip']} > {one['ip']}\n"}
 
 
 # -- the shared lab: ARP only, known then unknown addresses -------------------------------

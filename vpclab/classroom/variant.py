@@ -53,6 +53,20 @@ class Variant:
                 "vms": {vm: {"vpc": vpc, "host": host, "ip": ip, "mac": mac}
                         for vm, (host, ip, mac) in vms.items()}}
 
+    def seed_first_ping(self) -> dict[str, str]:
+        """What each VM of seed_lab captures (`icmp or arp`) for the first ping from ZIGI-VM1
+        to ZIGI-VM2, in `vpclab compare`'s lines: the seed's two traces, in these numbers."""
+        vms = self.seed_lab("first-ping")["vms"]
+        one, two = vms["ZIGI-VM1"], vms["ZIGI-VM2"]
+        return {"ZIGI-VM1": f"ARP request who-has {two['ip']} tell {one['ip']}\n"
+                            f"ARP reply {two['ip']} is-at {two['mac']}\n"
+                            f"ICMP echo request {one['ip']} > {two['ip']}\n"
+                            f"ICMP echo reply {two['ip']} > {one['ip']}\n",
+                "ZIGI-VM2": f"ICMP echo request {one['ip']} > {two['ip']}\n"
+                            f"ARP request who-has {one['ip']} tell {two['ip']}\n"
+                            f"ARP reply {one['ip']} is-at {one['mac']}\n"
+                            f"ICMP echo reply {two['ip']} > {one['ip']}\n"}
+
     def describe(self) -> str:
         return f"student {self.student}" if self.student else "the seed's values"
 
