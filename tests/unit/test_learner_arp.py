@@ -82,7 +82,6 @@ import threading                                                    # noqa: E402
 from collections import Counter, defaultdict                        # noqa: E402
 from types import SimpleNamespace                                   # noqa: E402
 
-from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser       # noqa: E402
 
 from ryu_apps import learner_arp, ofmsg                             # noqa: E402
 from ryu_apps.learner_arp import LearnerHook                        # noqa: E402
@@ -90,18 +89,7 @@ from vpclab.cache import RouterCache                                # noqa: E402
 from vpclab.events import EventLog                                  # noqa: E402
 from vpclab.inventory import Inventory                              # noqa: E402
 from vpclab.sandbox import LearnerError                             # noqa: E402
-
-
-class Datapath:
-    ofproto, ofproto_parser = ofproto_v1_3, ofproto_v1_3_parser
-
-    def __init__(self, dpid):
-        self.id, self.xid = dpid, 0
-
-    def set_xid(self, msg):
-        self.xid += 1
-        msg.set_xid(self.xid)
-        return self.xid
+from tests.unit.test_service_changes import Datapath                # noqa: E402
 
 
 class Outbox(list):
