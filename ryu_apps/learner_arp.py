@@ -18,8 +18,8 @@ bool), a frame of more than MAX_FRAME bytes, more than MAX_ITEMS sends or caches
 
 Events (the exercise's checks read them): `learner_called` before each call (so a check
 knows a call is under way), then `learner_answer` (what was sent and cached) or
-`learner_error` (why nothing was): each with what the learner printed (`output`, the
-first MAX_EVENT_OUTPUT characters). No exception of the learner's answer escapes.
+`learner_error` (why nothing was), as every learner part does (ryu_apps/learner_part.py).
+No exception of the learner's answer escapes.
 """
 from __future__ import annotations
 
@@ -27,16 +27,14 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from ryu_apps import ofmsg
-from vpclab.learner import read_learner
+from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, short as _short
 from vpclab.mapping import MappingTable
 from vpclab.pipeline import entry_flows
-from vpclab.sandbox import LearnerCode, LearnerError, LearnerTimeout
 
 PORTS = ("in_port", "flood")
 MAX_PORT = 0xffffff00        # OFPP_MAX: the last real port number
 MAX_FRAME = 9216             # bytes: a jumbo frame, the most any port carries
 MAX_ITEMS = 16               # sends, and caches, in one answer
-MAX_EVENT_OUTPUT = 4096      # characters of the learner's prints kept in an event
 
 
 @dataclass(frozen=True)
@@ -56,10 +54,6 @@ class Cache:
 class Answer:
     sends: tuple[Send, ...] = ()
     caches: tuple[Cache, ...] = ()
-
-
-class BadAnswer(ValueError):
-    """The learner's function returned something the service cannot carry out."""
 
 
 def miss_argument(host: str, in_port: int, vpc: str, vni: int, frame: bytes) -> dict:
@@ -128,72 +122,22 @@ def _cache(item: object, hosts: set[str], table: MappingTable) -> Cache:
     return Cache(item["router"], item["vpc"], ip)
 
 
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) < 80 else text[:77] + "..."
-
-
-def printed(text: str) -> str:
-    """What the learner printed, as kept in an event (the first MAX_EVENT_OUTPUT characters)."""
-    text = text or ""
-    return text if len(text) <= MAX_EVENT_OUTPUT else text[:MAX_EVENT_OUTPUT] + "\n[output cut]\n"
-
-
-class LearnerHook:
+class LearnerHook(LearnerPart):
     """The learner's answer_arp wired into the mapping service: asked outside the service's
     lock (it may use its whole time limit), then carried out under it. Every failure is
     an event the exercise's checks show the learner (learner_error), never a crash."""
 
-    def __init__(self, service, code: LearnerCode):
-        self.service, self.code = service, code
-
-    @classmethod
-    def for_lab(cls, service) -> "LearnerHook | None":
-        record = read_learner(service.state_dir)
-        if not record or "answer_arp" not in record["hooks"]:
-            return None
-        hook = record["hooks"]["answer_arp"]
-        code = LearnerCode(hook["source"], hook["filename"],
-                           user=tuple(record["user"]) if record["user"] else None)
-        self = cls(service, code)
-        try:
-            code.start()            # here, in the thread that lives as long as the service
-        except LearnerError as exc:
-            self.failed(exc)        # said now; every ARP miss will say it again
-        return self
-
-    def failed(self, exc: Exception, output: str | None = None, **where) -> None:
-        """A learner_error event: how the learner's code failed, and what it printed."""
-        if output is None:
-            output = getattr(exc, "output", "")
-        self.service.event_log.write(
-            "learner_error", **where, kind=getattr(exc, "kind", "") or type(exc).__name__,
-            timeout=isinstance(exc, LearnerTimeout), message=str(exc),
-            traceback=getattr(exc, "traceback", ""), output=printed(output))
+    HOOK = "answer_arp"
 
     def answer(self, datapath, router, miss, frame: bytes, vpc: str, table: MappingTable) -> None:
         service = self.service
         where = dict(host=router.host, target=str(miss.target))
-        service.event_log.write("learner_called", **where)
-        output = ""
+        hosts = {r.host for r in service.inventory.routers().values()}
         try:
-            hosts = {r.host for r in service.inventory.routers().values()}
-            result = self.code.call("answer_arp", miss_argument(router.host, miss.in_port, vpc,
-                                                                miss.vni, frame),
-                                    mappings_argument(table))
-            output = self.code.output
-            answer = parse_answer(result, hosts, table)
-        except LearnerError as exc:
-            # its own prints; a BadResult's are those of the call that returned it
-            said = self.code.output if exc.kind == "BadResult" else exc.output
-            self.failed(exc, said, **where)
-            return
-        except BadAnswer as exc:
-            self.failed(exc, output, **where)
-            return
-        except Exception as exc:  # noqa: BLE001 - the learner's answer never crashes the service
-            self.failed(BadAnswer(f"the mapping service could not carry out your answer: "
-                                  f"{type(exc).__name__}: {exc}"), output, **where)
+            answer, output = self.ask("answer_arp", (
+                miss_argument(router.host, miss.in_port, vpc, miss.vni, frame),
+                mappings_argument(table)), lambda result: parse_answer(result, hosts, table), **where)
+        except NoAnswer:
             return
         try:
             with service.lock:         # every message made before any is sent
@@ -209,10 +153,8 @@ class LearnerHook:
             self.failed(BadAnswer(f"the mapping service could not carry out your answer: "
                                   f"{type(exc).__name__}: {exc}"), output, **where)
             return
-        service.event_log.write("learner_answer", **where,
-                                sent=[str(s.port) for s in answer.sends],
-                                cached=[f"{c.router}:{c.vpc}:{c.ip}" for c in answer.caches],
-                                output=printed(output))
+        self.answered("answer_arp", output, **where, sent=[str(s.port) for s in answer.sends],
+                      cached=[f"{c.router}:{c.vpc}:{c.ip}" for c in answer.caches])
 
     def _cache(self, cache: Cache) -> None:
         """Cache one (VPC, IP) entry on the router the learner named (under the lock)."""
@@ -225,6 +167,6 @@ class LearnerHook:
             return
         router = service.inventory.routers()[dpid]
         flows = entry_flows(router, mapping, router.idle_timeout)
-        service.outboxes[dpid].put([service.encoder.message(datapath, flow) for flow in flows])
+        service.outboxes[dpid].put(service.flow_messages(datapath, router, flows))
         for cookie in {f.cookie for f in flows}:
             service.cached[dpid].add(cookie, {f.table for f in flows if f.cookie == cookie})

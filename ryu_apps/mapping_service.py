@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -36,13 +36,17 @@ from os_ken.lib.packet import arp, ethernet, ipv4, packet
 from os_ken.ofproto import ofproto_v1_3
 
 from ryu_apps import api, geneve_option, learner_arp, ofmsg
+from ryu_apps.learner_check import LearnerReceiveCheck
+from ryu_apps.learner_move import LearnerMove, moved_mappings
+from ryu_apps.learner_tunnel import LearnerTunnel
 from ryu_apps.outbox import Outbox
 from vpclab.cache import RouterCache
 from vpclab.events import EventLog
 from vpclab.inventory import Inventory
 from vpclab.pipeline import (
     CHECK, COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, DESTINATION_ENI_REG, FORWARD,
-    NO_ENI, SOURCE_ENI_REG, Miss, decide_miss, preload_flows,
+    NO_ENI, SOURCE_ENI_REG, Flow, Miss, Router, decide_miss, decide_verdict, mapping_cookie,
+    preload_flows,
 )
 from vpclab.plan import TUNNEL_PORT
 from vpclab.sync import InstalledFlow, RouterOps, change_ops, decode_cookie, reconcile, static_flows
@@ -71,7 +75,13 @@ class RouterChange:
     host: str
     ops: RouterOps
     messages: list[bytes]
-    barrier: int | None         # None: the router is not connected
+    barriers: list[int]         # the xids of the barriers whose replies confirm it
+    connected: bool
+    steps: list = field(default_factory=list)    # a learner's messages (exercise 05)
+
+    @property
+    def invalidated(self) -> list[int]:
+        return self.ops.invalidate + [s.cookie for s in self.steps if s.message == "invalidate"]
 
 
 def miss_from_packet_in(msg) -> Miss | None:
@@ -123,7 +133,11 @@ class MappingService(app_manager.OSKenApp):
         self.stats_parts: dict[tuple[int, int], list] = defaultdict(list)
         self.event_log.write("service_started", mappings=len(self.inventory.table()),
                              mode=topology.mapping_mode)
-        self.learner = learner_arp.LearnerHook.for_lab(self)     # classroom exercise 02
+        # classroom exercises: a learner's code in place of one part of the service
+        self.learner = learner_arp.LearnerHook.for_lab(self)     # 02: the ARP answer
+        self.tunnel = LearnerTunnel.for_lab(self)                 # 03: the tunnel
+        self.mover = LearnerMove.for_lab(self)                    # 05: invalidation after a move
+        self.source_check = LearnerReceiveCheck.for_lab(self)     # 06: the receive check
         threading.Thread(target=self._housekeeping, name="vpclab-housekeeping", daemon=True).start()
         api.serve(self, self.state_dir / "mapping.sock")
 
@@ -147,7 +161,7 @@ class MappingService(app_manager.OSKenApp):
                 for meter in [TUNNEL_PORT] + [port.ofport for port in router.ports]:
                     out.append(ofmsg.serialized(datapath, ofmsg.meter_add(datapath, meter, router.miss_rate)))
             flows = static_flows(router, self.inventory.table())
-            out += [self.encoder.message(datapath, flow) for flow in flows]   # ADD: in place, no gap
+            out += self.flow_messages(datapath, router, flows)     # ADD: in place, no gap
             out.append(self._request(datapath, ofmsg.flow_stats(datapath), "resync"))
             self.outboxes[datapath.id].put(out)
             if router.on_demand:   # encode now what this router may ask for, so misses are fast
@@ -187,7 +201,7 @@ class MappingService(app_manager.OSKenApp):
                 return                                  # gone (or replaced) meanwhile
             router = self.inventory.routers()[datapath.id]
             stale, kept = reconcile(router, self.inventory.table(), installed)
-            out = self._encode_ops(datapath, RouterOps(delete=stale))
+            out = self._encode_ops(datapath, router, RouterOps(delete=stale))
             tables = defaultdict(set)
             for flow in installed:
                 tables[flow.cookie].add(flow.table)
@@ -244,16 +258,24 @@ class MappingService(app_manager.OSKenApp):
             miss = miss_from_packet_in(msg) if router and outbox is not None else None
             if miss is None:
                 return
+            table = self.inventory.table()
             if miss.is_arp and self.learner is not None:
-                port = router.port_by_number(miss.in_port)
-                table, vpc = self.inventory.table(), self._vpc_name(miss.vni)
+                port, vpc = router.port_by_number(miss.in_port), self._vpc_name(miss.vni)
         if miss.is_arp and self.learner is not None:
             if port is not None and vpc is not None:
                 self.learner.answer(datapath, router, miss, msg.data, vpc, table)
             return
+        verdict = None          # a learner's receive check is asked outside the lock
+        if miss.tun_src is not None and self.source_check is not None:
+            verdict = self.source_check.accepts(router, miss, table)
         with self.lock:
-            decision = decide_miss(router, miss, self.inventory.table())
-            out = [self.encoder.message(datapath, flow) for flow in decision.flows]
+            table = self.inventory.table()
+            decision = decide_miss(router, miss, table) if verdict is None else \
+                decide_verdict(router, miss, table, verdict)
+            if self.tunnel is not None and decision.output is not None:
+                decision = replace(decision, output=self.tunnel.port(
+                    router, miss.vni, miss.destination, miss.eth_dst))
+            out = self.flow_messages(datapath, router, decision.flows)
             for cookie in {f.cookie for f in decision.flows}:
                 self.cached[datapath.id].add(cookie, {f.table for f in decision.flows if f.cookie == cookie})
             out += self._evictions(datapath)
@@ -279,6 +301,12 @@ class MappingService(app_manager.OSKenApp):
                              answer=decision.mapping.mac if decision.mapping else None,
                              reason=decision.reason, flows_installed=len(decision.flows),
                              handled_us=round((time.perf_counter() - start) * 1e6))
+
+    def flow_messages(self, datapath, router: Router, flows: list[Flow]) -> list[bytes]:
+        """Flow-mods ready to send (under the lock), with a learner's tunnel if it has one."""
+        if self.tunnel is not None:
+            flows = self.tunnel.rewrite(router, flows, self.inventory.table())
+        return [self.encoder.message(datapath, flow) for flow in flows]
 
     def _vpc_name(self, vni: int) -> str | None:
         return next((v.name for v in self.inventory.topology.vpcs.values() if v.vni == vni), None)
@@ -312,19 +340,18 @@ class MappingService(app_manager.OSKenApp):
             self.inventory = new
             new.save(self.state_dir / "mappings.json")
             self.counters["changes"] += 1
-            waits = {s.host: self._commit(s) for s in shares if s.barrier is not None}
+            waits = {s.host: self._commit(s) for s in shares if s.connected}
         unconfirmed = {s.host: "not connected (it gets the change when it reconnects)"
-                       for s in shares if s.barrier is None}
+                       for s in shares if not s.connected}
         deadline = time.monotonic() + BARRIER_TIMEOUT
         for share in shares:
-            request = waits.get(share.host)
-            if request is not None and not (request.done.wait(max(0.0, deadline - time.monotonic()))
-                                            and request.ok):
-                unconfirmed[share.host] = f"no confirmation within {BARRIER_TIMEOUT:.0f} s"
-                with self.lock:
-                    self.pending.pop((share.dpid, share.barrier), None)
+            for xid, request in zip(share.barriers, waits.get(share.host, [])):
+                if not (request.done.wait(max(0.0, deadline - time.monotonic())) and request.ok):
+                    unconfirmed[share.host] = f"no confirmation within {BARRIER_TIMEOUT:.0f} s"
+                    with self.lock:
+                        self.pending.pop((share.dpid, xid), None)
         touched = {s.host: {"added": len(s.ops.add), "deleted": len(s.ops.delete),
-                            "invalidated": len(s.ops.invalidate)} for s in shares}
+                            "invalidated": len(s.invalidated)} for s in shares}
         converged_ms = round((time.monotonic() - started) * 1000, 3)
         self.event_log.write("change", what=what, converged_ms=converged_ms, routers=touched,
                              late=sorted(unconfirmed))
@@ -333,39 +360,55 @@ class MappingService(app_manager.OSKenApp):
                 "unconfirmed_why": unconfirmed}
 
     def _plan_change(self, old: Inventory, new: Inventory) -> list[RouterChange]:
-        """Every affected router's operations, encoded for the connected ones."""
+        """Every affected router's operations, encoded for the connected ones: its own,
+        confirmed by a barrier, then a learner's messages for a move (exercise 05)."""
         shares = []
         old_routers, new_routers = old.routers(), new.routers()
         old_table, new_table = old.table(), new.table()
+        moved = moved_mappings(old_table, new_table) if self.mover is not None else []
+        steps = self.mover.steps(
+            moved, {r.host: list(self.cached[d]) for d, r in old_routers.items()},
+            {old_routers[d].host for d in self.datapaths if d in old_routers}) if moved else None
+        learners = {mapping_cookie(a.vni, a.ip) for _, a in moved} if steps is not None else set()
         for dpid, router in new_routers.items():
             ops = change_ops(old_routers[dpid], router, old_table, new_table, set(self.cached[dpid]))
-            if not ops:
+            ops.invalidate = [c for c in ops.invalidate if c not in learners]
+            mine = [s for s in steps or [] if s.router == router.host]
+            if not ops and not mine:
                 continue
             datapath = self.datapaths.get(dpid)
             if datapath is None:
-                shares.append(RouterChange(dpid, router.host, ops, [], None))
+                shares.append(RouterChange(dpid, router.host, ops, [], [], False, mine))
                 continue
-            messages = self._encode_ops(datapath, ops)
-            barrier, buf = ofmsg.encoded(datapath, ofmsg.barrier(datapath))
-            shares.append(RouterChange(dpid, router.host, ops, messages + [buf], barrier))
+            messages, barriers = self._encode_ops(datapath, router, ops), []
+            for step in ([None] if ops else []) + mine:          # None: the service's own barrier
+                if step is not None and step.message == "invalidate":
+                    messages.append(ofmsg.serialized(datapath, ofmsg.delete_cookie(datapath, step.cookie)))
+                    continue
+                xid, buf = ofmsg.encoded(datapath, ofmsg.barrier(datapath))
+                messages.append(buf)
+                barriers.append(xid)
+            shares.append(RouterChange(dpid, router.host, ops, messages, barriers, True, mine))
         return shares
 
-    def _commit(self, share: RouterChange) -> Pending:
+    def _commit(self, share: RouterChange) -> list[Pending]:
         """Send one connected router its share; what to wait on for its confirmation."""
-        request = self.pending[(share.dpid, share.barrier)] = \
-            Pending("change", time.monotonic() + BARRIER_TIMEOUT)
+        requests = []
+        for xid in share.barriers:
+            requests.append(Pending("change", time.monotonic() + BARRIER_TIMEOUT))
+            self.pending[(share.dpid, xid)] = requests[-1]
         cache = self.cached[share.dpid]
-        for cookie in share.ops.invalidate + share.ops.forget:
+        for cookie in share.invalidated + share.ops.forget:
             cache.discard(cookie)
-        self.router_counters[share.dpid]["invalidations"] += len(share.ops.invalidate)
+        self.router_counters[share.dpid]["invalidations"] += len(share.invalidated)
         self.outboxes[share.dpid].put(share.messages)
-        return request
+        return requests
 
-    def _encode_ops(self, datapath, ops: RouterOps) -> list[bytes]:
+    def _encode_ops(self, datapath, router: Router, ops: RouterOps) -> list[bytes]:
         rate = self.inventory.topology.miss_rate
         msgs = [ofmsg.meter_add(datapath, meter, rate) for meter in ops.meters_add]
         out = [ofmsg.serialized(datapath, m) for m in msgs]
-        out += [self.encoder.message(datapath, flow) for flow in ops.add]
+        out += self.flow_messages(datapath, router, ops.add)
         msgs = [ofmsg.delete_strict(datapath, table, priority, dict(match))
                 for table, priority, match in ops.delete]
         msgs += [ofmsg.delete_cookie(datapath, cookie) for cookie in ops.invalidate + ops.forget]

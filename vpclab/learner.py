@@ -21,8 +21,12 @@ from vpclab.errors import VpclabError
 from vpclab.ownership import sudo_owner
 
 LEARNER_FILE = "learner.json"
-HOOKS = {
+HOOKS = {      # (ryu_apps/learner_*.py wire each into the service)
     "answer_arp": "the answer to an ARP miss: the reply, and where the entry is cached",
+    "tunnel": "the tunnel: encapsulate (VNI, outer destination) and deliver (to which VM)",
+    "on_move": "after a VM moved: which routers invalidate which entry, and the barriers",
+    "check_source": "the receive check: does a tunnelled packet's sender live behind its "
+                    "outer source?",
 }
 MAX_SOURCE = 256 * 1024
 

@@ -359,6 +359,20 @@ def decide_check(router: Router, miss: Miss, table: MappingTable) -> Decision:
                     "source verified", local.ofport if local else None)
 
 
+def decide_verdict(router: Router, miss: Miss, table: MappingTable, accepted: bool) -> Decision:
+    """A receive check decided elsewhere (a learner's check_source, classroom exercise 06),
+    carried out as decide_check would: accepted, the packet goes to its local VM and, if the
+    claim is true, the source's entry is cached (its next packets pass on the router);
+    refused, it is dropped and the claim remembered briefly."""
+    if not accepted:
+        return _check_failed(miss)
+    source = table.lookup(miss.vni, miss.target)
+    true = source is not None and source.host_ip == miss.tun_src and source.host != router.host
+    local = _local_destination(router, miss)
+    flows = entry_flows(router, source, router.idle_timeout) if true else []
+    return Decision(flows, False, source, "source accepted", local.ofport if local else None)
+
+
 def _source_by_eni(miss: Miss, table: MappingTable) -> Mapping | None:
     """The ENI the option names, if it is in this VPC and (unless an appliance) owns the
     inner source IP."""

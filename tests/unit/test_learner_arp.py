@@ -49,9 +49,9 @@ def test_a_learner_file_is_read_without_following_a_symlink(tmp_path):
     (tmp_path / "real.py").write_text("def answer_arp(miss, mappings):\n    return None\n")
     record = learner_record({"answer_arp": tmp_path / "real.py"}, None)
     assert record["hooks"]["answer_arp"]["filename"] == "real.py"
-    with pytest.raises(VpclabError, match="parts a learner may replace: answer_arp"):
-        learner_record({"tunnel": tmp_path / "real.py"}, None)
-    assert "answer_arp" in HOOKS
+    with pytest.raises(VpclabError, match="parts a learner may replace: answer_arp, tunnel"):
+        learner_record({"tunel": tmp_path / "real.py"}, None)
+    assert {"answer_arp", "tunnel", "on_move", "check_source"} <= set(HOOKS)
 
 
 @pytest.mark.parametrize("result, says", [

@@ -53,6 +53,7 @@ def service(topology, tmp_path) -> MappingService:
     svc.counters, svc.router_counters = mapping_service.Counter(), mapping_service.defaultdict(
         mapping_service.Counter)
     svc.pending, svc.stats_parts = {}, mapping_service.defaultdict(list)
+    svc.learner = svc.tunnel = svc.mover = svc.source_check = None   # the service's own parts
     return svc
 
 
