@@ -70,6 +70,25 @@ def test_a_crash_or_a_hang_in_a_check_fails_it_and_the_others_still_run(tmp_path
     assert [r.title for r in full.results] == ["fine", "for the teacher"]
 
 
+def test_a_student_s_feedback_tells_a_hidden_check_s_verdict_but_not_what_it_checks(tmp_path):
+    from vpclab.classroom.grading import feedback
+
+    @check("shown")
+    def shown(ctx):
+        raise Failed("the shown one failed", hint="a shown hint")
+
+    @check("the teacher's secret probe", hidden=True)
+    def secret(ctx):
+        raise Failed("the secret probe's evidence", hint="the secret hint")
+
+    report = run_checks([shown, secret], context(tmp_path), "ex 99", full=True)
+    report.student = "alice"
+    text = feedback(exercise(1), report)
+    assert "the shown one failed" in text and "a shown hint" in text
+    assert "**FAIL**: your teacher's check 1" in text
+    assert "secret" not in text
+
+
 def test_every_shipped_exercise_declares_what_a_learner_needs():
     exercises = all_exercises()
     assert [e.number for e in exercises] == sorted({e.number for e in exercises})

@@ -63,6 +63,7 @@ class CheckResult:
     hint: str = ""
     evidence: str = ""
     seconds: float = 0.0
+    hidden: bool = False        # a teacher's check: its title and evidence stay with them
 
 
 @dataclass
@@ -226,6 +227,7 @@ def _run_one(item: Check, ctx: CheckContext, timeout: float) -> CheckResult:
                              hint="this is a fault in the exercise, not in your work: tell "
                                   "your teacher")
     result.seconds = round(time.monotonic() - started, 2)
+    result.hidden = item.hidden
     return result
 
 

@@ -78,11 +78,21 @@ def _write(exercise: Exercise, out: Path, reports: list[Report]) -> None:
 
 
 def feedback(exercise: Exercise, report: Report) -> str:
-    """What a student reads: the score, then each check with what was expected and seen."""
+    """What a student reads: the score, then each check with what was expected and seen.
+    A hidden check is the teacher's: the student reads only that one passed or failed (its
+    title and evidence are in report.csv and the teacher's own view), so it stays a test of
+    what the student understood, not of what the feedback told them."""
     lines = [f"# Exercise {exercise.number:02d}: {exercise.title}", "",
              f"Student {report.student}: **{report.score()}**.", ""]
+    teachers = 0
     for result in report.results:
-        lines.append(f"- {'PASS' if result.passed else '**FAIL**'}: {result.title}")
+        verdict = "PASS" if result.passed else "**FAIL**"
+        if result.hidden:
+            teachers += 1
+            lines.append(f"- {verdict}: your teacher's check {teachers} (not shown: ask your "
+                         "teacher)")
+            continue
+        lines.append(f"- {verdict}: {result.title}")
         if not result.passed:
             lines.append(f"  - {result.summary}")
             for label in ("expected", "seen", "hint"):
