@@ -80,7 +80,10 @@ def _start(args) -> int:
     name = f"ex{ex.number:02d}"
     Lab.remove(name)                    # the learner's own exploring lab from last time
     learner = {hook: folder / file for hook, file in getattr(ex.module, "LEARNER_HOOKS", {}).items()}
-    lab = Lab(ex.topology(variant), name=name, learner=learner or None).start().detach()
+    lab = Lab(ex.topology(variant), name=name, learner=learner or None).start()
+    if hasattr(ex.module, "prepare"):   # e.g. 07: the fault to find, injected in the running lab
+        ex.module.prepare(lab, variant)
+    lab.detach()
     print(f"exercise {ex.number:02d}: {ex.title}\n")
     print(f"your work folder: {folder}/  ({len(copied)} starter file(s) copied"
           + (f", {', '.join(kept)} kept as you left them" if kept else "") + ")")
