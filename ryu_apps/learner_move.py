@@ -24,7 +24,7 @@ from ipaddress import IPv4Address
 
 from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, mapping_argument, short
 from vpclab.mapping import Mapping, MappingTable
-from vpclab.pipeline import mapping_cookie
+from vpclab.pipeline import check_failed_cookie, mapping_cookie
 from vpclab.sync import decode_cookie
 
 MAX_MESSAGES = 64
@@ -50,6 +50,14 @@ def moved_mappings(old: MappingTable, new: MappingTable) -> list[tuple[Mapping, 
         if before is not None and before.eni == after.eni and before.host != after.host:
             moved.append((before, after))
     return moved
+
+
+def moved_drops(moved: list[tuple[Mapping, Mapping]]) -> set[int]:
+    """The receive-check drops of the moved entries (what a router may hold of them beside
+    the entry itself): the service forgets them only where they are held, so a router
+    that never cached a moved entry gets nothing from the service, only what the learner
+    sends it."""
+    return {check_failed_cookie(after.vni, after.ip) for _, after in moved}
 
 
 def move_argument(before: Mapping, after: Mapping) -> dict:
@@ -85,6 +93,9 @@ def _step(item: object, hosts: set[str], vnis: dict[str, int]) -> Step:
     if not isinstance(item, dict) or item.get("message") not in MESSAGES:
         raise BadAnswer(f"each message is {{'router': HOST, 'message': 'invalidate', 'vpc': ..., "
                         f"'ip': ...}} or {{'router': HOST, 'message': 'barrier'}}, not {short(item)}")
+    for name in ("router", "vpc", "ip"):
+        if name in item and not isinstance(item[name], str):
+            raise BadAnswer(f"{name!r} is a string, not {short(item[name])}")
     router = item.get("router")
     if router not in hosts:
         raise BadAnswer(f"there is no router {short(router)}; routers: {', '.join(sorted(hosts))}")
