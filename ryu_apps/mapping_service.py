@@ -37,7 +37,7 @@ from os_ken.ofproto import ofproto_v1_3
 
 from ryu_apps import api, geneve_option, learner_arp, ofmsg
 from ryu_apps.learner_check import LearnerReceiveCheck
-from ryu_apps.learner_move import LearnerMove, moved_mappings
+from ryu_apps.learner_move import LearnerMove, moved_drops, moved_mappings
 from ryu_apps.learner_tunnel import LearnerTunnel
 from ryu_apps.outbox import Outbox
 from vpclab.cache import RouterCache
@@ -370,9 +370,13 @@ class MappingService(app_manager.OSKenApp):
             moved, {r.host: list(self.cached[d]) for d, r in old_routers.items()},
             {old_routers[d].host for d in self.datapaths if d in old_routers}) if moved else None
         learners = {mapping_cookie(a.vni, a.ip) for _, a in moved} if steps is not None else set()
+        drops = moved_drops(moved) if steps is not None else set()
         for dpid, router in new_routers.items():
             ops = change_ops(old_routers[dpid], router, old_table, new_table, set(self.cached[dpid]))
             ops.invalidate = [c for c in ops.invalidate if c not in learners]
+            # a receive-check drop of the moved entry goes only where one is held: a router
+            # that holds none gets nothing of ours, and only the learner's barrier confirms it
+            ops.forget = [c for c in ops.forget if c not in drops or c in self.cached[dpid]]
             mine = [s for s in steps or [] if s.router == router.host]
             if not ops and not mine:
                 continue
