@@ -394,11 +394,11 @@ def cited(kind: str, evidence: str, survey: Survey) -> set[str]:
         return ips
     if kind == "arp-flood":
         return names
-    rest = re.sub(r"\b[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5}\b|\b\d{1,3}(?:\.\d{1,3}){3}\b", " ", text)
-    rest = re.sub(r"[a-z_-]+\d+", " ", rest)                      # host2, ZIGI-VM3, vpc1
     numbers = set()
-    for token in re.findall(r"\b0x[0-9a-f]+\b|\b\d+\b", rest):
-        numbers.add(str(int(token, 16) if token.startswith("0x") else int(token)))
+    for token in re.findall(r"[\w.:-]+", text):       # 192.168.1.2, host3:eth0, ZIGI-VM3: whole
+        token = token.strip(".:-")
+        if re.fullmatch(r"0x[0-9a-f]+|\d+", token):
+            numbers.add(str(int(token, 0) if token.startswith("0x") else int(token)))
     return numbers
 
 
@@ -455,7 +455,8 @@ def right_evidence(ctx) -> None:
     named = cited(kind, evidence, seen)
     where = f"{ANSWER} line {diag.line_of['evidence']}"
     if not named:
-        raise Failed(f"{where}: the evidence names no {EVIDENCE[kind]}",
+        raise Failed(f"{where}: the evidence cites no value (it should cite "
+                     f"{EVIDENCE[kind]})",
                      expected=f"{EVIDENCE[kind]}, as your capture shows it", seen=evidence,
                      hint=f"{kind} shows as: {LOOKS_LIKE[kind]}. Cite the value itself")
     candidates = _candidates(kind, seen)
@@ -491,8 +492,9 @@ def briefing(variant: Variant) -> str:
             "vpclab diagram cap; vpclab compare cap EXPECTED")
 
 
-def solution(variant: Variant) -> dict[str, str]:
-    fault = plan(variant)
+def solution(variant: Variant, kind: str | None = None) -> dict[str, str]:
+    """The right answer for this student (`kind`: for the fault `prepare(..., kind)` made)."""
+    fault = plan(variant, kind)
     topo = topology(variant)
     vms, hosts = topo["vms"], topo["hosts"]
     target = vms[fault.target]
