@@ -44,10 +44,16 @@ def parse_header(result: object) -> tuple[int, IPv4Address]:
     if not isinstance(vni, int) or isinstance(vni, bool) or not 0 <= vni <= MAX_VNI:
         raise BadAnswer(f"a VNI is a number from 0 to {MAX_VNI} (24 bits), not {short(vni)}")
     try:
-        return vni, IPv4Address(remote)
+        if not isinstance(remote, str):
+            raise ValueError(remote)
+        address = IPv4Address(remote)
     except ValueError:
         raise BadAnswer(f"remote_ip is a host's IPv4 address as a string, not {short(remote)}") \
             from None
+    if address.is_unspecified or address.is_multicast or address.is_loopback or \
+            address == IPv4Address("255.255.255.255"):
+        raise BadAnswer(f"remote_ip is one host's underlay address, not {remote} (no host has it)")
+    return vni, address
 
 
 def parse_port(result: object, router: Router) -> int | None:
