@@ -9,6 +9,7 @@ veth inside a node and moves its peer by PID, never through PID 1's namespace.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -18,13 +19,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from vpclab.errors import VpclabError
-from vpclab.ovs import OvsInstance
+from vpclab.ovs import OvsInstance, tool_environment
 from vpclab.plan import (
     CONTROLLER_IP, CONTROLLER_PORT, UNDERLAY_MTU, VM_MTU, FabricPlan, HostPlan, VmPlan, eni_key,
 )
 from vpclab.shell import in_netns_of, links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
 from vpclab.health import newest
+from vpclab.identity import DONE as IDENTITY_SET, apply_script, hosts_file, own_name_node, \
+    resolv_conf, vm_hostname, vpc_resolver, write_files
 from vpclab.supervisor import Supervisor
 from vpclab.topology import MANAGEMENT_CIDR, Vm
 from vpclab.wait import wait_until
@@ -75,10 +78,12 @@ class Fabric:
                      f"link add mgmt address {MGMT_BRIDGE_MAC} type bridge mcast_snooping 0",
                      f"addr add {CONTROLLER_IP}/{MANAGEMENT_CIDR.prefixlen} dev mgmt"]
         for host in self.plan.hosts.values():
-            node = Node(host.node, inNamespace=True)
+            node = own_name_node(Node)(host.node, inNamespace=True)
             self._record(node, host.name)
             self.host_nodes[host.name] = node
             self.net.nameToNode[host.name] = node
+            self._give_identity(node, host.name, {
+                "hosts": hosts_file(host.name), "resolv.conf": resolv_conf(None)})
             node.cmd(self._host_setup(host))
             lab_links += [f"link set ul-{host.node} master underlay mtu {UNDERLAY_MTU} up",
                           f"link set mg-{host.node} master mgmt up"]
@@ -93,6 +98,9 @@ class Fabric:
     def _host_setup(self, host: HostPlan) -> str:
         pid = os.getpid()  # the runner's namespace is the lab namespace
         return "; ".join([
+            # the host's own Open vSwitch for OVS tools typed in its shell (`vpclab run`)
+            *(f"export {name}={shlex.quote(value)}" for name, value in
+              tool_environment(self.state.host_dir(host.node)).items()),
             NO_IPV6, "sysctl -qw net.ipv4.conf.all.arp_ignore=1",
             f"ip link add eth0 mtu {UNDERLAY_MTU} type veth peer name ul-{host.node} netns {pid}",
             f"ip link add mgmt0 type veth peer name mg-{host.node} netns {pid}",
@@ -111,8 +119,12 @@ class Fabric:
         from mininet.node import Host
 
         vm, host = plan.vm, self.host_nodes[plan.vm.host]
-        node = self.net.addHost(plan.node, cls=Host, ip=None)
+        node = self.net.addHost(plan.node, cls=own_name_node(Host), ip=None)
         self._record(node, vm.name)
+        name = vm_hostname(vm.ip)
+        self._give_identity(node, name, {
+            "hosts": hosts_file(name, vm.ip, (vm.name,)),
+            "resolv.conf": resolv_conf(vpc_resolver(self.plan.topology.vpcs[vm.vpc].cidr))})
         self.vm_nodes[vm.name], self.vm_plans[vm.name] = node, plan
         self.net.nameToNode[vm.name] = node
         node.cmd(f"{NO_IPV6}; sysctl -qw net.ipv4.ip_default_ttl={vm.ttl}")
@@ -201,6 +213,15 @@ class Fabric:
 
     def _record(self, node, name: str) -> None:
         self.state.record_process(node.pid, "node", node=name)
+
+    def _give_identity(self, node, hostname: str, files: dict[str, str]) -> None:
+        """The node's own hostname, hosts and resolv.conf (vpclab.identity)."""
+        directory = self.state.node_dir(node.name)
+        write_files(directory, files)
+        said = node.cmd(apply_script(hostname, directory))
+        if IDENTITY_SET not in said:
+            raise VpclabError(f"{node.name}: could not give the node its own hostname and "
+                              f"resolver files: {said.strip() or 'no output'}")
 
     def write_nodes(self) -> None:
         """nodes.json: display name -> node, written by this runner only (it owns the fabric)."""
@@ -316,16 +337,14 @@ class Fabric:
 
     # -- interactive ---------------------------------------------------------------
     def cli(self) -> None:
-        from mininet.cli import CLI
-
-        class LabCLI(CLI):
-            identchars = CLI.identchars + "-."   # display names like ZIGI-VM1
-            prompt = f"vpclab:{self.state.name}> "
+        from vpclab.lab_cli import make_cli
 
         names = ", ".join(self.vm_nodes)
+        host = next(iter(self.host_nodes), "HOST")
         print(f"VMs: {names}\nHosts: {', '.join(self.host_nodes)}\n"
-              f"Try: {next(iter(self.vm_nodes), 'VM')} ping -c 1 <ip>   (exit or Ctrl-D to end)")
-        LabCLI(self.net)
+              f"Try: {next(iter(self.vm_nodes), 'VM')} ping -c 1 <ip>   ·   pingall   ·   "
+              f"flows {host}   ·   {host} ovs-vsctl show   ·   help   (exit or Ctrl-D to end)")
+        make_cli(self)(self.net)
 
     # -- teardown --------------------------------------------------------------------
     def teardown(self) -> None:

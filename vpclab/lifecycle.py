@@ -7,6 +7,7 @@ inside that namespace, and follows its progress until it is ready or failed.
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from vpclab.topology import Topology
 from vpclab.validation import check_topology, load_topology, parse_topology
 
 REPO = Path(__file__).resolve().parent.parent
+CALLER_CWD = "VPCLAB_CALLER_CWD"   # where `vpclab run` was typed (its CLI's files go there)
 
 
 def prepare(source: str | Path | Mapping[str, Any], name: str | None = None,
@@ -73,8 +75,8 @@ def _launch(state: LabState, text: str, interactive: bool) -> subprocess.Popen:
     run(["ip", "netns", "add", state.namespace], f"lab {state.name!r}: its namespace")
     argv = ["ip", "netns", "exec", state.namespace, sys.executable, "-m", "vpclab.runner",
             str(state.dir)] + (["--interactive"] if interactive else [])
-    if interactive:
-        proc = subprocess.Popen(argv, cwd=REPO)
+    if interactive:     # the CLI's `capture` writes where the user ran `vpclab run`
+        proc = subprocess.Popen(argv, cwd=REPO, env={**os.environ, CALLER_CWD: os.getcwd()})
     else:
         with state.log("runner").open("w") as log:
             proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,

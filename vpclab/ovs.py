@@ -8,7 +8,6 @@ underlay instead of short-circuiting inside one datapath.
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +17,17 @@ from vpclab.plan import (
 from vpclab.shell import in_netns_of, run
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+HOST_TOOLS = Path(__file__).resolve().with_name("hosttools")   # first on a host's PATH
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def tool_environment(directory: Path) -> dict[str, str]:
+    """What a command run on a lab host needs for the OVS tools to find that host's own
+    Open vSwitch by the names a user knows (`ovs-vsctl show`, `ovs-ofctl dump-flows
+    br-int`, `ovs-appctl dpctl/dump-flows`): its run folder, and hosttools/ first on PATH
+    (an ovs-ofctl that speaks the router's OpenFlow 1.3 unless told otherwise)."""
+    return {"OVS_RUNDIR": str(directory),
+            "PATH": f"{HOST_TOOLS}:{os.environ.get('PATH') or SYSTEM_PATH}"}
 
 
 class OvsInstance:
@@ -39,8 +49,7 @@ class OvsInstance:
         return self._run(base + list(args), "ovs-vsctl")
 
     def appctl(self, *args: str) -> str:
-        return self._run(["ovs-appctl", "-t", str(self.dir / "ovs-vswitchd.ctl"), *args],
-                         "ovs-appctl")
+        return self._run(["ovs-appctl", *args], "ovs-appctl")    # OVS_RUNDIR finds the daemon
 
     def pidfile(self, daemon: str) -> int:
         return int((self.dir / f"{daemon}.pid").read_text())
@@ -70,9 +79,10 @@ class OvsInstance:
         the bridges, the ports (with their OpenFlow port numbers) and the controller, so
         br-int comes back as it was and reconnects to the mapping service, which
         programs it afresh. Then await_configured()."""
+        # its control socket keeps OVS's default name (OVS_RUNDIR/ovs-vswitchd.PID.ctl), so a
+        # plain `ovs-appctl ...` on the host finds it, as on any OVS machine
         self._run(["ovs-vswitchd", self.db, f"--pidfile={self.dir}/ovs-vswitchd.pid", "--detach",
-                   f"--log-file={self.dir}/ovs-vswitchd.log", f"--unixctl={self.dir}/ovs-vswitchd.ctl",
-                   "--disable-system"], "ovs-vswitchd")
+                   f"--log-file={self.dir}/ovs-vswitchd.log", "--disable-system"], "ovs-vswitchd")
         return self.pidfile("ovs-vswitchd")
 
     def await_configured(self, plan: FabricPlan) -> None:
@@ -109,6 +119,6 @@ class OvsInstance:
         script = [f"ip addr replace {ip} dev br-phy", "ip link set br-phy multicast off up"]
         for peer in plan.hosts.values():
             if peer.name != self.host.name:
-                script.append(f"ovs-appctl -t {shlex.quote(str(self.dir / 'ovs-vswitchd.ctl'))} tnl/neigh/set br-phy "
+                script.append(f"ovs-appctl tnl/neigh/set br-phy "
                               f"{peer.host.underlay_ip} {peer.underlay_mac} >/dev/null")
         self._run(["sh", "-ec", "; ".join(script)], "underlay address and neighbours")

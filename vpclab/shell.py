@@ -15,9 +15,10 @@ def in_netns_of(pid: int, argv: list[str]) -> list[str]:
     as on an EC2 instance; entering the network namespace alone would show the machine's.
     Entering a mount namespace resets the working directory to its root: `--wd=.` keeps
     ours (opened before entering), so relative paths still mean what the caller meant.
+    The UTS namespace is the node's own too (vpclab.identity): its hostname.
     """
-    return ["nsenter", f"--net=/proc/{pid}/ns/net", f"--mount=/proc/{pid}/ns/mnt", "--wd=.",
-            "--", *argv]
+    return ["nsenter", f"--net=/proc/{pid}/ns/net", f"--mount=/proc/{pid}/ns/mnt",
+            f"--uts=/proc/{pid}/ns/uts", "--wd=.", "--", *argv]
 
 
 def links_up(pid: int) -> set[str]:

@@ -95,6 +95,10 @@ class LabState:
     def host_dir(self, node: str) -> Path:
         return self.dir / "hosts" / node
 
+    def node_dir(self, node: str) -> Path:
+        """A node's own files (its hosts and resolv.conf, bound inside it: vpclab.identity)."""
+        return self.dir / "nodes" / node
+
     def log(self, name: str) -> Path:
         return self.dir / f"{name}.log"
 

@@ -1,0 +1,95 @@
+"""A node's own identity: its hostname, /etc/hosts and /etc/resolv.conf.
+
+An EC2 instance has its own name and its own resolver settings; a Mininet node has the
+machine's (`hostname` there prints the machine's name, and resolv.conf points at the
+machine's resolver). Every node vpclab makes therefore gets:
+
+- its own UTS namespace (NodeWithOwnName: the node's shell starts under `unshare --uts`),
+  with the hostname EC2 gives by default, the "IP name" `ip-10-0-0-148` for a VM (its
+  display name is an alias in /etc/hosts) and its own name for a host;
+- its own /etc/hosts and /etc/resolv.conf: files in the lab's state folder, bind-mounted
+  over the machine's inside the node's private mount namespace (the one Mininet's
+  `mnexec -n` made for its sysfs). Propagation is made private first, so nothing can leak
+  into the machine's own mounts, and the machine's files are never written.
+
+A VM's resolver is its VPC's base address + 2, where AWS puts the VPC resolver: a name
+lookup never reaches the machine's resolver, and once a resolver answers there it works.
+"""
+from __future__ import annotations
+
+import shlex
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+FILES = ("hosts", "resolv.conf")
+
+
+def vm_hostname(ip: IPv4Address) -> str:
+    """EC2's default hostname for a private address (its "IP name")."""
+    return "ip-" + str(ip).replace(".", "-")
+
+
+def vpc_resolver(cidr: IPv4Network) -> IPv4Address:
+    """The VPC's resolver address: the base of its CIDR plus two (AWS's ".2")."""
+    return cidr.network_address + 2
+
+
+def hosts_file(hostname: str, ip: IPv4Address | None = None, aliases: tuple[str, ...] = ()) -> str:
+    lines = ["127.0.0.1\tlocalhost", f"127.0.1.1\t{hostname}" if ip is None else
+             f"{ip}\t{' '.join((hostname, *aliases))}"]
+    return "# this node's own hosts file (vpclab: its name, no one else's)\n" + "\n".join(lines) + "\n"
+
+
+def resolv_conf(nameserver: IPv4Address | None) -> str:
+    """A resolver setting that never names the machine's: the VPC's, or none (a host)."""
+    if nameserver is None:
+        return "# a lab host has no resolver (vpclab)\noptions timeout:1 attempts:1\n"
+    return (f"# the VPC resolver, at the VPC's base address + 2 (vpclab)\n"
+            f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
+
+
+def write_files(directory: Path, files: dict[str, str]) -> None:
+    """The node's files, in its own folder of the lab's state (made here, root's)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+
+
+DONE = "vpclab-identity-set"
+
+
+def apply_script(hostname: str, directory: Path) -> str:
+    """Shell to run in the node's own shell (its UTS and mount namespaces): the hostname,
+    then the files bound over the machine's, only once this namespace's mounts are private
+    (a bind in a shared mount would show on the machine). Prints DONE if all went well. A
+    file the machine lacks is not created: it is simply not there in the node either."""
+    steps = ["mount --make-rprivate /", f"hostname {shlex.quote(hostname)}"]
+    for name in FILES:
+        source, target = shlex.quote(str(directory / name)), f"/etc/{name}"
+        steps.append(f"{{ [ ! -e {target} ] || mount --bind {source} {target}; }}")
+    return "{ " + " && ".join([*steps, f"echo {DONE}"]) + "; } 2>&1"
+
+
+def own_name_node(base: type) -> type:
+    """A Mininet node class whose shell starts in its own UTS namespace, so `hostname`
+    there is the node's (and setting it never renames the machine)."""
+
+    class NodeWithOwnName(base):
+        _starting_shell = False
+
+        def startShell(self, *args, **kwargs):   # noqa: N802 - Mininet's name
+            self._starting_shell = True
+            try:
+                return super().startShell(*args, **kwargs)
+            finally:
+                self._starting_shell = False
+
+        def _popen(self, cmd, **params):
+            # Mininet's shell: ['mnexec', OPTS, 'env', ...]; unshare execs in place, so the
+            # shell keeps the pid Mininet records (and every tool that enters the node)
+            if self._starting_shell and cmd[:1] == ["mnexec"]:
+                cmd = [*cmd[:2], "unshare", "--uts", *cmd[2:]]
+            return super()._popen(cmd, **params)
+
+    NodeWithOwnName.__name__ = f"{base.__name__}WithOwnName"
+    return NodeWithOwnName
