@@ -24,10 +24,11 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from vpclab.classroom import Failed, Variant, check
+from vpclab.errors import VpclabError
 from vpclab.pipeline import ARP, ARP_REPLY, ARP_REQUEST, FORWARD, PRIO_ENTRY
 from vpclab.plan import TUNNEL_PORT, VM_PORT_BASE
 from vpclab.trace import read_pcap
@@ -41,6 +42,7 @@ HOSTS = ("host1", "host2", "host3")
 VPC1, VPC2 = "ZIGI-VPC1", "ZIGI-VPC2"
 VPC1_VMS, VPC2_VMS = ("ZIGI-VM1", "ZIGI-VM2", "ZIGI-VM3", "ZIGI-VM4"), ("ZIGI-VM5", "ZIGI-VM6")
 FAULT_COOKIE = 0x07 << 56       # a kind of its own: no cookie the mapping service deletes
+FAULT_COOKIE_TEXT = f"cookie={FAULT_COOKIE:#x},"     # as dump-flows prints it
 PRIO_FAULT = PRIO_ENTRY + 50    # above every entry the mapping service installs
 PING_WAIT = 1                   # s: a survey ping's wait for its reply
 
@@ -128,7 +130,6 @@ def plan(variant: Variant, kind: str | None = None) -> Fault:
     if variant.student is None:
         chosen, router, target = "stale-entry", "host3", "ZIGI-VM2"
         wrong_vni, wrong_mac = 1010, "02:93:0e:03:bb:89"     # ZIGI-VM2's, one off
-        rng = None
     else:
         rng = variant.rng("fault")
         chosen, router = rng.choice(FAULTS), rng.choice(HOSTS)
@@ -185,6 +186,13 @@ def prepare(lab, variant: Variant, kind: str | None = None) -> Fault:
     for flow in flows:
         ofctl(lab, fault.router, "add-flow", flow)
     return fault
+
+
+def in_place(lab, fault: Fault) -> bool:
+    """Are the fault's flows still on its router? (A router that reconnects is resynchronised
+    by the mapping service, which removes every flow it did not install.)"""
+    return FAULT_COOKIE_TEXT in ofctl(lab, fault.router, "dump-flows",
+                                      f"cookie={FAULT_COOKIE:#x}/-1")
 
 
 def _forward(vni: int, target: dict, wire_vni: int, host_ip: str) -> str:
@@ -411,8 +419,13 @@ def surveyed(ctx) -> Survey:
     """A fresh lab of this student's, with this student's fault, surveyed (once a run)."""
     def run():
         lab = ctx.lab(topology(ctx.variant))
-        prepare(lab, ctx.variant)
-        return survey(lab, ctx.tmp / "survey")
+        fault = prepare(lab, ctx.variant)
+        seen = survey(lab, ctx.tmp / "survey")
+        if not in_place(lab, fault):          # never grade a learner on a lab that lost it
+            raise VpclabError(f"the fault injected on {fault.router} is gone: its router "
+                              "reconnected and the mapping service resynchronised it; run "
+                              "the check again")
+        return seen
     return ctx.once("survey", run)
 
 

@@ -23,7 +23,7 @@ from vpclab.state import list_labs
 EX = exercise(7)
 M = EX.module
 RIGHT_FAULT, RIGHT_ROUTER, RIGHT_EVIDENCE = (c.title for c in EX.checks)
-FAULT_FLOWS = f"cookie={M.FAULT_COOKIE:#x},"
+FAULT_FLOWS = M.FAULT_COOKIE_TEXT
 
 # (fault, student): the student's router and values, that fault forced (routers differ)
 CASES = [("stale-entry", None), ("wrong-vni", "frank"), ("arp-flood", "dave"),
@@ -112,6 +112,9 @@ def test_07_each_fault_shows_with_the_tools_and_only_its_diagnosis_passes(kind, 
         assert seen.faulty() == {fault.router: [kind]}, seen.lines
         for host in lab.hosts:                        # still there, on that router only
             assert (FAULT_FLOWS in dump_flows(lab, host)) == (host == fault.router)
+        assert M.in_place(lab, fault)
+        M.ofctl(lab, fault.router, "del-flows", f"cookie={M.FAULT_COOKIE:#x}/-1")
+        assert not M.in_place(lab, fault)            # what a resynchronised router looks like
 
     right = M.solution(variant, kind)["diagnosis.txt"]
     got = judged(tmp_path, "right", right, variant, seen)
@@ -132,11 +135,10 @@ def test_07_each_fault_shows_with_the_tools_and_only_its_diagnosis_passes(kind, 
     assert fault.router not in why                    # the hint does not give it away
     assert got[RIGHT_FAULT][0]
 
+    vms = M.topology(variant)["vms"]
     lie = {"stale-entry": "tunnels to 192.0.2.77", "wrong-vni": "vni 4242",
-           "arp-flood": "seen at NOBODY", "wrong-arp-mac": "is-at 02:00:00:00:00:77"}[kind]
-    if kind == "arp-flood":                           # a VM of another router saw nothing
-        lie = "seen at " + next(vm for vm in M.topology(variant)["vms"]
-                                if M.topology(variant)["vms"][vm]["host"] != fault.router)
+           "arp-flood": "seen at " + next(vm for vm in vms if vms[vm]["host"] != fault.router),
+           "wrong-arp-mac": "is-at 02:00:00:00:00:77"}[kind]     # a VM of another router: nothing
     text = right.split("evidence:")[0] + f"evidence: {lie}\n"
     passed, why = judged(tmp_path, "evidence", text, variant, seen)[RIGHT_EVIDENCE]
     assert not passed and "in your lab" in why and "copy the value" in why
