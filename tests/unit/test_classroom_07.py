@@ -142,6 +142,10 @@ def test_evidence_cites_numbers_ips_macs_and_vms_apart():
     assert M.cited("stale-entry", text, s) == {"192.168.100.3", "10.0.0.185"}
     assert M.cited("wrong-arp-mac", text, s) == {"02:93:0e:03:bb:89"}
     assert M.cited("arp-flood", text, s) == {"ZIGI-VM3", "ZIGI-VM4"}
+    pasted = ("192.168.100.3.33306 > 192.168.100.2.6081: [no cksum] Geneve, Flags [C], "
+              "vni 0x3f2, options [class Experimental (0xffff) type 0x80(C) len 12]")
+    assert M.cited("stale-entry", pasted, s) == {"192.168.100.3", "192.168.100.2"}
+    assert "1010" in M.cited("wrong-vni", pasted, s)
 
 
 # -- the verdicts on a survey (the checks as `vpclab lab check` runs them) -------------------
