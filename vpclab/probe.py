@@ -1,0 +1,191 @@
+"""The packet a trace sends through a router: what a VM (or a host's tunnel) would send.
+
+ofproto/trace takes a packet as a flow description; this module writes it the way
+the sender really would: a VM's packet enters at its own router port, from its own
+MAC and IP (unless forged with `src`/`src_mac`), to the MAC the VPC gives the
+destination (the router answers ARP with the ENI's MAC). A VM that has no MAC for
+the address (none in its VPC has it) cannot send an IP packet at all: it ARPs
+first, so that ARP request is what gets traced, and the probe says so.
+
+A packet from the tunnel carries what the sending router's forwarding entry
+writes (vpclab/pipeline.py): the VPC's VNI, the sending host as outer source,
+and with Geneve the ENI option (source key in the high 32 bits, destination key
+in the low 32), as `tun_metadata0`. Pure: names from a LabView, text out.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from vpclab.errors import VpclabError
+from vpclab.labview import Eni, LabView
+
+PROTOCOLS = "icmp, arp, tcp:PORT or udp:PORT"
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+SOURCE_PORT = 40000          # the ephemeral port a TCP/UDP probe leaves from
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One packet to trace, on one router, described for OVS and for people."""
+
+    router: str                  # the host whose br-int runs it
+    flow: str                    # ofproto/trace's flow text
+    description: str             # "ZIGI-VM1's ICMP echo request to 10.0.0.185"
+    proto: str                   # what is traced: icmp, arp, tcp:80, udp:53
+    vni: int
+    to: str
+    src: str
+    src_mac: str
+    dst_mac: str
+    in_port: int
+    sender: str = ""             # the VM that sends (or is claimed to)
+    from_host: str | None = None
+    tun_src: str | None = None
+    eni_option: tuple[int, int] | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def from_tunnel(self) -> bool:
+        return self.from_host is not None
+
+    @property
+    def is_arp(self) -> bool:
+        return self.proto == "arp"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["eni_option"] = list(self.eni_option) if self.eni_option else None
+        data["notes"] = list(self.notes)
+        return data
+
+
+def parse_proto(text: str) -> tuple[str, int | None]:
+    """`icmp`, `arp`, `tcp:80`, `udp:53` -> (protocol, port)."""
+    name, _, port = (text or "").lower().partition(":")
+    if name in ("icmp", "arp") and not port:
+        return name, None
+    if name in ("tcp", "udp") and port.isdigit() and 1 <= int(port) <= 65535:
+        return name, int(port)
+    raise VpclabError(f"{text!r} is not a protocol to trace: give {PROTOCOLS} (e.g. --proto tcp:22)")
+
+
+def check_ip(value: str, what: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise VpclabError(f"{what} {value!r} is not an IPv4 address (e.g. 10.0.0.185)") from None
+
+
+def check_mac(value: str) -> str:
+    parts = value.lower().split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        raise VpclabError(f"{value!r} is not a MAC address (e.g. 02:00:5e:ad:58:40)")
+    return value.lower()
+
+
+def _inner(proto: str, port: int | None, src_mac: str, dst_mac: str, src: str, to: str, ttl: int) -> str:
+    if proto == "arp":
+        return (f"arp,dl_src={src_mac},dl_dst={BROADCAST},arp_op=1,arp_spa={src},arp_tpa={to},"
+                f"arp_sha={src_mac},arp_tha=00:00:00:00:00:00")
+    ip = f"dl_src={src_mac},dl_dst={dst_mac},nw_src={src},nw_dst={to},nw_ttl={ttl}"
+    if proto == "icmp":
+        return f"icmp,{ip},icmp_type=8,icmp_code=0"
+    return f"{proto},{ip},tp_src={SOURCE_PORT},tp_dst={port}"
+
+
+def _label(proto: str, port: int | None) -> str:
+    return {"icmp": "ICMP echo request", "arp": "ARP request"}.get(proto, f"{proto.upper()} packet")
+
+
+def _to(proto: str, to: str, port: int | None) -> str:
+    return f"{to} port {port}" if port else to
+
+
+def vm_probe(view: LabView, vm: str, to: str, proto: str = "icmp", src: str | None = None,
+             src_mac: str | None = None) -> Probe:
+    """What `vm` would send to `to`, on its own host's router."""
+    sender = _vm(view, vm)
+    name, port = parse_proto(proto)
+    to = check_ip(to, "--to")
+    src = check_ip(src, "--src") if src else sender.ip
+    src_mac = check_mac(src_mac) if src_mac else sender.mac
+    notes = []
+    if src != sender.ip or src_mac != sender.mac:
+        notes.append(f"forged: {vm}'s own are {sender.mac} / {sender.ip}")
+    target = view.by_ip(sender.vni, to)
+    dst_mac = BROADCAST if name == "arp" else (target.mac if target else "")
+    if name != "arp" and target is None:
+        notes.append(f"no ENI has {to} in {sender.vpc}: {vm} has no MAC for it, so it would ARP "
+                     "for it first (this traces that ARP request)")
+        name, port, dst_mac = "arp", None, BROADCAST
+    flow = f"in_port={sender.port}," + _inner(name, port, src_mac, dst_mac, src, to, sender.ttl)
+    return Probe(sender.host, flow,
+                 f"{vm}'s {_label(name, port)} to {_to(name, to, port)}", name if port is None else f"{name}:{port}",
+                 sender.vni, to, src, src_mac, dst_mac, sender.port, sender=vm, notes=tuple(notes))
+
+
+def tunnel_probe(view: LabView, from_host: str, to: str, vm: str | None = None, proto: str = "icmp",
+                 src: str | None = None, src_mac: str | None = None) -> Probe:
+    """What `from_host`'s router would put in the tunnel for `vm` (default: its VM of the
+    destination's VPC) to `to`, as the router of `to`'s host receives it."""
+    name, port = parse_proto(proto)
+    if name == "arp":
+        raise VpclabError("ARP never crosses the tunnel (each router answers it locally): "
+                          "trace an IP protocol with --from-host (icmp, tcp:PORT, udp:PORT)")
+    to = check_ip(to, "--to")
+    if from_host not in view.hosts:
+        raise VpclabError(f"lab {view.lab!r} has no host {from_host!r}; hosts: {', '.join(view.hosts)}")
+    claimed = _vm(view, vm) if vm else None
+    target = _destination(view, to, claimed)
+    if target.host == from_host:
+        raise VpclabError(f"{target.vm} ({to}) lives on {from_host} itself: its packets never come "
+                          f"from {from_host}'s tunnel; trace from another host's")
+    sender = claimed or _sender_on(view, from_host, target)
+    src = check_ip(src, "--src") if src else sender.ip
+    src_mac = check_mac(src_mac) if src_mac else sender.mac
+    notes = []
+    if sender.host != from_host:
+        notes.append(f"{from_host} does not hold {sender.vm} (it lives on {sender.host}): a forged claim")
+    if src != sender.ip or src_mac != sender.mac:
+        notes.append(f"forged: {sender.vm}'s own are {sender.mac} / {sender.ip}")
+    geneve = view.encap == "geneve"
+    option = (sender.key, target.key) if geneve else None
+    tunnel = (f"in_port={view.tunnel_port},tun_id={target.vni:#x},tun_src={view.hosts[from_host]},"
+              f"tun_dst={target.host_ip}" + (f",tun_metadata0={(option[0] << 32) | option[1]:#x}" if option else ""))
+    flow = tunnel + "," + _inner(name, port, src_mac, target.mac, src, to, sender.ttl)
+    return Probe(target.host, flow, f"{sender.vm}'s {_label(name, port)} to {_to(name, to, port)}, from {from_host}'s tunnel",
+                 name if port is None else f"{name}:{port}", target.vni, to, src, src_mac, target.mac,
+                 view.tunnel_port, sender=sender.vm, from_host=from_host, tun_src=view.hosts[from_host],
+                 eni_option=option, notes=tuple(notes))
+
+
+def _vm(view: LabView, name: str) -> Eni:
+    eni = view.vm(name)
+    if eni is None:
+        raise VpclabError(f"lab {view.lab!r} has no VM {name!r}; VMs: "
+                          f"{', '.join(e.vm for e in view.enis)}")
+    return eni
+
+
+def _destination(view: LabView, to: str, claimed: Eni | None) -> Eni:
+    """The ENI a tunnelled packet to `to` is for: in the claimed sender's VPC, or the one VPC
+    that has the address."""
+    candidates = [e for e in view.with_ip(to) if claimed is None or e.vni == claimed.vni]
+    if not candidates:
+        where = f" in {claimed.vpc}" if claimed else ""
+        raise VpclabError(f"no ENI has {to}{where}: no router would tunnel a packet to it "
+                          f"(trace it from a VM instead: vpclab trace {view.lab} VM --to {to})")
+    if len(candidates) > 1:
+        raise VpclabError(f"{to} is in {' and '.join(e.vpc for e in candidates)}: name the VM whose "
+                          f"packet it is (vpclab trace {view.lab} VM --from-host HOST --to {to})")
+    return candidates[0]
+
+
+def _sender_on(view: LabView, host: str, target: Eni) -> Eni:
+    senders = sorted((e for e in view.enis if e.host == host and e.vni == target.vni), key=lambda e: e.vm)
+    if not senders:
+        raise VpclabError(f"{host} holds no VM of {target.vpc}: name the VM whose packet it carries "
+                          f"(vpclab trace {view.lab} VM --from-host {host} --to {target.ip})")
+    return senders[0]
