@@ -363,13 +363,15 @@ def grade_encapsulation(p: Probe) -> None:
                 whose = p.vpc_of_vni(t.vni)
                 raise Failed(f"the {what} of {p.said()} carried the wrong VNI",
                              expected=f"vni {p.vni()} ({p.vpc}'s)",
-                             seen=f"vni {t.vni} ({whose + chr(39) + 's' if whose else 'no VPC'})",
+                             seen=f"vni {t.vni} ({whose + chr(39) + 's' if whose else 'no VPC has it'})",
                              evidence=evidence_with_prints(p, p.evidence(src, dst)),
                              hint=(f"{src}'s router carries VMs of {' and '.join(p.made['vpcs'])}; "
-                                   f"the receiver reads the VPC from the VNI alone, so "
-                                   f"{whose + chr(39) + 's VNI' if whose else 'that VNI'} makes it "
-                                   f"a packet of {whose or 'no VPC'}: the VNI is that of the VPC "
-                                   "the packet travels in (the destination's)"))
+                                   "the receiver reads the VPC from the VNI alone, so "
+                                   + (f"{whose}'s VNI makes it a packet of {whose}"
+                                      if whose else f"with vni {t.vni}, a VNI no VPC of this lab "
+                                                    f"has, {dst}'s router drops it")
+                                   + ": the VNI is that of the VPC the packet travels in (the "
+                                     "destination's)"))
             if t.outer_dst != p.underlay_ip(dst):
                 raise Failed(f"the {what} of {p.said()} was sent to the wrong host",
                              expected=f"outer destination {p.underlay_ip(dst)} ({dst}, where "
@@ -400,6 +402,14 @@ def grade_delivery(p: Probe) -> None:
                           + (f"; and your deliver answered None for {p.receiver}'s own VNI, "
                              "address and MAC (TODO 3)" if none else ""))
     request_at = [vm for vm, lines in p.vms.items() if p.request in lines and vm != p.sender]
+    if not request_at and not any(t.vni == p.vni() for t in arriving):
+        raise Failed(f"{p.said()} arrived at {into} as no packet of {p.vpc}, so it could not be "
+                     f"delivered to {p.receiver}",
+                     expected=f"vni {p.vni()} ({p.vpc}'s)",
+                     seen=", ".join(sorted({f"vni {t.vni}" for t in arriving})),
+                     evidence=evidence_with_prints(p, p.evidence(into, vms=(p.receiver,))),
+                     hint="the receiver reads the VPC from the VNI: fix encapsulate's VNI first "
+                          "(see the first check)")
     wrong = [vm for vm in request_at if vm != p.receiver]
     if wrong:
         twin = wrong[0]
@@ -490,7 +500,12 @@ def isolated(ctx) -> None:
                               "apart")
     for p in probes:
         if not crossed(p)[1]:
-            learner_failed(p, "encapsulate", evidence=p.evidence(p.host(p.sender)))
+            try:
+                learner_failed(p, "encapsulate", evidence=p.evidence(p.host(p.sender)))
+            except Failed as failed:
+                failed.summary = (f"{p.said()} never crossed the tunnel, so its isolation "
+                                  f"proves nothing: {failed.summary.split(': ', 1)[-1]}")
+                raise
             raise Failed(f"{p.said()} never crossed the tunnel, so its isolation proves nothing",
                          evidence=evidence_with_prints(p, p.evidence(p.host(p.sender))),
                          hint="isolation counts once both VPCs' pings cross (TODO 1 and 2)")
