@@ -9,8 +9,9 @@ The learner writes, Ryu-app style, one function (hook "on_move"):
                  "ip": "10.0.0.185"},
                 {"router": "host1", "message": "barrier"}]
 
-The service changes its table, plugs the VM into its new host (its own part, confirmed by
-its own barriers), then sends each router the learner's messages in the learner's order:
+The service changes its table, programs the VM's old and new hosts (its own part,
+confirmed by its own barriers; a router that holds nothing of the moved entry gets nothing
+of the service's), then sends each router the learner's messages in the learner's order:
 "invalidate" deletes that (VPC, IP) entry, whichever tables hold it; "barrier" asks the
 router to confirm it has done everything sent before. The move is reported done when
 every barrier the learner asked for is answered, and not before: without one, the service
