@@ -11,14 +11,14 @@ import shutil
 import sys
 
 from vpclab.commands import (
-    capture, compare, demo, diagram, down, execute, lab, mapping, move, run, stats, status, up,
-    validate, vm,
+    capture, compare, demo, diagram, down, execute, flows, lab, mapping, move, run, stats, status,
+    trace, up, validate, vm,
 )
 from vpclab.errors import EXIT_BAD_INPUT, VpclabError
 from vpclab.names import check_lab_name
 
 VERBS = [validate, up, status, execute, down, run, capture, compare, diagram, mapping, stats,
-         move, vm, demo, lab]
+         flows, trace, move, vm, demo, lab]
 
 EPILOG = """examples:
   vpclab demo                                   the seed end to end: up, capture, ping, compare, down

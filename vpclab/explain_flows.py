@@ -26,7 +26,7 @@ from vpclab.pipeline import (
 )
 
 STAGES = {CLASSIFY: "CLASSIFY", ARP: "ARP", FORWARD: "FORWARD", CHECK: "CHECK", DELIVER: "DELIVER"}
-TEXT_WIDTH = 96      # counts line up beside texts up to this long
+TEXT_WIDTH = 120     # counts line up beside texts up to this long
 
 
 def stage_name(table: int) -> str:

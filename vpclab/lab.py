@@ -376,7 +376,7 @@ class Lab:
         return info
 
     # -- look inside the router --------------------------------------------------------------
-    def flows(self, host: str) -> list["FlowLine"]:
+    def flows(self, host: str) -> list[FlowLine]:
         """`host`'s virtual router, flow by flow, in the words of the VPC (what `vpclab flows
         LAB HOST` prints): one FlowLine per flow in pipeline order, with `.stage` (CLASSIFY,
         ARP, FORWARD, CHECK, DELIVER), `.text`, `.packets`, `.flow` (the OpenFlow entry as
@@ -386,7 +386,7 @@ class Lab:
         return explain_all(flows, view, meters)
 
     def trace(self, vm: str | None, to: str, *, proto: str = "icmp", src: str | None = None,
-              src_mac: str | None = None, from_host: str | None = None) -> "RouterTrace":
+              src_mac: str | None = None, from_host: str | None = None) -> RouterTrace:
         """The packet `vm` would send to `to` (an IP or a VM name), run through its host's real
         router with ofproto/trace (nothing is sent): each stage's flow in words and the verdict
         (`.verdict.kind`: delivered, tunnel, answered, miss or dropped, with `.reason`).
@@ -404,6 +404,8 @@ class Lab:
             raise VpclabError("say where the packet goes: to=an IP or a VM name, e.g. to='10.0.0.185'")
         if view.vm(to):
             to = view.vm(to).ip
+        if vm is not None and view.vm(vm) is None:
+            raise VpclabError(f"lab {self.name!r} has no VM {vm!r}; VMs: {', '.join(self.vms)}")
         if from_host is not None:
             self._host(from_host)
             probe = tunnel_probe(view, from_host, to, vm, proto, src, src_mac)
@@ -413,8 +415,8 @@ class Lab:
             self._node(vm)
             probe = vm_probe(view, vm, to, proto, src, src_mac)
         view, flows, meters = self._router_table(probe.router)
-        done = self.exec(probe.router, "ovs-appctl", "-t", f"{self._host_dir(probe.router)}/ovs-vswitchd.ctl",
-                         "ofproto/trace", "br-int", probe.flow, timeout=20)
+        done = self.exec(probe.router, "ovs-appctl", "ofproto/trace", "br-int", probe.flow,
+                         timeout=20)                # exec on a host: OVS_RUNDIR finds its daemon
         if not done.ok:
             raise VpclabError(f"ofproto/trace on {probe.router} failed: {done.stderr.strip() or done.stdout.strip()} "
                               f"(`vpclab status {self.name}` says whether its ovs-vswitchd runs)")
