@@ -284,14 +284,14 @@ class MappingService(app_manager.OSKenApp):
             elif decision.output is not None:
                 out.append(ofmsg.serialized(datapath, ofmsg.packet_to_port(datapath, decision.output, msg.data)))
             outbox.put(out)
-            if miss.tun_src is not None and decision.mapping is None:
+            if decision.refused:
                 self.router_counters[datapath.id]["receive_check_failed"] += 1
             self.counters["lookups"] += 1
             self.counters["answers" if decision.mapping else "unknown"] += 1
             self.router_counters[datapath.id]["misses"] += 1
             if decision.mapping is None:
                 self.router_counters[datapath.id]["unknown"] += 1
-        if miss.tun_src is not None and decision.mapping is None:
+        if decision.refused:
             self.event_log.write("receive_check_failed", host=router.host, vni=miss.vni,
                                  claimed_source=str(miss.target), outer_source=str(miss.tun_src))
         self.event_log.write("miss", at=received, host=router.host, vni=miss.vni,

@@ -309,6 +309,7 @@ class Decision:
     mapping: Mapping | None
     reason: str
     output: int | None = None    # or send it straight out of this port
+    refused: bool = False        # a receive check said no: dropped, counted, reported
 
 
 def decide_miss(router: Router, miss: Miss, table: MappingTable) -> Decision:
@@ -349,7 +350,8 @@ def decide_check(router: Router, miss: Miss, table: MappingTable) -> Decision:
     lose its tunnel metadata); one that fails is dropped, remembered briefly, counted.
     """
     if router.eni_option and miss.source_key is None:
-        return Decision([], False, None, "receive check failed: no ENI option in the Geneve header")
+        return Decision([], False, None, "receive check failed: no ENI option in the Geneve header",
+                        refused=True)
     source = _source_by_eni(miss, table) if router.eni_option else _source_by_address(miss, table)
     if source is None or source.host_ip != miss.tun_src or source.host == router.host:
         return _check_failed(miss)
@@ -410,4 +412,5 @@ def _check_failed(miss: Miss) -> Decision:
         match[SOURCE_ENI_REG] = miss.source_key
         claim += f" as ENI key {miss.source_key}"
     drop = Flow(CHECK, PRIO_NEGATIVE, match, cookie=cookie, hard_timeout=NEGATIVE_TTL)
-    return Decision([drop], False, None, f"receive check failed: {claim} does not live behind {miss.tun_src}")
+    return Decision([drop], False, None, f"receive check failed: {claim} does not live behind {miss.tun_src}",
+                    refused=True)

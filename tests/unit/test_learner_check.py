@@ -85,6 +85,7 @@ def test_refused_is_dropped_and_the_claim_remembered_briefly(vxlan):
     honest = decide_verdict(by_host["host2"], tunnelled(by_host["host2"], table, VM1, HOST1),
                             table, False)
     assert honest.output is None and honest.flows[0].match["tun_ipv4_src"] == str(HOST1)
+    assert decision.refused and honest.refused           # counted as receive-check failures
 
 
 def test_an_accepted_true_claim_is_delivered_and_its_source_cached_with_its_host(vxlan):
@@ -111,6 +112,7 @@ def test_an_accepted_false_claim_is_delivered_but_never_cached(vxlan):
     nobody = decide_verdict(host2, tunnelled(host2, table, IPv4Address("10.0.0.99"), HOST3),
                             table, True)
     assert nobody.flows == [] and nobody.mapping is None and nobody.output is not None
+    assert not (forged.refused or nobody.refused)        # delivered: no receive-check failure
 
 
 def test_the_learner_sees_the_packet_as_the_router_read_it(vxlan):
