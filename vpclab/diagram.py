@@ -60,10 +60,11 @@ def build_sequence(capture_dir: Path) -> Sequence:
         raise VpclabError(f"{capture_dir}: no VM was captured; a diagram needs VM captures")
     lanes = _lanes(vms, nodes)
     packets = {vm: read_pcap(capture_dir / f"{vm}.eth0.pcap") for vm in vms}
+    service = _service_arrows(capture_dir, topology)
     arrows: list[Arrow] = []
     for vm in vms:
-        arrows += _vm_arrows(packets, vm, nodes, topology, lanes)
-    arrows += _service_arrows(capture_dir, topology)
+        arrows += _vm_arrows(packets, vm, nodes, topology, lanes, service)
+    arrows += service
     arrows.sort(key=lambda a: a.time)
     return Sequence(_title(meta, topology), lanes, arrows)
 
@@ -107,7 +108,7 @@ def _sent_at(packets: dict, nodes: dict, sender_ip: str, vpc: str, line: str,
 
 
 def _vm_arrows(packets: dict, vm: str, nodes: dict, topology: Topology,
-               lanes: list[str]) -> list[Arrow]:
+               lanes: list[str], service: list[Arrow]) -> list[Arrow]:
     me = nodes[vm]
     home = router(me["host"])
     arrows = []
@@ -116,16 +117,36 @@ def _vm_arrows(packets: dict, vm: str, nodes: dict, topology: Topology,
         if sender == me["ip"]:
             arrows.append(Arrow(packet.time, vm, home, packet.line, "packet"))
             continue
-        peer = topology.vm_by_address(me["vpc"], _ip(sender)) if sender else None
-        if peer is not None and peer.host != me["host"] and not packet.line.startswith("ARP"):
-            if router(peer.host) not in lanes:
-                lanes.append(router(peer.host))
+        peer = _peer(nodes, topology, me["vpc"], sender) if sender else None
+        if peer is not None and peer[1] != me["host"] and not packet.line.startswith("ARP"):
+            name, host = peer
+            if router(host) not in lanes:
+                lanes.append(router(host))
             left = _sent_at(packets, nodes, sender, me["vpc"], packet.line, packet.time)
-            arrows.append(Arrow(left + 1e-6 if left is not None else packet.time - 1e-6,
-                                router(peer.host), home,
-                                _tunnel_label(topology, peer.host, nodes.get(peer.name, {}), me), "tunnel"))
+            left = left + 1e-6 if left is not None else packet.time - 1e-6
+            arrows.append(Arrow(_after_lookup(service, router(host), left, packet.time),
+                                router(host), home,
+                                _tunnel_label(topology, host, nodes.get(name, {}), me), "tunnel"))
         arrows.append(Arrow(packet.time, home, vm, packet.line, "packet"))
     return arrows
+
+
+def _after_lookup(service: list[Arrow], sender: str, sent: float, arrived: float) -> float:
+    """When a packet left its sender's router: if that router asked the mapping service
+    between the send and the arrival (an IP packet that missed there), after the answer."""
+    answers = [a.time for a in service if a.kind == "answer" and a.dst == sender
+               and sent <= a.time < arrived]
+    return max(answers) + 1e-6 if answers else sent
+
+
+def _peer(nodes: dict, topology: Topology, vpc: str, ip: str) -> tuple[str, str] | None:
+    """The VM with this address in this VPC, and its host when the capture was made (the
+    lab's nodes then: a VM moved or added live is where it was, not where the file put it)."""
+    for name, node in nodes.items():
+        if node.get("kind") == "vm" and node.get("vpc") == vpc and node.get("ip") == ip:
+            return name, node["host"]
+    vm = topology.vm_by_address(vpc, _ip(ip))
+    return (vm.name, vm.host) if vm is not None else None
 
 
 def _ip(text: str):

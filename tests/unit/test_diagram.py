@@ -79,3 +79,36 @@ def test_mermaid_and_svg_carry_the_lanes_and_packets_in_order(tmp_path):
     vm_side = [t for t in texts if t in packet_labels]
     assert vm_side == packet_labels
     assert md_path.read_text().startswith("# ZIGI-VM1$ ping -c 1 10.0.0.185")
+
+
+def test_a_vm_that_moved_before_the_capture_is_drawn_on_its_host_of_then(tmp_path):
+    """topology.yaml says where the lab began; the capture's nodes say where each VM was."""
+    folder = seed_capture(tmp_path / "cap")
+    topology = (folder / "topology.yaml").read_text()
+    (folder / "topology.yaml").write_text(topology.replace(
+        "  host2: {underlay_ip: 192.168.100.2}\n",
+        "  host2: {underlay_ip: 192.168.100.2}\n  host3: {underlay_ip: 192.168.100.3}\n"))
+    meta = json.loads((folder / "capture.json").read_text())
+    meta["nodes"]["ZIGI-VM1"]["host"] = "host3"              # moved there before the capture
+    (folder / "capture.json").write_text(json.dumps(meta))
+    seq = build_sequence(folder)
+    into_host2 = [a for a in seq.arrows if a.kind == "tunnel" and a.dst == "router host2"]
+    assert into_host2 and all(a.src == "router host3" for a in into_host2)
+    assert into_host2[0].label.startswith("Geneve 192.168.100.3 > 192.168.100.2")
+    assert "router host1" not in [a.src for a in seq.arrows if a.kind == "tunnel"]
+
+
+def test_a_packet_that_missed_at_its_sender_s_router_enters_the_tunnel_after_the_answer(tmp_path):
+    """ZIGI-VM1 knows ZIGI-VM2's MAC already (no ARP): its router asks about the ICMP itself."""
+    folder = seed_capture(tmp_path / "cap")
+    events = [json.loads(line) for line in (folder / "mapping-service.jsonl").read_text().splitlines()]
+    events.append({"t": T0 + 0.00215, "event": "miss", "host": "host1", "vni": 1001,
+                   "target": "10.0.0.185", "arp": False, "answer": "02:93:0e:03:bb:88",
+                   "handled_us": 300})
+    (folder / "mapping-service.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    seq = build_sequence(folder)
+    kinds = [(a.kind, a.src) for a in seq.arrows]
+    request = kinds.index(("packet", "ZIGI-VM1"), 1)          # the ICMP request, after the ARP
+    assert kinds[request + 1:request + 4] == [("lookup", "router host1"),
+                                              ("answer", "mapping service"),
+                                              ("tunnel", "router host1")]
