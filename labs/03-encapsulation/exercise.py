@@ -284,10 +284,12 @@ def learner_failed(p: Probe, function: str, every: bool = False, evidence: str =
 
 
 def evidence_with_prints(p: Probe, evidence: str, more: list[dict] = ()) -> str:
-    said = printed(sorted({id(e): e for e in [*p.events, *more]}.values(), key=lambda e: e["t"]))
+    unique = {(e["t"], e["event"], e.get("function")): e for e in [*p.events, *more]}
+    said = printed(sorted(unique.values(), key=lambda e: e["t"]))
     if not said:
         return evidence
-    return (evidence.rstrip() + "\n\n" if evidence else "") + "what your tunnel.py printed:\n" + said
+    return ((evidence.rstrip() + "\n\n" if evidence else "")
+            + "what your tunnel.py printed:\n" + said)
 
 
 def header_answer(p: Probe, host: str, vm: str) -> dict | None:
@@ -361,9 +363,9 @@ def grade_encapsulation(p: Probe) -> None:
                              evidence=p.evidence(src), hint="the lab's tunnel is VXLAN")
             if t.vni != p.vni():
                 whose = p.vpc_of_vni(t.vni)
+                owner = f"{whose}'s" if whose else "no VPC has it"
                 raise Failed(f"the {what} of {p.said()} carried the wrong VNI",
-                             expected=f"vni {p.vni()} ({p.vpc}'s)",
-                             seen=f"vni {t.vni} ({whose + chr(39) + 's' if whose else 'no VPC has it'})",
+                             expected=f"vni {p.vni()} ({p.vpc}'s)", seen=f"vni {t.vni} ({owner})",
                              evidence=evidence_with_prints(p, p.evidence(src, dst)),
                              hint=(f"{src}'s router carries VMs of {' and '.join(p.made['vpcs'])}; "
                                    "the receiver reads the VPC from the VNI alone, so "
