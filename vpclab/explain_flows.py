@@ -83,7 +83,7 @@ def _origin(flow: FlowEntry, view: LabView) -> str:
                 else f"idle timeout {flow.idle_timeout} s")
         return f"cached {seconds(flow.duration)} ago, {idle}"
     if view.mode == "preload":
-        return "pushed by the mapping service (preload)"
+        return "preloaded by the mapping service"
     return "from the mapping service, no timeout"
 
 

@@ -393,6 +393,7 @@ class Lab:
         `proto`: "icmp", "arp", "tcp:PORT" or "udp:PORT"; `src`/`src_mac` forge the source.
         With `from_host`, the packet as it arrives from that host's tunnel at the router of
         `to`'s host (`vm`: the sender it carries; None: from_host's VM of that VPC)."""
+        import re
         from vpclab.probe import tunnel_probe, vm_probe
         from vpclab.router_trace import parse_trace
         from vpclab.trace_verdict import explain_trace
@@ -412,8 +413,9 @@ class Lab:
         elif vm is None:
             raise VpclabError("say which VM sends: lab.trace('ZIGI-VM1', to=...), or from_host=...")
         else:
-            self._node(vm)
-            probe = vm_probe(view, vm, to, proto, src, src_mac)
+            route = self.exec(vm, "ip", "-o", "-4", "route", "get", to, timeout=10)   # its own routes
+            via = re.search(r"\bvia (\S+)", route.stdout) if route.ok else None
+            probe = vm_probe(view, vm, to, proto, src, src_mac, via.group(1) if via else None)
         view, flows, meters = self._router_table(probe.router)
         done = self.exec(probe.router, "ovs-appctl", "ofproto/trace", "br-int", probe.flow,
                          timeout=20)                # exec on a host: OVS_RUNDIR finds its daemon

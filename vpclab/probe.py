@@ -104,8 +104,9 @@ def _to(proto: str, to: str, port: int | None) -> str:
 
 
 def vm_probe(view: LabView, vm: str, to: str, proto: str = "icmp", src: str | None = None,
-             src_mac: str | None = None) -> Probe:
-    """What `vm` would send to `to`, on its own host's router."""
+             src_mac: str | None = None, via: str | None = None) -> Probe:
+    """What `vm` would send to `to`, on its own host's router; `via`: the next hop the VM's
+    own routes give for `to` (e.g. a NAT VM), whose MAC the packet is sent to."""
     sender = _vm(view, vm)
     name, port = parse_proto(proto)
     to = check_ip(to, "--to")
@@ -114,12 +115,15 @@ def vm_probe(view: LabView, vm: str, to: str, proto: str = "icmp", src: str | No
     notes = []
     if src != sender.ip or src_mac != sender.mac:
         notes.append(f"forged: {vm}'s own are {sender.mac} / {sender.ip}")
-    target = view.by_ip(sender.vni, to)
+    hop = check_ip(via, "next hop") if via and name != "arp" else to
+    target = view.by_ip(sender.vni, hop)
+    if hop != to:
+        notes.append(f"{vm} routes {to} via {hop}" + (f" ({target.vm})" if target else ""))
     dst_mac = BROADCAST if name == "arp" else (target.mac if target else "")
     if name != "arp" and target is None:
-        notes.append(f"no ENI has {to} in {sender.vpc}: {vm} has no MAC for it, so it would ARP "
+        notes.append(f"no ENI has {hop} in {sender.vpc}: {vm} has no MAC for it, so it would ARP "
                      "for it first (this traces that ARP request)")
-        name, port, dst_mac = "arp", None, BROADCAST
+        name, port, dst_mac, to = "arp", None, BROADCAST, hop
     flow = f"in_port={sender.port}," + _inner(name, port, src_mac, dst_mac, src, to, sender.ttl)
     return Probe(sender.host, flow,
                  f"{vm}'s {_label(name, port)} to {_to(name, to, port)}", name if port is None else f"{name}:{port}",

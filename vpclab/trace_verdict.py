@@ -309,7 +309,8 @@ def _answered(trace: OfprotoTrace, probe: Probe, view: LabView) -> Verdict:
 
 def follow_up(lab: str, probe: Probe, verdict_: Verdict, view: LabView) -> str:
     """The trace of the same packet on the router it goes to, if it leaves through the tunnel."""
-    if verdict_.kind != "tunnel" or probe.from_tunnel or not verdict_.details.get("host"):
+    if verdict_.kind != "tunnel" or probe.from_tunnel or not verdict_.details.get("host") \
+            or view.by_ip(probe.vni, probe.to) is None:       # routed via an appliance: no ENI of its own
         return ""
     sender = view.vm(probe.sender)
     forged = "" if sender is None or probe.src == sender.ip else f" --src {probe.src}"

@@ -300,3 +300,12 @@ def test_udp_probe_and_a_vm_with_no_mac_for_an_address():
     assert "udp," in udp.flow and "tp_dst=53" in udp.flow and "dl_dst=02:93:0e:03:bb:88" in udp.flow
     arp = vm_probe(view, "ZIGI-VM1", "10.0.0.50", proto="tcp:80")
     assert arp.is_arp and "arp_tpa=10.0.0.50" in arp.flow and arp.notes
+
+
+def test_a_routed_destination_goes_to_the_next_hops_mac():
+    view = view_of("seed-geneve")
+    probe = vm_probe(view, "ZIGI-VM1", "10.9.9.9", via="10.0.0.185")
+    assert "dl_dst=02:93:0e:03:bb:88" in probe.flow and "nw_dst=10.9.9.9" in probe.flow
+    assert probe.notes == ("ZIGI-VM1 routes 10.9.9.9 via 10.0.0.185 (ZIGI-VM2)",)
+    unknown_hop = vm_probe(view, "ZIGI-VM1", "10.9.9.9", via="10.0.0.50")
+    assert unknown_hop.is_arp and "arp_tpa=10.0.0.50" in unknown_hop.flow
