@@ -35,7 +35,9 @@ def stage_name(table: int) -> str:
 
 @dataclass(frozen=True)
 class FlowLine:
-    """One flow, explained: its stage, a sentence, whether the shape was recognised."""
+    """One flow, explained: `.stage` (CLASSIFY, ARP, FORWARD, CHECK, DELIVER), `.text` (a
+    sentence in the lab's names), `.known` (False: a shape vpclab never installs, shown raw),
+    `.flow` (the entry as dump-flows reported it) and `.packets` (its packet count)."""
 
     stage: str
     text: str

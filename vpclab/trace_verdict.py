@@ -72,7 +72,10 @@ class Verdict:
 
 @dataclass(frozen=True)
 class RouterTrace:
-    """A packet's way through one real router (Lab.trace, `vpclab trace`)."""
+    """A packet's way through one real router (Lab.trace, `vpclab trace`): `.probe` (the
+    packet and the router it enters), `.stages` (each with `.stage` and `.text`: the flow
+    that matched, in words), `.verdict` (a Verdict), `.ofproto` (OVS's own trace, parsed) and
+    `.next` (the command that follows the packet to the next router, if any)."""
 
     lab: str
     probe: Probe
