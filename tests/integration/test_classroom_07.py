@@ -7,6 +7,7 @@ hint. End to end: the starter fails pointing at its TODOs, a student's answer pa
 with that student's ID, `vpclab lab start 7` brings up the faulty lab, nothing is left."""
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from vpclab.classroom.checks import CheckContext, run_checks
 from vpclab.classroom.exercises import exercise
 from vpclab.names import unique_name
 from vpclab.state import list_labs
+from vpclab.wait import wait_until
 
 EX = exercise(7)
 M = EX.module
@@ -30,14 +32,19 @@ CASES = [("stale-entry", None), ("wrong-vni", "frank"), ("arp-flood", "dave"),
          ("wrong-arp-mac", "erin")]
 
 
+OURS = re.compile(r"t[0-9a-f]{4}-(t07|c07|i07)\b.*|ex07")   # unique_name's and `lab start 7`'s
+
+
 def no_lab_left(before: set[str], wait: float = 60.0) -> bool:
-    """Every lab that appeared since `before` is gone, or goes within `wait` s (other
-    sessions bring up and remove labs of their own meanwhile)."""
-    appeared = set(list_labs()) - before
+    """Every lab of this exercise's tests that appeared since `before` is gone, or goes
+    within `wait` s (other sessions' labs come and go as they please meanwhile)."""
+    def ours() -> set[str]:
+        return {name for name in list_labs() if OURS.fullmatch(name)}
+    appeared = ours() - before
     deadline = time.monotonic() + wait
     while appeared and time.monotonic() < deadline:
         time.sleep(0.5)
-        appeared &= set(list_labs())
+        appeared &= ours()
     return not appeared
 
 
@@ -92,9 +99,11 @@ def symptom_with_the_tools(lab: Lab, fault, tmp_path: Path) -> None:
     else:
         assert any(f"is-at {fault.wrong_mac}" in line for line in seen[asker]), seen[asker]
         assert truth["mac"] != fault.wrong_mac
-        assert stats["misses"] >= 1                   # the ping, to a MAC nobody has: asked
+        asked = stats["misses"]                       # the ping, to a MAC nobody has: asked
+        assert asked >= 1
         lab.exec(asker, "ping", "-c", "1", "-W", "1", target["ip"])
-        assert lab.stats()["routers"][fault.router]["misses"] > stats["misses"]   # ...every time
+        wait_until(lambda: lab.stats()["routers"][fault.router]["misses"] > asked,
+                   "the second ping's miss (the router asks again every time)")
         assert not seen[fault.target]
 
 
