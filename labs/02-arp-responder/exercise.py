@@ -20,7 +20,8 @@ import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from vpclab.classroom import Failed, Variant, check
+from vpclab.classroom import Failed, Variant, check, learner_events
+from vpclab.classroom.learner_events import mark, printed, since, trouble as learner_trouble
 from vpclab.compare import compare_captures
 from vpclab.pipeline import mapping_cookie
 
@@ -71,45 +72,13 @@ def lab(ctx, which: str = "seed"):
 
 
 # -- what the learner's code did, from the mapping service's events -------------------------
-def mark(lab) -> int:
-    """How many events the lab's mapping service has logged: a probe's own start after it."""
-    return sum(1 for _ in lab.state.events.read())
-
-
-def since(lab, start: int) -> list[dict]:
-    return list(lab.state.events.read())[start:]
-
-
 def settled(lab, start: int, timeout: float = SETTLE) -> list[dict]:
-    """The events since `start`, once every call of the learner's code since then ended
-    (learner_called, then learner_answer or learner_error), at most `timeout` s later."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = since(lab, start)
-        called = sum(e["event"] == "learner_called" for e in events)
-        ended = sum(e["event"] in ("learner_answer", "learner_error") for e in events)
-        if ended >= called or time.monotonic() >= deadline:
-            return events
-        time.sleep(0.02)
-
-
-def learner_trouble(events: list[dict]) -> dict | None:
-    """The last learner_error among `events` (one probe's), or None."""
-    errors = [e for e in events if e["event"] == "learner_error"]
-    return errors[-1] if errors else None
+    return learner_events.settled(lab, start, timeout)
 
 
 def answered(events: list[dict]) -> bool:
     """Did the learner's code answer an ARP (return something to send) among `events`?"""
     return any(e["event"] == "learner_answer" and e.get("sent") for e in events)
-
-
-def printed(events: list[dict]) -> str:
-    """What the learner's code printed during these events, '' if nothing."""
-    said = [e["output"] for e in events if e.get("output") and e["event"] in
-            ("learner_answer", "learner_error")]
-    text = "".join(said)
-    return text if len(text) <= 3000 else text[:3000] + "\n[more cut]\n"
 
 
 def with_prints(evidence: str, events: list[dict]) -> str:

@@ -18,12 +18,12 @@ mapping service's events (learner_called, learner_answer, learner_error, each wi
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from vpclab.classroom import Failed, Variant, check
+from vpclab.classroom import Failed, Variant, check, learner_events
+from vpclab.classroom.learner_events import mark
 
 TITLE = "Write the tunnel: the VNI, the outer destination, and delivery to the right VM"
 WORK_FILES = ["tunnel.py"]
@@ -95,26 +95,12 @@ def lab(ctx):
 
 
 # -- what the learner's code did, from the mapping service's events -------------------------
-def mark(lab) -> int:
-    return sum(1 for _ in lab.state.events.read())
-
-
 def settled(lab, start: int, timeout: float = SETTLE) -> list[dict]:
-    """The events since `start`, once every call of the learner's code since then ended."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = list(lab.state.events.read())[start:]
-        called = sum(e["event"] == "learner_called" for e in events)
-        ended = sum(e["event"] in ("learner_answer", "learner_error") for e in events)
-        if ended >= called or time.monotonic() >= deadline:
-            return events
-        time.sleep(0.02)
+    return learner_events.settled(lab, start, timeout)
 
 
 def printed(events: list[dict]) -> str:
-    said = "".join(f"[{e.get('function', 'loading')}] {e['output']}" for e in events
-                   if e.get("output") and e["event"] in ("learner_answer", "learner_error"))
-    return said if len(said) <= 3000 else said[:3000] + "\n[more cut]\n"
+    return learner_events.printed(events, labelled=True)
 
 
 # -- one ping, captured everywhere -------------------------------------------------------------

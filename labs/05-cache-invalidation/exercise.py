@@ -30,6 +30,8 @@ import time
 from ipaddress import IPv4Address, IPv4Network
 
 from vpclab.classroom import Failed, Variant, check
+from vpclab.classroom import learner_events as events_of
+from vpclab.classroom.learner_events import mark
 from vpclab.health import newest
 from vpclab.pipeline import mapping_cookie
 from vpclab.results import ChangeUnconfirmed
@@ -37,7 +39,8 @@ from vpclab.results import ChangeUnconfirmed
 TITLE = "Invalidate exactly the routers that cached a VM that moved, and confirm it"
 WORK_FILES = ["invalidation.py"]
 LEARNER = "invalidation.py"
-LEARNER_HOOKS = {"on_move": LEARNER}            # `vpclab lab start 5` runs it in its lab too
+FUNCTION = "on_move"
+LEARNER_HOOKS = {FUNCTION: LEARNER}            # `vpclab lab start 5` runs it in its lab too
 
 PINGER, MOVER, BYSTANDER = "ZIGI-VM1", "ZIGI-VM2", "ZIGI-VM3"
 MAX_LOST = 2          # pings of the 10/s stream lost across the move, at most
@@ -92,21 +95,9 @@ def lab(ctx):
 
 
 # -- what the learner's code did, from the mapping service's events ------------------------
-def mark(lab) -> int:
-    return sum(1 for _ in lab.state.events.read())
-
-
 def settled(lab, start: int, timeout: float = SETTLE) -> list[dict]:
     """The events since `start`, once every call of on_move since then ended."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = list(lab.state.events.read())[start:]
-        calls = [e for e in events if e.get("function") == "on_move"]
-        called = sum(e["event"] == "learner_called" for e in calls)
-        ended = sum(e["event"] in ("learner_answer", "learner_error") for e in calls)
-        if ended >= called or time.monotonic() >= deadline:
-            return events
-        time.sleep(0.02)
+    return events_of.settled(lab, start, timeout, FUNCTION)
 
 
 def learner_events(events: list[dict]) -> list[dict]:
@@ -124,8 +115,7 @@ def sent(events: list[dict]) -> dict[str, list[str]]:
 
 
 def printed(events: list[dict]) -> str:
-    text = "".join(e.get("output") or "" for e in learner_events(events))
-    return text if len(text) <= 3000 else text[:3000] + "\n[more cut]\n"
+    return events_of.printed(events, FUNCTION)
 
 
 def told(events: list[dict]) -> str:

@@ -32,12 +32,14 @@ import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
-from vpclab.classroom import Failed, Variant, check
+from vpclab.classroom import Failed, Variant, check, learner_events
+from vpclab.classroom.learner_events import mark as mark_events, since
 
 TITLE = "Write the receiving router's check that a tunnelled packet comes from its sender's host"
 WORK_FILES = ["receive_check.py"]
 LEARNER = "receive_check.py"
-LEARNER_HOOKS = {"check_source": LEARNER}       # `vpclab lab start 6` runs it in its lab too
+FUNCTION = "check_source"
+LEARNER_HOOKS = {FUNCTION: LEARNER}       # `vpclab lab start 6` runs it in its lab too
 
 VPC, OTHER_VPC = "ZIGI-VPC1", "OTHER-VPC"
 SETTLE = 8.0          # s at most for the learner's calls of one probe to end (2 s each, a hang
@@ -148,28 +150,13 @@ def marked(lines: list[str], mark: str) -> list[str]:
 
 
 # -- what the learner's code did, from the mapping service's events -------------------------
-def mark_events(lab) -> int:
-    return sum(1 for _ in lab.state.events.read())
-
-
-def since(lab, start: int) -> list[dict]:
-    return list(lab.state.events.read())[start:]
-
-
 def calls(events: list[dict]) -> list[dict]:
-    return [e for e in events if e.get("function") == "check_source"]
+    return learner_events.calls(events, FUNCTION)
 
 
 def settled(lab, start: int, timeout: float = SETTLE) -> list[dict]:
     """The events since `start`, once every call of the learner's code since then ended."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = since(lab, start)
-        called = sum(e["event"] == "learner_called" for e in calls(events))
-        ended = sum(e["event"] in ("learner_answer", "learner_error") for e in calls(events))
-        if ended >= called or time.monotonic() >= deadline:
-            return events
-        time.sleep(0.02)
+    return learner_events.settled(lab, start, timeout, FUNCTION)
 
 
 def asked(lab, start: int, claim: "Claim", timeout: float = ASKED_WAIT) -> None:
@@ -203,14 +190,11 @@ def verdicts(events: list[dict], claim: Claim) -> list[bool | None]:
 
 
 def trouble(events: list[dict]) -> dict | None:
-    errors = [e for e in calls(events) if e["event"] == "learner_error"]
-    return errors[-1] if errors else None
+    return learner_events.trouble(events, FUNCTION)
 
 
 def printed(events: list[dict]) -> str:
-    text = "".join(e["output"] for e in calls(events) if e.get("output")
-                   and e["event"] in ("learner_answer", "learner_error"))
-    return text if len(text) <= 3000 else text[:3000] + "\n[more cut]\n"
+    return learner_events.printed(events, FUNCTION)
 
 
 def answers_text(events: list[dict], hosts: dict[str, str]) -> str:

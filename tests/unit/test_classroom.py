@@ -182,3 +182,23 @@ def test_a_check_run_leaves_no_scratch_folder(tmp_path):
     (scratch / "capture.pcap").write_text("x")
     used.close()
     assert not scratch.exists()
+
+
+def test_a_probe_reads_only_its_own_learner_events_once_its_calls_ended():
+    from types import SimpleNamespace
+    from vpclab.classroom import learner_events
+    log = [{"event": "learner_called", "function": "deliver"},
+           {"event": "learner_error", "function": "deliver", "message": "old crash", "output": "x"}]
+    lab = SimpleNamespace(state=SimpleNamespace(events=SimpleNamespace(read=lambda: iter(log))))
+    start = learner_events.mark(lab)
+    log += [{"event": "miss"}, {"event": "learner_called", "function": "encapsulate"}]
+    started = time.monotonic()
+    assert learner_events.settled(lab, start, timeout=0.2)[-1]["event"] == "learner_called"
+    assert time.monotonic() - started >= 0.2                    # it waited for the call to end
+    log.append({"event": "learner_answer", "function": "encapsulate", "output": "hi\n"})
+    mine = learner_events.settled(lab, start, timeout=5)
+    assert learner_events.trouble(mine) is None                  # the earlier crash is not ours
+    assert learner_events.trouble(log, "deliver")["message"] == "old crash"
+    assert learner_events.printed(mine, labelled=True) == "[encapsulate] hi\n"
+    assert learner_events.printed(mine, "deliver") == ""
+    assert [e["event"] for e in learner_events.calls(mine)] == ["learner_called", "learner_answer"]
