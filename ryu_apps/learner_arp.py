@@ -167,6 +167,7 @@ class LearnerHook(LearnerPart):
             return
         router = service.inventory.routers()[dpid]
         flows = entry_flows(router, mapping, router.idle_timeout)
-        service.outboxes[dpid].put(service.flow_messages(datapath, router, flows))
+        service.outboxes[dpid].put(service.flow_messages(datapath, router, flows,
+                                                          service.inventory.table()))
         for cookie in {f.cookie for f in flows}:
             service.cached[dpid].add(cookie, {f.table for f in flows if f.cookie == cookie})

@@ -45,7 +45,7 @@ from vpclab.events import EventLog
 from vpclab.inventory import Inventory
 from vpclab.pipeline import (
     CHECK, COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, DESTINATION_ENI_REG, FORWARD,
-    NO_ENI, SOURCE_ENI_REG, Flow, Miss, Router, decide_miss, decide_verdict, mapping_cookie,
+    NO_ENI, SOURCE_ENI_REG, Decision, Flow, Miss, Router, decide_miss, decide_verdict, mapping_cookie,
     preload_flows,
 )
 from vpclab.plan import TUNNEL_PORT
@@ -145,6 +145,8 @@ class MappingService(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def router_connected(self, ev):
         datapath = ev.msg.datapath
+        if self.tunnel is not None:     # a learner's tunnel is asked before the lock is taken
+            self._tunnel_answers(datapath.id)
         with self.lock:
             router = self.inventory.routers().get(datapath.id)
             if router is None:
@@ -161,7 +163,7 @@ class MappingService(app_manager.OSKenApp):
                 for meter in [TUNNEL_PORT] + [port.ofport for port in router.ports]:
                     out.append(ofmsg.serialized(datapath, ofmsg.meter_add(datapath, meter, router.miss_rate)))
             flows = static_flows(router, self.inventory.table())
-            out += self.flow_messages(datapath, router, flows)     # ADD: in place, no gap
+            out += self.flow_messages(datapath, router, flows, self.inventory.table())   # ADD: no gap
             out.append(self._request(datapath, ofmsg.flow_stats(datapath), "resync"))
             self.outboxes[datapath.id].put(out)
             if router.on_demand:   # encode now what this router may ask for, so misses are fast
@@ -201,7 +203,7 @@ class MappingService(app_manager.OSKenApp):
                 return                                  # gone (or replaced) meanwhile
             router = self.inventory.routers()[datapath.id]
             stale, kept = reconcile(router, self.inventory.table(), installed)
-            out = self._encode_ops(datapath, router, RouterOps(delete=stale))
+            out = self._encode_ops(datapath, router, RouterOps(delete=stale), self.inventory.table())
             tables = defaultdict(set)
             for flow in installed:
                 tables[flow.cookie].add(flow.table)
@@ -265,17 +267,15 @@ class MappingService(app_manager.OSKenApp):
             if port is not None and vpc is not None:
                 self.learner.answer(datapath, router, miss, msg.data, vpc, table)
             return
-        verdict = None          # a learner's receive check is asked outside the lock
+        verdict = None          # a learner's code is asked outside the lock
         if miss.tun_src is not None and self.source_check is not None:
             verdict = self.source_check.accepts(router, miss, table)
+        if self.tunnel is not None:     # its answers are kept: asked again under the lock, known
+            self.tunnel.rewrite(router, self._decide(router, miss, table, verdict).flows, table)
         with self.lock:
             table = self.inventory.table()
-            decision = decide_miss(router, miss, table) if verdict is None else \
-                decide_verdict(router, miss, table, verdict)
-            if self.tunnel is not None and decision.output is not None:
-                decision = replace(decision, output=self.tunnel.port(
-                    router, miss.vni, miss.destination, miss.eth_dst))
-            out = self.flow_messages(datapath, router, decision.flows)
+            decision = self._decide(router, miss, table, verdict)
+            out = self.flow_messages(datapath, router, decision.flows, table)
             for cookie in {f.cookie for f in decision.flows}:
                 self.cached[datapath.id].add(cookie, {f.table for f in decision.flows if f.cookie == cookie})
             out += self._evictions(datapath)
@@ -302,10 +302,31 @@ class MappingService(app_manager.OSKenApp):
                              reason=decision.reason, flows_installed=len(decision.flows),
                              handled_us=round((time.perf_counter() - start) * 1e6))
 
-    def flow_messages(self, datapath, router: Router, flows: list[Flow]) -> list[bytes]:
-        """Flow-mods ready to send (under the lock), with a learner's tunnel if it has one."""
+    def _decide(self, router: Router, miss: Miss, table, verdict: bool | None) -> Decision:
+        """What to do with a miss; with a learner's tunnel, a verified packet from the tunnel
+        goes where its deliver says (wherever the service would have sent it)."""
+        decision = decide_miss(router, miss, table) if verdict is None else \
+            decide_verdict(router, miss, table, verdict)
+        if self.tunnel is None:
+            return decision
+        if miss.tun_src is not None and not decision.refused and decision.mapping is not None:
+            decision = replace(decision, output=self.tunnel.port(
+                router, miss.vni, miss.destination, miss.eth_dst))
+        return decision
+
+    def _tunnel_answers(self, dpid: int) -> None:
+        """Ask a learner's tunnel what a (re)connecting router's flows need, outside the lock
+        (its answers are kept, so building the flows under the lock asks nothing)."""
+        inventory = self.inventory
+        router = inventory.routers().get(dpid)
+        if router is not None:
+            self.tunnel.rewrite(router, static_flows(router, inventory.table()), inventory.table())
+
+    def flow_messages(self, datapath, router: Router, flows: list[Flow], table) -> list[bytes]:
+        """Flow-mods ready to send (under the lock), with a learner's tunnel if it has one.
+        `table`: the mapping table the flows were built from (during a change, the new one)."""
         if self.tunnel is not None:
-            flows = self.tunnel.rewrite(router, flows, self.inventory.table())
+            flows = self.tunnel.rewrite(router, flows, table)
         return [self.encoder.message(datapath, flow) for flow in flows]
 
     def _vpc_name(self, vni: int) -> str | None:
@@ -384,7 +405,7 @@ class MappingService(app_manager.OSKenApp):
             if datapath is None:
                 shares.append(RouterChange(dpid, router.host, ops, [], [], False, mine))
                 continue
-            messages, barriers = self._encode_ops(datapath, router, ops), []
+            messages, barriers = self._encode_ops(datapath, router, ops, new_table), []
             for step in ([None] if ops else []) + mine:          # None: the service's own barrier
                 if step is not None and step.message == "invalidate":
                     messages.append(ofmsg.serialized(datapath, ofmsg.delete_cookie(datapath, step.cookie)))
@@ -408,11 +429,11 @@ class MappingService(app_manager.OSKenApp):
         self.outboxes[share.dpid].put(share.messages)
         return requests
 
-    def _encode_ops(self, datapath, router: Router, ops: RouterOps) -> list[bytes]:
+    def _encode_ops(self, datapath, router: Router, ops: RouterOps, table) -> list[bytes]:
         rate = self.inventory.topology.miss_rate
         msgs = [ofmsg.meter_add(datapath, meter, rate) for meter in ops.meters_add]
         out = [ofmsg.serialized(datapath, m) for m in msgs]
-        out += self.flow_messages(datapath, router, ops.add)
+        out += self.flow_messages(datapath, router, ops.add, table)
         msgs = [ofmsg.delete_strict(datapath, table, priority, dict(match))
                 for table, priority, match in ops.delete]
         msgs += [ofmsg.delete_cookie(datapath, cookie) for cookie in ops.invalidate + ops.forget]

@@ -228,3 +228,27 @@ def test_a_crash_in_one_question_leaves_the_others_answered(twins, tmp_path):
     assert got[(1002, "10.0.0.185")] == () and got[(1001, "10.0.0.185")] != ()
     error = next(e for e in learner_events(service) if e["event"] == "learner_error")
     assert error["kind"] == "KeyError" and error["arrival"].startswith("1002:10.0.0.185:")
+
+
+def test_a_move_in_preload_mode_tunnels_to_the_new_host_through_the_learner(twins, tmp_path,
+                                                                              monkeypatch):
+    """The forwarding entries a change adds are built from the NEW table, and the learner is
+    asked about them there (asking about the old one memorised the old host)."""
+    import dataclasses
+    from ryu_apps import mapping_service
+    from tests.unit.test_service_changes import service
+    monkeypatch.setattr(mapping_service, "BARRIER_TIMEOUT", 0.01)      # no router answers here
+    svc = service(dataclasses.replace(twins, mapping_mode="preload"), tmp_path)
+    with LearnerCode(RIGHT, "tunnel.py") as code:
+        svc.tunnel = LearnerTunnel(svc, code)
+        host1 = router(svc, "host1")
+        before = svc.tunnel.rewrite(host1, static_flows(host1, svc.inventory.table()),
+                                    svc.inventory.table())                 # what it was asked
+        assert any(("set", "tun_ipv4_dst", "192.168.100.2") in f.actions for f in before)
+        svc.apply("move", lambda inv: inv.move("ZIGI-VM2", "host3"))
+    sent = b"".join(svc.outboxes[host1.dpid].sent)
+    assert bytes([192, 168, 100, 3]) in sent                              # to host3 now
+    told = [e for e in learner_events(svc) if e["event"] == "learner_answer"
+            and e["function"] == "encapsulate" and e["host"] == "host1"
+            and e["destination"] == "ZIGI-VPC1:10.0.0.185"]
+    assert [e["remote_ip"] for e in told] == ["192.168.100.2", "192.168.100.3"]
