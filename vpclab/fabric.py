@@ -19,15 +19,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from vpclab.errors import VpclabError
-from vpclab.ovs import OvsInstance, tool_environment
+from vpclab.ovs import TOOLS, OvsInstance, tool_environment, write_host_tools
 from vpclab.plan import (
     CONTROLLER_IP, CONTROLLER_PORT, UNDERLAY_MTU, VM_MTU, FabricPlan, HostPlan, VmPlan, eni_key,
 )
 from vpclab.shell import in_netns_of, links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
 from vpclab.health import newest
-from vpclab.identity import DONE as IDENTITY_SET, apply_script, hosts_file, own_name_node, \
-    resolv_conf, vm_hostname, vpc_resolver, write_files
+from vpclab.identity import DONE as IDENTITY_SET, apply_script, hosts_file, not_separate, \
+    own_name_node, remove_files, resolv_conf, vm_hostname, vpc_resolver, write_files
 from vpclab.supervisor import Supervisor
 from vpclab.topology import MANAGEMENT_CIDR, Vm
 from vpclab.wait import wait_until
@@ -71,6 +71,7 @@ class Fabric:
         self.net = Mininet(topo=None, build=False, controller=None, switch=None,
                            autoSetMacs=False, inNamespace=False)
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
+        write_host_tools(self.state.dir)
         # mcast_snooping 0: a snooping bridge joins 224.0.0.106 and sends IGMP reports
         # through every port, into every host's eth0 and mgmt0 (no IGMP in a VPC lab)
         lab_links = [f"link add underlay address {UNDERLAY_BRIDGE_MAC} mtu {UNDERLAY_MTU} "
@@ -100,7 +101,7 @@ class Fabric:
         return "; ".join([
             # the host's own Open vSwitch for OVS tools typed in its shell (`vpclab run`)
             *(f"export {name}={shlex.quote(value)}" for name, value in
-              tool_environment(self.state.host_dir(host.node)).items()),
+              tool_environment(self.state.host_dir(host.node), self.state.dir / TOOLS).items()),
             NO_IPV6, "sysctl -qw net.ipv4.conf.all.arp_ignore=1",
             f"ip link add eth0 mtu {UNDERLAY_MTU} type veth peer name ul-{host.node} netns {pid}",
             f"ip link add mgmt0 type veth peer name mg-{host.node} netns {pid}",
@@ -206,6 +207,7 @@ class Fabric:
         node.inToNode.pop(fd, None)
         node.stdout.close()
         os.close(node.slave)
+        remove_files(self.state.node_dir(plan.node), self.state.node_dir(plan.node).parent)
 
     def ovs(self, host: str) -> OvsInstance:
         """The host's OVS, as start_routers made it (one instance per host)."""
@@ -216,6 +218,11 @@ class Fabric:
 
     def _give_identity(self, node, hostname: str, files: dict[str, str]) -> None:
         """The node's own hostname, hosts and resolv.conf (vpclab.identity)."""
+        shared = not_separate(node.pid)
+        if shared:      # never: Mininet's shell runs under unshare --uts, in mnexec's mount ns
+            raise VpclabError(f"{node.name}: its shell shares this runner's {shared} namespace; "
+                              "refusing to set a hostname or bind files there (they would be "
+                              "the machine's)")
         directory = self.state.node_dir(node.name)
         write_files(directory, files)
         said = node.cmd(apply_script(hostname, directory))

@@ -17,6 +17,7 @@ lookup never reaches the machine's resolver, and once a resolver answers there i
 """
 from __future__ import annotations
 
+import os
 import shlex
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -55,6 +56,19 @@ def write_files(directory: Path, files: dict[str, str]) -> None:
         (directory / name).write_text(text)
 
 
+def remove_files(directory: Path, nodes_root: Path) -> None:
+    """A removed VM's files: exactly those write_files made, in a folder proven (resolved,
+    not a link) to be a direct child of the lab's nodes folder; then the folder itself."""
+    if directory.is_symlink() or directory.resolve().parent != nodes_root.resolve():
+        raise ValueError(f"refusing to remove {directory}: not a node folder of {nodes_root}")
+    for name in FILES:
+        (directory / name).unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:             # gone already, or holds something else: `down` removes it
+        pass
+
+
 DONE = "vpclab-identity-set"
 
 
@@ -68,6 +82,14 @@ def apply_script(hostname: str, directory: Path) -> str:
         source, target = shlex.quote(str(directory / name)), f"/etc/{name}"
         steps.append(f"{{ [ ! -e {target} ] || mount --bind {source} {target}; }}")
     return "{ " + " && ".join([*steps, f"echo {DONE}"]) + "; } 2>&1"
+
+
+def not_separate(pid: int) -> str:
+    """'' if the node `pid` has a UTS and a mount namespace of its own (not this process's),
+    else which it shares: then a hostname or a bind mount there would be the machine's."""
+    shared = [kind for kind in ("uts", "mnt")
+              if os.readlink(f"/proc/{pid}/ns/{kind}") == os.readlink(f"/proc/self/ns/{kind}")]
+    return " and ".join(shared)
 
 
 def own_name_node(base: type) -> type:
@@ -89,6 +111,10 @@ def own_name_node(base: type) -> type:
             # shell keeps the pid Mininet records (and every tool that enters the node)
             if self._starting_shell and cmd[:1] == ["mnexec"]:
                 cmd = [*cmd[:2], "unshare", "--uts", *cmd[2:]]
+            # node.popen (pingall's pings, `py`): ['mnexec', '-da', PID, ...] joins only the
+            # node's network and mount namespaces; its UTS namespace too, then
+            elif cmd[:3] == ["mnexec", "-da", str(self.pid)]:
+                cmd = [*cmd[:3], "nsenter", f"--uts=/proc/{self.pid}/ns/uts", "--", *cmd[3:]]
             return super()._popen(cmd, **params)
 
     NodeWithOwnName.__name__ = f"{base.__name__}WithOwnName"

@@ -26,7 +26,7 @@ from vpclab import api_client, cleanup, health, lifecycle, live
 from vpclab.capture import LabCapture, default_dir
 from vpclab.errors import VpclabError
 from vpclab.learner import learner_record
-from vpclab.ovs import tool_environment
+from vpclab.ovs import TOOLS, tool_environment
 from vpclab.ownership import sudo_owner
 from vpclab.names import check_display_name, check_lab_name
 from vpclab.plan import FabricPlan, plan_fabric
@@ -276,7 +276,7 @@ class Lab:
                               "'ip', 'addr')")
         info = self._node(node)
         if info["kind"] == "host":
-            tools = tool_environment(self.state.host_dir(info["node"]))
+            tools = tool_environment(self.state.host_dir(info["node"]), self.state.dir / TOOLS)
             argv = ("env", *(f"{name}={value}" for name, value in tools.items()), *argv)
         return in_netns_of(info["pid"], list(argv))
 

@@ -143,7 +143,12 @@ def make_cli(fabric):
 
         # -- the vpclab commands on this lab -----------------------------------------
         def _vpclab(self, verb: list[str], line: str) -> None:
-            argv = [sys.executable, "-m", "vpclab", *verb, fabric.state.name, *shlex.split(line)]
+            try:
+                words = shlex.split(line)
+            except ValueError as exc:          # an unclosed quote: say so, keep the CLI
+                print(f"*** {exc}: {line}")
+                return
+            argv = [sys.executable, "-m", "vpclab", *verb, fabric.state.name, *words]
             where = os.environ.get(CALLER_CWD)
             subprocess.run(argv, stdin=subprocess.DEVNULL,
                            cwd=where if where and os.path.isdir(where) else None)
@@ -165,7 +170,7 @@ def make_cli(fabric):
             self._vpclab(["stats"], line)
 
         def do_capture(self, line):
-            "capture POINT... -- COMMAND: capture while a command runs (vpclab capture)."
+            "capture --on NODE[:IFACE],... [--filter F] -- NODE CMD...: capture while CMD runs."
             self._vpclab(["capture"], line)
 
     return LabCLI

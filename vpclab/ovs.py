@@ -8,26 +8,54 @@ underlay instead of short-circuiting inside one datapath.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 from pathlib import Path
 from typing import Callable
 
+from vpclab.errors import VpclabError
 from vpclab.plan import (
     CONTROLLER_IP, CONTROLLER_PORT, TUNNEL_PORT, UNDERLAY_MTU, FabricPlan, HostPlan,
 )
 from vpclab.shell import in_netns_of, run
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
-HOST_TOOLS = Path(__file__).resolve().with_name("hosttools")   # first on a host's PATH
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+TOOLS = "tools"          # a lab's own folder of tools for its hosts, in its state folder
+OFCTL_SHIM = """#!/bin/sh
+# vpclab: first on PATH on this lab's hosts (vpclab exec, vpclab run, Lab.exec), so a plain
+# `ovs-ofctl dump-flows br-int` works there. A virtual router speaks OpenFlow 1.3 only (OVS
+# 3.1 cannot even encode its classification flows in 1.0, the tool's default), so say 1.3
+# unless the user chose a version; OVS_RUNDIR already points at the host's own OVS.
+for arg in "$@"; do
+    case "$arg" in
+        -O|-O?*|--protocols|--protocols=*) exec {real} "$@" ;;
+    esac
+done
+exec {real} -O OpenFlow13 "$@"
+"""
 
 
-def tool_environment(directory: Path) -> dict[str, str]:
+def write_host_tools(state_dir: Path, real: str | None = None) -> Path:
+    """The lab's tools folder (root's, in its state folder: nothing a user can edit is ever
+    on root's PATH), with an ovs-ofctl that runs the machine's own by its full path."""
+    real = real or shutil.which("ovs-ofctl", path=SYSTEM_PATH)
+    if real is None:
+        raise VpclabError("ovs-ofctl is not installed: run ./setup.sh")
+    folder = state_dir / TOOLS
+    folder.mkdir(mode=0o755, exist_ok=True)
+    shim = folder / "ovs-ofctl"
+    shim.write_text(OFCTL_SHIM.format(real=shlex.quote(real)))
+    shim.chmod(0o755)
+    return folder
+
+
+def tool_environment(host_dir: Path, tools: Path) -> dict[str, str]:
     """What a command run on a lab host needs for the OVS tools to find that host's own
     Open vSwitch by the names a user knows (`ovs-vsctl show`, `ovs-ofctl dump-flows
-    br-int`, `ovs-appctl dpctl/dump-flows`): its run folder, and hosttools/ first on PATH
-    (an ovs-ofctl that speaks the router's OpenFlow 1.3 unless told otherwise)."""
-    return {"OVS_RUNDIR": str(directory),
-            "PATH": f"{HOST_TOOLS}:{os.environ.get('PATH') or SYSTEM_PATH}"}
+    br-int`, `ovs-appctl dpctl/dump-flows`): its run folder, and the lab's tools folder
+    (write_host_tools) first on PATH."""
+    return {"OVS_RUNDIR": str(host_dir), "PATH": f"{tools}:{SYSTEM_PATH}"}
 
 
 class OvsInstance:

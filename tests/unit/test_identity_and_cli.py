@@ -2,9 +2,17 @@
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from vpclab.identity import DONE, apply_script, hosts_file, resolv_conf, vm_hostname, vpc_resolver
+import os
+import subprocess
+
+import pytest
+
+from vpclab.identity import DONE, apply_script, hosts_file, not_separate, remove_files, \
+    resolv_conf, vm_hostname, vpc_resolver, write_files
 from vpclab.lab_cli import pairs_by_vpc, vpc_matrix
-from vpclab.ovs import HOST_TOOLS, tool_environment
+from vpclab.ovs import tool_environment, write_host_tools
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_vm_is_named_as_ec2_names_it_and_resolves_at_its_vpc_s_dot_2():
@@ -25,12 +33,44 @@ def test_the_identity_script_binds_only_after_the_mounts_are_private():
     assert " || mount" in script and "; mount" not in script       # every step chained with &&
 
 
-def test_ovs_tools_on_a_host_find_its_own_switch_and_speak_openflow_1_3():
-    env = tool_environment(Path("/run/vpclab/lab/hosts/h1"))
+def test_ovs_tools_on_a_host_find_its_own_switch_and_speak_openflow_1_3(tmp_path):
+    fake = tmp_path / "real-ovs-ofctl"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    tools = write_host_tools(tmp_path, real=str(fake))
+    env = tool_environment(Path("/run/vpclab/lab/hosts/h1"), tools)
     assert env["OVS_RUNDIR"] == "/run/vpclab/lab/hosts/h1"
-    assert env["PATH"].split(":")[0] == str(HOST_TOOLS)
-    shim = (HOST_TOOLS / "ovs-ofctl")
-    assert shim.stat().st_mode & 0o111 and "-O OpenFlow13" in shim.read_text()
+    assert env["PATH"].split(":")[0] == str(tools) and str(REPO) not in env["PATH"]
+    shim = tools / "ovs-ofctl"
+    assert shim.stat().st_mode & 0o777 == 0o755
+
+    def run(*argv):
+        return subprocess.run([str(shim), *argv], capture_output=True, text=True).stdout.strip()
+    assert run("dump-flows", "br-int") == "-O OpenFlow13 dump-flows br-int"
+    assert run("-O", "OpenFlow15", "dump-flows", "br-int") == "-O OpenFlow15 dump-flows br-int"
+    assert run("--protocols=OpenFlow10", "show", "br-int") == "--protocols=OpenFlow10 show br-int"
+
+
+def test_a_removed_vm_s_files_go_and_nothing_outside_its_folder_is_touched(tmp_path):
+    nodes = tmp_path / "nodes"
+    write_files(nodes / "v1", {"hosts": "x", "resolv.conf": "y"})
+    (nodes / "v1" / "keep").write_text("not ours to remove")
+    remove_files(nodes / "v1", nodes)                # a file we did not write: the folder stays
+    assert not (nodes / "v1" / "hosts").exists() and (nodes / "v1" / "keep").exists()
+    write_files(tmp_path / "elsewhere", {"hosts": "x"})
+    (nodes / "v2").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="refusing"):
+        remove_files(nodes / "v2", nodes)
+    with pytest.raises(ValueError, match="refusing"):
+        remove_files(tmp_path / "elsewhere", nodes)
+    assert (tmp_path / "elsewhere" / "hosts").exists()
+    write_files(nodes / "v3", {"hosts": "x", "resolv.conf": "y"})
+    remove_files(nodes / "v3", nodes)
+    assert not (nodes / "v3").exists()
+
+
+def test_a_process_sharing_our_namespaces_is_never_given_a_name():
+    assert not_separate(os.getpid()) == "uts and mnt"
 
 
 def test_pingall_pairs_stay_inside_a_vpc_and_try_across_only_where_it_proves_something():
