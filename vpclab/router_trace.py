@@ -33,6 +33,7 @@ _STEP = re.compile(r"^(\s*)(\d+)\. (.*)$")
 _HEAD = re.compile(r"^(?:(?P<match>.*?),\s*)?priority (?P<priority>\d+)(?:, cookie (?P<cookie>0x[0-9a-fA-F]+))?$")
 _GENEVE_OPTION = re.compile(r"options\(\{class=0xffff,type=0x80,len=8,(0x[0-9a-fA-F]+)\}\)")
 _VNI = re.compile(r"(geneve|vxlan)\([^)]*?vni=(0x[0-9a-fA-F]+)")
+_TUNNEL_DST = re.compile(r"tnl_push\(.*?ipv4\(src=[^,]+,dst=([0-9.]+)")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,12 @@ class OfprotoTrace:
         """("geneve"|"vxlan", vni) of the header the datapath pushes, if it pushes one."""
         found = _VNI.search(self.datapath_actions)
         return (found.group(1), int(found.group(2), 0)) if found else None
+
+    @property
+    def tunnel_destination(self) -> str | None:
+        """The outer destination IP of the header the datapath pushes, if it pushes one."""
+        found = _TUNNEL_DST.search(self.datapath_actions)
+        return found.group(1) if found else None
 
     def final(self, name: str) -> str | None:
         """A field of the final flow (`arp_spa`, `dl_src`...)."""
@@ -139,7 +146,7 @@ def parse_trace(text: str) -> OfprotoTrace:
         body = line.strip()
         if current is None or not body or set(body) == {"-"}:
             continue
-        if body.startswith("->"):
+        if body.startswith(("->", ">>")):          # OVS's remarks, not actions
             notes.append(body[2:].strip())
         elif line.startswith(" "):
             actions.append(body)
