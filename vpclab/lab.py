@@ -381,48 +381,24 @@ class Lab:
         LAB HOST` prints): one FlowLine per flow in pipeline order, with `.stage` (CLASSIFY,
         ARP, FORWARD, CHECK, DELIVER), `.text`, `.packets`, `.flow` (the OpenFlow entry as
         dump-flows reports it) and `.known` (False: a flow vpclab never makes, shown raw)."""
-        from vpclab.explain_flows import explain_all
-        view, flows, meters = self._router_table(host)
-        return explain_all(flows, view, meters)
+        from vpclab import router_view
+        return router_view.flows(self, host)[1]
 
     def trace(self, vm: str | None, to: str, *, proto: str = "icmp", src: str | None = None,
               src_mac: str | None = None, from_host: str | None = None) -> RouterTrace:
         """The packet `vm` would send to `to` (an IP or a VM name), run through its host's real
         router with ofproto/trace (nothing is sent): each stage's flow in words and the verdict
-        (`.verdict.kind`: delivered, tunnel, answered, miss or dropped, with `.reason`).
+        (`.verdict.kind`: delivered, tunnel, answered, flooded, miss, dropped or not sent, with
+        `.reason`). The VM's own routes decide first: no route, or its own address, and it
+        sends nothing (not sent); a next hop such as a NAT VM gets the packet's MAC. A VM named
+        in another VPC than the sender's is reached at that address in the sender's VPC.
         `proto`: "icmp", "arp", "tcp:PORT" or "udp:PORT"; `src`/`src_mac` forge the source.
         With `from_host`, the packet as it arrives from that host's tunnel at the router of
-        `to`'s host (`vm`: the sender it carries; None: from_host's VM of that VPC)."""
-        import re
-        from vpclab.probe import tunnel_probe, vm_probe
-        from vpclab.router_trace import parse_trace
-        from vpclab.trace_verdict import explain_trace
-        for name, what in ((vm, "VM name"), (from_host, "host name")):
-            if name is not None:
-                check_display_name(name, what)
-        view = self._lab_view(self.hosts[0] if self.hosts else "")
-        if not isinstance(to, str) or not to:
-            raise VpclabError("say where the packet goes: to=an IP or a VM name, e.g. to='10.0.0.185'")
-        if view.vm(to):
-            to = view.vm(to).ip
-        if vm is not None and view.vm(vm) is None:
-            raise VpclabError(f"lab {self.name!r} has no VM {vm!r}; VMs: {', '.join(self.vms)}")
-        if from_host is not None:
-            self._host(from_host)
-            probe = tunnel_probe(view, from_host, to, vm, proto, src, src_mac)
-        elif vm is None:
-            raise VpclabError("say which VM sends: lab.trace('ZIGI-VM1', to=...), or from_host=...")
-        else:
-            route = self.exec(vm, "ip", "-o", "-4", "route", "get", to, timeout=10)   # its own routes
-            via = re.search(r"\bvia (\S+)", route.stdout) if route.ok else None
-            probe = vm_probe(view, vm, to, proto, src, src_mac, via.group(1) if via else None)
-        view, flows, meters = self._router_table(probe.router)
-        done = self.exec(probe.router, "ovs-appctl", "ofproto/trace", "br-int", probe.flow,
-                         timeout=20)                # exec on a host: OVS_RUNDIR finds its daemon
-        if not done.ok:
-            raise VpclabError(f"ofproto/trace on {probe.router} failed: {done.stderr.strip() or done.stdout.strip()} "
-                              f"(`vpclab status {self.name}` says whether its ovs-vswitchd runs)")
-        return explain_trace(self.name, probe, parse_trace(done.stdout), view, flows, meters)
+        `to`'s host (`vm`: the sender it carries, whose routes pick an appliance next hop;
+        None: from_host's VM of that VPC)."""
+        from vpclab import router_view
+        return router_view.trace(self, vm, to, proto=proto, src=src, src_mac=src_mac,
+                                 from_host=from_host)
 
     def _host(self, host: str) -> dict[str, Any]:
         info = self._node(host)
@@ -432,21 +408,3 @@ class Lab:
 
     def _host_dir(self, host: str) -> Path:
         return self.state.host_dir(self._host(host)["node"])
-
-    def _lab_view(self, host: str) -> "LabView":
-        from vpclab.labview import LabView
-        return LabView.from_records(self.name, host, self.topology, self.nodes())
-
-    def _router_table(self, host: str) -> tuple["LabView", list, dict]:
-        """`host`'s router as it is now: the lab's names, its flows, its meters."""
-        from vpclab.flowtext import parse_flows, parse_meters
-        socket = f"unix:{self._host_dir(host)}/br-int.mgmt"
-
-        def ofctl(*argv: str) -> str:
-            done = self.exec(host, "ovs-ofctl", "-O", "OpenFlow13", *argv, socket, timeout=20)
-            if not done.ok:
-                raise VpclabError(f"could not read {host}'s router ({argv[0]}): {done.stderr.strip()} "
-                                  f"(`vpclab status {self.name}` says whether its ovs-vswitchd runs)")
-            return done.stdout
-        flows = parse_flows(ofctl("dump-flows"))
-        return self._lab_view(host), flows, parse_meters(ofctl("dump-meters"), ofctl("meter-stats"))

@@ -4,7 +4,7 @@ A flow says `in_port=101`, `metadata=0x3e9`, `reg1=0x2`, `tun_dst=192.168.100.2`
 a person says ZIGI-VM1, ZIGI-VPC1, ZIGI-VM2's ENI, host2. `LabView` holds what
 turns one into the other (every ENI with its VM, VPC, VNI, key, port and host;
 every host's underlay IP; the lab's encapsulation and mapping mode), built from
-the lab's records (`from_lab`) or from plain JSON (`from_json`, what the unit
+the lab's records (`from_records`) or from plain JSON (`from_json`, what the unit
 tests record), so explaining flows and traces needs no lab at all.
 
 It is built from the runner's node records, which it rewrites on every change,

@@ -4,8 +4,8 @@ import json
 from vpclab.errors import EXIT_OK
 from vpclab.explain_flows import render
 from vpclab.lab import Lab
-from vpclab.labview import LabView
 from vpclab.names import check_display_name
+from vpclab.router_view import flows
 
 
 def add_parser(verbs):
@@ -24,8 +24,7 @@ def add_parser(verbs):
 def main(args) -> int:
     check_display_name(args.host, "host name")
     lab = Lab.attach(args.lab)
-    lines = lab.flows(args.host)
-    view = LabView.from_records(lab.name, args.host, lab.topology, lab.nodes())
+    view, lines = flows(lab, args.host)          # what lab.flows returns, with the names it used
     if args.json:
         print(json.dumps({"lab": lab.name, "host": args.host, "host_ip": view.host_ip,
                           "encap": view.encap, "mode": view.mode,

@@ -13,7 +13,10 @@ def add_parser(verbs):
                                      "unless forged), run it through its host's router with "
                                      "ofproto/trace (nothing is sent) and say each stage and the "
                                      "verdict: delivered, sent through the tunnel, sent to the "
-                                     "mapping service (a miss), answered locally, or dropped and why. "
+                                     "mapping service (a miss), answered locally, flooded, or dropped "
+                                     "and why; a flow vpclab did not install is named as such. The "
+                                     "VM's own routes decide first: with no route, or to its own "
+                                     "address, it sends nothing. "
                                      "With --from-host, the packet as it arrives from that host's "
                                      "tunnel at the router of ADDRESS's host.",
                          epilog="examples:\n"
@@ -23,7 +26,8 @@ def add_parser(verbs):
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("lab")
     p.add_argument("vm", nargs="?", help="the VM that sends (with --from-host: the one the "
-                                         "packet claims to come from; default: that host's VM)")
+                                         "packet claims to come from, whose routes pick its next "
+                                         "hop; default: that host's VM)")
     p.add_argument("--to", required=True, metavar="ADDRESS", help="an IP, or a VM's name")
     p.add_argument("--proto", default="icmp", help=f"{PROTOCOLS} (default icmp)")
     p.add_argument("--src", metavar="IP", help="forge the source IP")
