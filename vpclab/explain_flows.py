@@ -162,16 +162,8 @@ def _arp(flow: FlowEntry, view: LabView, meters: dict[int, Meter]) -> str | None
         if eni and eni.mac != mac:
             stale = f"; STALE: {eni.vm}'s MAC is {eni.mac} now"
         return f"{ip} in {view.vpc_of(vni)} is-at {mac} ({_vm(eni, '?')}, {_origin(flow, view)}){stale}"
-    if flow.cookie_kind == COOKIE_NEGATIVE and flow.is_drop:
-        return (f"who-has {flow.field('arp_tpa')} in {view.vpc_of(vni)}: unknown to the mapping service, "
-                f"dropped ({_remembered(flow)})")
-    if flow.priority == PRIO_MISS and _asks(flow) and flow.has("in_port"):
-        eni = view.local_port(flow.number("in_port"))
-        return (f"any other ARP request from {_vm(eni, 'port')} (port {flow.field('in_port')}): "
-                f"ask the mapping service (a miss{_meter(flow, meters)})")
-    if flow.priority == PRIO_DEFAULT and not flow.match and flow.is_drop:
-        return "anything else: dropped (unanswered: nothing floods)"
-    return None
+    return _unknown_miss_default(flow, view, meters, f"who-has {flow.field('arp_tpa')}", "ARP request",
+                                 "unanswered: nothing floods")
 
 
 def _forward(flow: FlowEntry, view: LabView, meters: dict[int, Meter]) -> str | None:
@@ -185,15 +177,22 @@ def _forward(flow: FlowEntry, view: LabView, meters: dict[int, Meter]) -> str | 
         target = (f"appliance {_vm(eni, '?')} by its MAC {flow.field('dl_dst')}, any destination IP"
                   if by_mac else f"{_vm(eni, ip)}")
         return f"to {target}: {_path(flow, view, vni, eni)}; {_origin(flow, view)}"
+    return _unknown_miss_default(flow, view, meters, f"to {flow.field('nw_dst')}", "IP",
+                                 "no entry: an unknown destination")
+
+
+def _unknown_miss_default(flow: FlowEntry, view: LabView, meters: dict[int, Meter], unknown: str,
+                          what: str, otherwise: str) -> str | None:
+    """The three flows ARP and FORWARD share: a remembered unknown, the miss, the default drop."""
     if flow.cookie_kind == COOKIE_NEGATIVE and flow.is_drop:
-        return (f"to {flow.field('nw_dst')} in {view.vpc_of(vni)}: unknown to the mapping service, "
+        return (f"{unknown} in {view.vpc_of(_metadata_vni(flow))}: unknown to the mapping service, "
                 f"dropped ({_remembered(flow)})")
     if flow.priority == PRIO_MISS and _asks(flow) and flow.has("in_port"):
         eni = view.local_port(flow.number("in_port"))
-        return (f"any other IP from {_vm(eni, 'port')} (port {flow.field('in_port')}): "
+        return (f"any other {what} from {_vm(eni, 'port')} (port {flow.field('in_port')}): "
                 f"ask the mapping service (a miss{_meter(flow, meters)})")
     if flow.priority == PRIO_DEFAULT and not flow.match and flow.is_drop:
-        return "anything else: dropped (no entry: an unknown destination)"
+        return f"anything else: dropped ({otherwise})"
     return None
 
 
