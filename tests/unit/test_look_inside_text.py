@@ -1,6 +1,7 @@
 """`vpclab flows` and `vpclab trace` without a lab: real dump-flows, meters and ofproto/trace
 text recorded from real labs (tests/unit/data/look_inside/record.py: the seed in Geneve and
-VXLAN, multi-vpc), read back, explained and judged with the lab's recorded names."""
+VXLAN, multi-vpc, exercise 07's kinds of foreign flow, a NAT appliance), read back, explained
+and judged with the lab's recorded names."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,12 +16,12 @@ from vpclab.explain_flows import explain, explain_all, render
 from vpclab.flowtext import parse_flow, parse_flows, parse_meters, split_actions
 from vpclab.labview import LabView
 from vpclab.pipeline import COOKIE_MAPPING, mapping_cookie
-from vpclab.probe import parse_proto, tunnel_probe, vm_probe
+from vpclab.probe import parse_proto, parse_route, tunnel_probe, unsent, unsent_probe, vm_probe
 from vpclab.router_trace import parse_trace
-from vpclab.trace_verdict import explain_trace
+from vpclab.trace_verdict import explain_trace, not_sent
 
 DATA = Path(__file__).parent / "data" / "look_inside"
-SCENARIOS = ["seed-geneve", "seed-vxlan", "multi-vpc"]
+SCENARIOS = ["seed-geneve", "seed-vxlan", "multi-vpc", "faults", "nat"]
 
 
 def recorded(name: str) -> dict:
@@ -44,12 +45,13 @@ def line(lines, stage: str, starts: str):
     return found[0]
 
 
-def traced(name: str, case: str):
+def traced(name: str, case: str, edit=None):
     """A recorded trace, the probe rebuilt from its arguments (it must be the packet that was
-    traced), and the result explained."""
+    traced), and the result explained; `edit` may change the recorded trace first."""
     data = recorded(name)
     view = LabView.from_json(data["view"])
     t = next(t for t in data["traces"] if t["name"] == case)
+    t = edit(t) if edit else t
     args = dict(t["args"])
     probe = (tunnel_probe(view, args.pop("from_host"), t["to"], t["vm"], **args) if "from_host" in args
              else vm_probe(view, t["vm"], t["to"], **args))
@@ -221,7 +223,18 @@ VERDICTS = {
     ("multi-vpc", "another-vpc-dropped"): ("dropped", "another VPC"),
     ("multi-vpc", "rogue-host"): ("miss", "refused"),
     ("multi-vpc", "local-delivery"): ("delivered", ""),
+    ("faults", "foreign-drop"): ("dropped", "foreign flow"),
+    ("faults", "wrong-vni"): ("tunnel", "foreign flow"),
+    ("faults", "stale-host"): ("tunnel", "foreign flow"),
+    ("faults", "arp-flood"): ("flooded", "foreign flow"),
+    ("faults", "no-such-port"): ("dropped", "foreign flow"),
+    ("faults", "named-other-vpc"): ("tunnel", ""),
+    ("faults", "named-other-vpc-from-host"): ("miss", "verified"),
+    ("nat", "via-nat-miss"): ("miss", "knows"),
+    ("nat", "via-nat-tunnel"): ("tunnel", ""),
+    ("nat", "via-nat-arrives"): ("delivered", ""),
 }
+FOREIGN = {("faults", case) for case in ("foreign-drop", "wrong-vni", "stale-host", "arp-flood", "no-such-port")}
 VERDICTS.update({("seed-vxlan", case): v for (name, case), v in list(VERDICTS.items()) if name == "seed-geneve"})
 
 
@@ -233,7 +246,7 @@ def test_every_recorded_trace_has_a_verdict_here():
 def test_verdicts(name, case):
     result = traced(name, case)
     assert (result.verdict.kind, result.verdict.reason) == VERDICTS[name, case], result.render()
-    assert all(s.explained for s in result.stages)
+    assert all(s.explained for s in result.stages) == ((name, case) not in FOREIGN)
     json.dumps(result.to_json())
 
 
@@ -309,3 +322,128 @@ def test_a_routed_destination_goes_to_the_next_hops_mac():
     assert probe.notes == ("ZIGI-VM1 routes 10.9.9.9 via 10.0.0.185 (ZIGI-VM2)",)
     unknown_hop = vm_probe(view, "ZIGI-VM1", "10.9.9.9", via="10.0.0.50")
     assert unknown_hop.is_arp and "arp_tpa=10.0.0.50" in unknown_hop.flow
+
+
+# -- flows vpclab never makes: exercise 07's faults (priority 150, cookie 0x07 << 56) -----------
+FAULT = "priority=150,cookie=0x700000000000000"
+
+
+def test_a_foreign_drop_is_named_not_blamed_on_an_unknown_destination():
+    result = traced("faults", "foreign-drop")
+    assert result.verdict.text == ("dropped by a flow vpclab did not install: table=20," + FAULT +
+                                   ",ip,nw_dst=10.0.0.185,actions=drop")
+    assert "unknown destination" not in result.verdict.text
+    assert result.verdict.details["foreign_flows"] == [result.verdict.text.split(": ", 1)[1]]
+    assert result.next == ""
+
+
+def test_a_foreign_forwarding_flow_gets_what_the_packet_really_gets():
+    vni = traced("faults", "wrong-vni").verdict
+    assert vni.text.startswith("sent through the tunnel to host2 (192.168.100.2): Geneve vni 1002 (ZIGI-VPC2)")
+    assert "the wrong VNI: ZIGI-VPC1's is 1001" in vni.text and vni.details["wrong"] == ["vni"]
+    assert f"by a flow vpclab did not install: table=20,{FAULT}," in vni.text
+    assert "set_field:0x3ea->tun_id" in vni.details["foreign_flows"][0]
+    stale = traced("faults", "stale-host")
+    assert stale.verdict.text.startswith("sent through the tunnel to host3 (192.168.100.3): Geneve vni 1001")
+    assert "the wrong host: ZIGI-VM2 lives on host2 (192.168.100.2)" in stale.verdict.text
+    assert stale.verdict.details["wrong"] == ["host"] and stale.verdict.details["host"] == "host3"
+    assert stale.next == ""                   # the next router would not be host2's
+
+
+def test_a_foreign_arp_flood_is_a_flood():
+    result = traced("faults", "arp-flood")
+    assert result.verdict.details["vms"] == ["ZIGI-VM3", "OTHER-VM1"]
+    assert result.verdict.text.startswith("flooded: sent out of 2 ports on host1: port 103 (ZIGI-VM3), "
+                                          "port 104 (OTHER-VM1, ZIGI-VPC2: another VPC)")
+    assert "arp_op=1,actions=output:101,output:103,output:104" in result.verdict.text
+    assert [s.explained for s in result.stages] == [True, False]
+
+
+def test_an_output_to_a_port_that_does_not_exist_is_a_drop():
+    result = traced("faults", "no-such-port")
+    assert result.verdict.kind == "dropped" and result.verdict.details["ports"] == ["7"]
+    assert "sends it out of port 7, which host1's router does not have (OVS: Nonexistent output port)" \
+        in result.verdict.text
+    assert "Nonexistent output port" in result.stages[-1].notes
+    assert all(">>" not in a for a in result.stages[-1].flow.actions)
+
+    def undelivered(t):                       # a flow of vpclab's to a port the datapath lacks
+        return {**t, "ofproto_trace": t["ofproto_trace"].replace("Datapath actions: 1", "Datapath actions: drop")}
+    gone = traced("seed-geneve", "receive-delivered", undelivered)
+    assert (gone.verdict.kind, gone.verdict.reason) == ("dropped", "nothing sent"), gone.render()
+
+
+def test_a_vm_named_in_another_vpc():
+    out = traced("faults", "named-other-vpc")
+    assert out.probe.notes == ("OTHER-VM2 is in ZIGI-VPC2, not ZIGI-VM1's ZIGI-VPC1: a VM reaches only its "
+                               "own VPC, so the packet goes to 10.0.0.185 in ZIGI-VPC1 (ZIGI-VM2)",)
+    assert out.verdict.text.endswith("(this is 10.0.0.185 of ZIGI-VPC1, not OTHER-VM2 of ZIGI-VPC2)")
+    assert out.verdict.details["vni"] == 1001
+    arrive = traced("faults", "named-other-vpc-from-host")
+    assert arrive.probe.vni == 1002 and arrive.probe.sender == "OTHER-VM1" and arrive.probe.router == "host2"
+    assert "deliver the packet to OTHER-VM2" in arrive.verdict.text
+    view = view_of("faults")
+    with pytest.raises(VpclabError, match="no router tunnels a packet from one VPC to another"):
+        tunnel_probe(view, "host1", "10.0.0.185", "ZIGI-VM1", to_vm="OTHER-VM2")
+    nowhere = vm_probe(view, "ZIGI-VM1", "10.0.0.77", to_vm="OTHER-VM3")
+    assert "10.0.0.77 in ZIGI-VPC1, which no ENI has: nowhere" in nowhere.notes[0]
+
+
+# -- an appliance on the way: CLIENT routes 10.9.9.0/24 through NAT (source_dest_check off) ----
+def test_a_packet_through_an_appliance_can_be_followed():
+    out = traced("nat", "via-nat-tunnel")
+    assert out.verdict.text == ("sent through the tunnel to host2 (192.168.100.2): Geneve vni 1001 (V), "
+                                "ENI option 1>2 (CLIENT > NAT)")
+    assert out.next == f"vpclab trace {out.lab} CLIENT --from-host host1 --to 10.9.9.9"
+    arrive = traced("nat", "via-nat-arrives")
+    assert arrive.verdict.text == "delivered to NAT (port 102) on host2"
+    assert "dl_dst=02:00:00:00:00:20" in arrive.probe.flow and "nw_dst=10.9.9.9" in arrive.probe.flow
+    assert arrive.probe.notes == ("CLIENT routes 10.9.9.9 via 10.0.0.20 (NAT)",)
+    with pytest.raises(VpclabError, match="unless the sender routes it through an appliance"):
+        tunnel_probe(view_of("nat"), "host1", "10.9.9.9")
+
+
+# -- the VM's own routes ---------------------------------------------------------------------
+def test_routes_are_read_from_ip_route_get():
+    routes = {to: parse_route(**r) for to, r in recorded("nat")["routes"].items()}
+    assert routes["10.9.9.9"].kind == "unicast" and routes["10.9.9.9"].via == "10.0.0.20"
+    assert routes["10.0.0.30"].kind == "unicast" and routes["10.0.0.30"].via is None
+    assert routes["10.0.0.10"].kind == "local" and routes["10.0.0.255"].kind == "broadcast"
+    assert routes["8.8.8.8"] == parse_route(False, "", "RTNETLINK answers: Network is unreachable\n")
+    assert routes["8.8.8.8"].kind == "none" and routes["8.8.8.8"].error == "Network is unreachable"
+
+
+def test_a_vm_with_no_route_or_to_its_own_address_sends_nothing():
+    view, routes = view_of("nat"), {to: parse_route(**r) for to, r in recorded("nat")["routes"].items()}
+    assert unsent(view, "CLIENT", "10.9.9.9", routes["10.9.9.9"]) is None
+    assert unsent(view, "CLIENT", "10.0.0.255", routes["10.0.0.255"]) is None
+    reason, words = unsent(view, "CLIENT", "8.8.8.8", routes["8.8.8.8"])
+    result = not_sent("lab", unsent_probe(view, "CLIENT", "8.8.8.8"), reason, words)
+    assert (result.verdict.kind, result.verdict.reason) == ("not sent", "no route")
+    assert result.verdict.text == "not sent: CLIENT has no route to 8.8.8.8 (ip route get: Network is unreachable)"
+    assert result.stages == () and result.next == "" and "packet" not in result.render()
+    reason, words = unsent(view, "CLIENT", "10.0.0.10", routes["10.0.0.10"])
+    assert reason == "own address" and words.startswith("10.0.0.10 is the VM's own address")
+    json.dumps(result.to_json())
+    broadcast = vm_probe(view, "CLIENT", "10.0.0.255", broadcast=True)
+    assert "dl_dst=ff:ff:ff:ff:ff:ff" in broadcast.flow and not broadcast.is_arp
+    assert "dl_dst=01:00:5e:00:00:fb" in vm_probe(view, "CLIENT", "224.0.0.251", broadcast=True).flow
+
+
+def test_arguments_of_the_wrong_type_or_script_are_refused():
+    view = view_of("seed-geneve")
+    for bad in ("tcp:０８", "udp:٥٣", 5, None):
+        with pytest.raises(VpclabError, match="not a protocol"):
+            parse_proto(bad)
+    with pytest.raises(VpclabError, match="not a MAC"):
+        vm_probe(view, "ZIGI-VM1", "10.0.0.185", src_mac=5)
+    with pytest.raises(VpclabError, match="not an IPv4 address"):
+        vm_probe(view, "ZIGI-VM1", "10.0.0.185", src=5)
+
+
+def test_next_carries_a_forged_source_mac_too():
+    result = traced("seed-geneve", "tunnel")
+    forged = dataclasses.replace(result.probe, src_mac="02:00:00:00:00:99", src="10.0.0.99")
+    from vpclab.trace_verdict import follow_up
+    assert follow_up("lab", forged, result.verdict, view_of("seed-geneve")).endswith(
+        "--to 10.0.0.185 --src 10.0.0.99 --src-mac 02:00:00:00:00:99")
