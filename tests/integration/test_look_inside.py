@@ -8,7 +8,11 @@ import subprocess
 import pytest
 import yaml
 
-from tests.integration.labtools import SEED, VPCLAB
+from vpclab import VpclabError
+from tests.integration.labtools import MULTI_VPC, SEED, VPCLAB
+from tests.unit.test_source_dest_check import NAT_LAB
+
+FAULT = "priority=150,cookie=0x700000000000000"      # how classroom exercise 07 injects one
 
 
 def cli(*argv: str) -> subprocess.CompletedProcess:
@@ -127,3 +131,102 @@ def test_vxlan_tunnel_and_delivery(vpclab_lab, tmp_path):
     arrive = lab.trace(None, "10.0.0.185", from_host="host1")
     assert arrive.verdict.kind == "delivered" and arrive.verdict.details["vm"] == "ZIGI-VM2"
     assert any(x.text.startswith("from host1: 10.0.0.148 (ZIGI-VM1) trusted") for x in lab.flows("host2"))
+
+
+def add_flow(lab, host: str, flow: str) -> None:
+    done = lab.exec(host, "ovs-ofctl", "add-flow", "br-int", flow)       # as a person would
+    assert done.ok, done.stderr
+
+
+def test_a_foreign_flow_decides_and_is_named(seed):
+    lab, _ = seed
+    vm2 = lab.nodes()["ZIGI-VM2"]
+    try:
+        add_flow(lab, "host1", f"table=20,{FAULT},ip,nw_dst=10.0.0.185,actions=drop")
+        drop = lab.trace("ZIGI-VM1", "10.0.0.185")
+        assert (drop.verdict.kind, drop.verdict.reason) == ("dropped", "foreign flow"), drop
+        assert drop.verdict.text.startswith("dropped by a flow vpclab did not install: table=20,priority=150")
+        assert "unknown destination" not in drop.verdict.text
+        lab.exec("host1", "ovs-ofctl", "del-flows", "br-int", "cookie=0x700000000000000/-1")
+        add_flow(lab, "host1", f"table=20,{FAULT},ip,metadata=0x3e9,nw_dst=10.0.0.185,actions="
+                               "set_field:0x3ea->tun_id,set_field:192.168.100.2->tun_dst,"
+                               f"set_field:{vm2['eni_key']:#x}->tun_metadata0,"
+                               "move:NXM_NX_REG0[]->NXM_NX_TUN_METADATA0[32..63],output:1")
+        vni = lab.trace("ZIGI-VM1", "ZIGI-VM2")
+        assert (vni.verdict.kind, vni.verdict.reason, vni.verdict.details["vni"]) == ("tunnel", "foreign flow", 1002)
+        assert "the wrong VNI: ZIGI-VPC1's is 1001" in vni.verdict.text and vni.next == ""
+    finally:
+        lab.exec("host1", "ovs-ofctl", "del-flows", "br-int", "cookie=0x700000000000000/-1")
+    assert lab.trace("ZIGI-VM1", "10.0.0.185").verdict.reason == ""      # vpclab's own again
+
+
+def test_what_the_vms_own_routes_never_send(seed):
+    lab, _ = seed
+    for to, reason, said in (("8.8.8.8", "no route", "ZIGI-VM1 has no route to 8.8.8.8 (ip route get: "
+                                                     "Network is unreachable)"),
+                             ("ZIGI-VM1", "own address", "10.0.0.148 is the VM's own address")):
+        result = lab.trace("ZIGI-VM1", to)
+        assert (result.verdict.kind, result.verdict.reason) == ("not sent", reason), result
+        assert result.verdict.text.startswith(f"not sent: {said}") and result.stages == ()
+    done = cli("trace", lab.name, "ZIGI-VM1", "--to", "8.8.8.8")
+    assert done.returncode == 0 and "verdict: not sent: ZIGI-VM1 has no route to 8.8.8.8" in done.stdout
+    for bad in ({"src_mac": 5}, {"proto": "tcp:\uff10\uff18"}, {"src": 10}):
+        with pytest.raises(VpclabError):
+            lab.trace("ZIGI-VM1", "10.0.0.185", **bad)
+
+
+def test_another_vpc_and_overlapping_addresses(vpclab_lab):
+    lab = vpclab_lab(MULTI_VPC)
+    assert lab.ping("ZIGI-VM1", "ZIGI-VM2") and lab.ping("OTHER-VM1", "OTHER-VM2")
+    named = lab.trace("ZIGI-VM1", "OTHER-VM2")          # OTHER-VM2 has ZIGI-VM2's address
+    assert named.verdict.kind == "tunnel" and named.verdict.details["vni"] == 1001
+    assert "OTHER-VM2 is in ZIGI-VPC2, not ZIGI-VM1's ZIGI-VPC1" in named.probe.notes[0]
+    assert named.verdict.text.endswith("(this is 10.0.0.185 of ZIGI-VPC1, not OTHER-VM2 of ZIGI-VPC2)")
+    arrive = lab.trace(None, "OTHER-VM2", from_host="host1")
+    assert (arrive.verdict.kind, arrive.verdict.details["vm"], arrive.probe.sender) == \
+        ("delivered", "OTHER-VM2", "OTHER-VM1")
+    other = lab.trace("ZIGI-VM1", "10.0.0.77")             # OTHER-VM3's: on ZIGI-VM1's subnet
+    assert (other.verdict.kind, other.verdict.reason) == ("miss", "unknown")
+    assert "10.0.0.77 is OTHER-VM3 in ZIGI-VPC2: another VPC" in other.verdict.text
+    web = lab.trace("ZIGI-VM1", "WEB-VM1")                 # ZIGI-VPC3's subnet: no route at all
+    assert (web.verdict.kind, web.verdict.reason) == ("not sent", "no route"), web
+    ambiguous = cli("trace", lab.name, "--from-host", "host3", "--to", "10.0.0.185")
+    assert ambiguous.returncode == 2 and "name the VM" in ambiguous.stderr
+
+
+def test_a_moved_vm_is_traced_to_its_new_host(vpclab_lab):
+    lab = vpclab_lab(MULTI_VPC)
+    assert lab.ping("ZIGI-VM1", "ZIGI-VM2")
+    lab.move("ZIGI-VM2", "host3")
+    assert lab.ping("ZIGI-VM1", "ZIGI-VM2")
+    out = lab.trace("ZIGI-VM1", "ZIGI-VM2")
+    assert (out.verdict.kind, out.verdict.details["host"], out.verdict.details.get("wrong")) == \
+        ("tunnel", "host3", None), out
+    assert out.next == f"vpclab trace {lab.name} ZIGI-VM1 --from-host host1 --to 10.0.0.185"
+    arrive = lab.trace("ZIGI-VM1", "10.0.0.185", from_host="host1")
+    assert (arrive.probe.router, arrive.verdict.kind) == ("host3", "delivered"), arrive
+
+
+def test_a_packet_through_a_nat_appliance(vpclab_lab, tmp_path):
+    topology = tmp_path / "nat.yaml"
+    topology.write_text(NAT_LAB)
+    lab = vpclab_lab(topology)
+    assert lab.exec("CLIENT", "ip", "route", "add", "10.9.9.0/24", "via", "10.0.0.20").ok
+    lab.exec("CLIENT", "ping", "-c", "1", "-W", "1", "10.9.9.9")         # caches NAT's entry
+    out = lab.trace("CLIENT", "10.9.9.9")
+    assert out.verdict.kind == "tunnel" and out.verdict.details["host"] == "host2", out
+    assert out.probe.notes == ("CLIENT routes 10.9.9.9 via 10.0.0.20 (NAT)",)
+    assert out.next == f"vpclab trace {lab.name} CLIENT --from-host host1 --to 10.9.9.9"
+    done = cli(*out.next.split()[1:])
+    assert done.returncode == 0, done.stderr
+    assert "verdict: delivered to NAT (port 102) on host2" in done.stdout
+
+
+def test_preload_mode_tunnels_from_the_first_packet(vpclab_lab):
+    topology = yaml.safe_load(SEED.read_text()) | {"mapping": {"mode": "preload"}}
+    lab = vpclab_lab(topology)
+    out = lab.trace("ZIGI-VM1", "ZIGI-VM2")                 # nothing pinged: preloaded already
+    assert out.verdict.kind == "tunnel" and out.verdict.details["host"] == "host2", out
+    assert "preloaded by the mapping service" in out.stages[-1].text
+    arrive = lab.trace(None, "10.0.0.185", from_host="host1")
+    assert arrive.verdict.kind == "delivered" and arrive.verdict.details["vm"] == "ZIGI-VM2"
