@@ -10,7 +10,11 @@ on one, ZIGI-VM2 and OTHER-VM2 on the other), and beside them on the receiving h
 of each VPC with another address (ZIGI-VM3, OTHER-VM3). Each VPC's VM1 pings its VM2 once,
 with every VM and both hosts' underlay NICs captured. Graded on those captures: VXLAN
 (UDP 4789) between the two hosts' underlay addresses with the VPC's own VNI around the
-VMs' own ICMP; the request at its VM and the reply back; nothing at any other VM.
+VMs' own ICMP; the request at its VM and the reply back; nothing at any other VM. Between
+the two pings, host1 sends a forged VXLAN packet in OTHER-VPC's VNI from OTHER-VM1 (true:
+it lives there, so host2's receive check verifies it and asks the learner's deliver) to
+ZIGI-VM2's own address and MAC: nothing of it may reach ZIGI-VM2 (a deliver blind to the
+VNI hands it over).
 
 What the learner's code answered (or how it failed, and what it printed) is read from the
 mapping service's events (learner_called, learner_answer, learner_error, each with its
@@ -18,21 +22,26 @@ mapping service's events (learner_called, learner_answer, learner_error, each wi
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from vpclab.classroom import Failed, Variant, check, learner_events
+from vpclab.classroom import Failed, Variant, check, forge, learner_events
 from vpclab.classroom.learner_events import mark
+from vpclab.classroom.variant import _mac as random_mac
 
 TITLE = "Write the tunnel: the VNI, the outer destination, and delivery to the right VM"
 WORK_FILES = ["tunnel.py"]
 LEARNER = "tunnel.py"
 LEARNER_HOOKS = {"tunnel": LEARNER}         # `vpclab lab start 3` runs it in its lab too
 
-VXLAN_PORT = 4789
+VXLAN_PORT = forge.VXLAN_PORT
 SETTLE = 8.0        # s at most for the learner's calls of one probe to end (2 s each, a hang
                     # killed 1 s later)
+REPLY_WAIT = 8      # ping -W: a request and its reply may each wait for a learner's call
+                    # (2 s at most, +1 s before a hang is killed); judged on the captures
+INJECTED = (0x0303, 3)    # the forged packet's ICMP echo id and seq (no data: length 8)
 PINGS = {"ZIGI-VPC1": ("ZIGI-VM1", "ZIGI-VM2"), "OTHER-VPC": ("OTHER-VM1", "OTHER-VM2")}
 VMS = ("ZIGI-VM1", "OTHER-VM1", "ZIGI-VM3", "OTHER-VM3", "ZIGI-VM2", "OTHER-VM2")
 
@@ -61,8 +70,7 @@ def topology(variant: Variant) -> dict:
                  if a not in (one["ip"], two["ip"]))
 
     def twin(vm: dict) -> dict:
-        mac = {} if variant.student is None else \
-            {"mac": "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))}
+        mac = {} if variant.student is None else {"mac": random_mac(rng)}
         return {"vpc": "OTHER-VPC", "host": vm["host"], "ip": vm["ip"], **mac}
     beside = {"vpc": "ZIGI-VPC1", "host": two["host"], "ip": three}
     # the order is the routers' port order: beside the VM2s, the VM3s come first
@@ -151,12 +159,19 @@ def read_underlay(pcap: Path) -> list[Tunnelled]:
     return found
 
 
-def read_vm(pcap: Path) -> list[str]:
-    """The ICMP echo lines a VM captured."""
+def injected(pkt) -> bool:
+    """The forged packet (or a VM's answer to it): its ICMP id and seq, no data."""
+    from scapy.layers.inet import ICMP
+    icmp = pkt[ICMP]
+    return (icmp.id, icmp.seq) == INJECTED and not bytes(icmp.payload)
+
+
+def read_vm(pcap: Path, forged: bool = False) -> list[str]:
+    """The ICMP echo lines a VM captured: the pings' (or, `forged`, the injection's)."""
     from scapy.layers.inet import ICMP
     from scapy.utils import rdpcap
     return [icmp_line(p) for p in (rdpcap(str(pcap)) if pcap.exists() else [])
-            if p.haslayer(ICMP) and p[ICMP].type in (0, 8)]
+            if p.haslayer(ICMP) and p[ICMP].type in (0, 8) and injected(p) == forged]
 
 
 @dataclass
@@ -165,7 +180,6 @@ class Probe:
     vpc: str
     sender: str
     receiver: str
-    ok: bool
     underlay: dict[str, list[Tunnelled]]     # host -> what its NIC carried
     vms: dict[str, list[str]]                 # VM -> its ICMP echo lines
     events: list[dict]                        # the mapping service's, during the ping
@@ -226,6 +240,9 @@ class Probe:
 
 
 def probe(ctx, vpc: str) -> Probe:
+    if vpc == "OTHER-VPC":       # the forged packet first: OTHER-VM1's first packet on host2
+        injection(ctx)
+
     def run():
         twins = lab(ctx)
         sender, receiver = PINGS[vpc]
@@ -235,14 +252,111 @@ def probe(ctx, vpc: str) -> Probe:
         folder = ctx.tmp / vpc
         with twins.capture([f"{h}:eth0" for h in hosts] + list(VMS), folder,
                            filter="udp or icmp") as cap:
-            done = twins.exec(sender, "ping", "-n", "-c", "1", "-W", "2",
-                              twins.address(receiver))
+            twins.exec(sender, "ping", "-n", "-c", "1", "-W", str(REPLY_WAIT),
+                       twins.address(receiver))
             events = settled(twins, start)
-        return Probe(vpc, sender, receiver, done.ok,
+        return Probe(vpc, sender, receiver,
                      {h: read_underlay(cap.pcap(f"{h}:eth0")) for h in hosts},
                      {vm: read_vm(cap.pcap(vm)) for vm in VMS}, events,
                      list(twins.state.events.read()), topology(ctx.variant), nodes)
     return ctx.once(f"probe-{vpc}", run)
+
+
+# -- a forged packet: OTHER-VPC's VNI, ZIGI-VM2's own address and MAC inside ---------------------
+ASKED_WAIT = 3.0      # s at most for the forged packet to reach the learner's deliver
+
+
+@dataclass
+class Injection:
+    """The packet host1 (OTHER-VM1's host) sends in OTHER-VPC's VNI from OTHER-VM1 to ZIGI-VM2's
+    own address and MAC, and all it left behind: host2's NIC, every VM, the events."""
+    vni: int
+    source: dict                              # OTHER-VM1's node
+    target: dict                              # ZIGI-VM2's node
+    underlay: list[Tunnelled]                 # the receiving host's NIC
+    vms: dict[str, list[str]]                 # VM -> its lines of the forged packet (or a reply)
+    events: list[dict]
+
+    @property
+    def arrival(self) -> str:
+        """How the service names deliver's question about it (its events)."""
+        return f"{self.vni}:{self.target['ip']}:{self.target['mac'].lower()}"
+
+    @property
+    def request(self) -> str:
+        return f"ICMP echo request {self.source['ip']} > {self.target['ip']}"
+
+    def answers(self) -> list[dict]:
+        """deliver's answers (or errors) about this packet."""
+        return [e for e in self.events if e.get("function") == "deliver"
+                and e["event"] in ("learner_answer", "learner_error")
+                and e.get("arrival") == self.arrival]
+
+    def said(self) -> str:
+        return (f"{self.source['host']} sent ZIGI-VM2's host a VXLAN packet in OTHER-VPC's VNI "
+                f"{self.vni} from OTHER-VM1 ({self.source['ip']}, which does live on "
+                f"{self.source['host']}) to {self.target['ip']} with ZIGI-VM2's own MAC "
+                f"{self.target['mac'].lower()}")
+
+    def evidence(self, vms: tuple[str, ...]) -> str:
+        host = self.target["host"]
+        rows = [f"{host}:eth0 (underlay):"]
+        rows += [f"  {t}" for t in self.underlay] or ["  (no tunnelled packet)"]
+        for vm in vms:
+            rows.append(f"{vm}:")
+            rows += [f"  {line}" for line in self.vms[vm]] or ["  (nothing)"]
+        for e in self.answers():
+            said = (f"port {e.get('port')}" if e["event"] == "learner_answer"
+                    else f"failed: {e['message'].splitlines()[0]}")
+            rows.append(f"your deliver on {e.get('host')}, asked about {{'vni': {self.vni}, "
+                        f"'dst_ip': '{self.target['ip']}', 'dst_mac': "
+                        f"'{self.target['mac'].lower()}'}}: {said}")
+        said = printed([e for e in self.events if e.get("function") == "deliver"])
+        if said:
+            rows += ["", "what your tunnel.py printed:", said.rstrip()]
+        return "\n".join(rows)
+
+
+def asked_deliver(lab, start: int, arrival: str, timeout: float = ASKED_WAIT) -> None:
+    """Wait until the receiving router asked the learner's deliver about `arrival` (at most
+    `timeout` s: the forged packet is on its way when the sender's exec returns)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e["event"] == "learner_called" and e.get("function") == "deliver"
+               and e.get("arrival") == arrival for e in learner_events.since(lab, start)):
+            return
+        time.sleep(0.02)
+
+
+def injection(ctx) -> Injection:
+    """The forged packet, after ZIGI-VPC1's ping (whose caches carry a VM's reply to it at
+    once) and before OTHER-VPC's: OTHER-VM1 is not verified on host2 yet, so the packet is
+    a miss of host2's receive check, which verifies it (true: OTHER-VM1 lives on the sending
+    host) and hands it to the port the learner's deliver answers for that (vni, dst_ip,
+    dst_mac). No VM of OTHER-VPC has ZIGI-VM2's MAC: a deliver that reads the VNI drops it."""
+    probe(ctx, "ZIGI-VPC1")
+
+    def run():
+        twins = lab(ctx)
+        nodes = twins.nodes()
+        source, target = nodes["OTHER-VM1"], nodes["ZIGI-VM2"]
+        vni = topology(ctx.variant)["vpcs"]["OTHER-VPC"]["vni"]
+        frame = forge.vxlan_frame(vni, src_mac=source["mac"], dst_mac=target["mac"],
+                                  src_ip=source["ip"], dst_ip=target["ip"],
+                                  ident=INJECTED[0], seq=INJECTED[1])
+        made = Injection(vni, source, target, [], {}, [])
+        into = target["host"]
+        start = mark(twins)
+        with twins.capture([f"{into}:eth0", *VMS], ctx.tmp / "forged",
+                           filter="udp or icmp") as cap:
+            forge.send(twins, source["host"], frame, into)
+            asked_deliver(twins, start, made.arrival)
+            made.events = settled(twins, start)
+        made.underlay = [t for t in read_underlay(cap.pcap(f"{into}:eth0"))
+                         if t.inner == made.request]
+        made.vms = {vm: read_vm(cap.pcap(vm), forged=True) for vm in VMS}
+        return made
+    return ctx.once("forged", run)
 
 
 # -- the verdicts ----------------------------------------------------------------------------
@@ -329,8 +443,9 @@ def grade_encapsulation(p: Probe) -> None:
                          seen=f"remote_ip {answer['remote_ip']}: "
                               f"{what_address(p, answer['remote_ip'], out)}",
                          evidence=evidence_with_prints(p, p.evidence(out)),
-                         hint="the outer destination is the host that holds the destination "
-                              "VM: the mapping says which, and that host's underlay address")
+                         hint=f"on the underlay a packet can only go to a host: which host "
+                              f"does {p.receiver}'s mapping (`destination`) place it on, and "
+                              "at which underlay address?")
         raise Failed(f"{p.said()} did not leave {out} through the tunnel",
                      expected=f"on {out}:eth0: VXLAN {p.underlay_ip(out)} > {p.underlay_ip(into)} "
                               f"vni {p.vni()}: {p.request}",
@@ -358,16 +473,16 @@ def grade_encapsulation(p: Probe) -> None:
                                    + (f"{whose}'s VNI makes it a packet of {whose}"
                                       if whose else f"with vni {t.vni}, a VNI no VPC of this lab "
                                                     f"has, {dst}'s router drops it")
-                                   + ": the VNI is that of the VPC the packet travels in (the "
-                                     "destination's)"))
+                                   + f". Which VPC is {p.sender}'s packet to {towards} "
+                                     "travelling in, and which VNI is that VPC's?"))
             if t.outer_dst != p.underlay_ip(dst):
                 raise Failed(f"the {what} of {p.said()} was sent to the wrong host",
                              expected=f"outer destination {p.underlay_ip(dst)} ({dst}, where "
                                       f"{towards} lives)",
                              seen=f"{t.outer_dst}: {what_address(p, t.outer_dst, src)}",
                              evidence=evidence_with_prints(p, p.evidence(src, dst)),
-                             hint="the outer destination is the host that holds the destination "
-                                  "VM: the mapping says which")
+                             hint=f"{towards} lives on {dst}: which host does the mapping "
+                                  f"place it on, and at which underlay address?")
         if forward and not arriving:
             raise Failed(f"the request of {p.said()} left {out} but never reached {into}",
                          evidence=evidence_with_prints(p, p.evidence(out, into)),
@@ -419,7 +534,7 @@ def grade_delivery(p: Probe) -> None:
                      hint=f"deliver gets {{'vni': {p.vni()}, 'dst_ip': '{p.address[1]}', "
                           f"'dst_mac': ...}}: it returns the port of the VM that packet is for "
                           "(TODO 3), None drops it")
-    if not p.ok or p.reply not in p.vms[p.sender]:
+    if p.reply not in p.vms[p.sender]:
         replied = p.reply in p.vms[p.receiver]
         raise Failed(f"{p.said()}: {p.receiver} got the request but {p.sender} got no reply",
                      evidence=evidence_with_prints(p, p.evidence(into, out,
@@ -497,3 +612,41 @@ def isolated(ctx) -> None:
             raise Failed(f"{p.said()} never crossed the tunnel, so its isolation proves nothing",
                          evidence=evidence_with_prints(p, p.evidence(p.host(p.sender))),
                          hint="isolation counts once both VPCs' pings cross (TODO 1 and 2)")
+
+
+@check("deliver reads the VNI: a packet in OTHER-VPC's VNI to ZIGI-VM2's own address and MAC "
+       "does not reach ZIGI-VM2")
+def vni_decides(ctx) -> None:
+    zigi = probe(ctx, "ZIGI-VPC1")
+    i = injection(ctx)
+    into = i.target["host"]
+    errors = [e for e in i.answers() if e["event"] == "learner_error"]
+    if errors:
+        raise Failed(f"{i.said()}: your deliver failed on it",
+                     seen=errors[-1]["message"].splitlines()[0],
+                     evidence=i.evidence(("ZIGI-VM2",)) + "\n\n" + errors[-1]["message"],
+                     hint="the packet is for none of the router's VMs, which deliver answers "
+                          "with None; an error drops it too, but it is your code failing: "
+                          "fix what the traceback points at")
+    taken = [vm for vm in VMS if zigi.nodes[vm]["vpc"] != "OTHER-VPC" and i.request in i.vms[vm]]
+    if taken:
+        vm = taken[0]
+        raise Failed(f"{i.said()}, and {', '.join(taken)} received it",
+                     expected=f"nothing at {vm}: it is a VM of ZIGI-VPC1, and the packet was "
+                              f"in OTHER-VPC (VNI {i.vni}), where no VM on {into} has that "
+                              "address and MAC",
+                     seen=f"{vm}: {i.request}",
+                     evidence=i.evidence((*taken, "ZIGI-VM1")),
+                     hint=f"the packet's inner address and MAC are {vm}'s, but its VNI {i.vni} "
+                          f"is OTHER-VPC's, not ZIGI-VPC1's {zigi.vni()}. The receiver tells "
+                          "VPCs apart by the VNI alone: which field of `arrival` did your "
+                          "deliver not look at? (None drops a packet that is for none of the "
+                          "router's VMs.)")
+    if zigi.request not in zigi.vms[zigi.receiver]:
+        raise Failed(f"{i.said()}, and nothing of it reached ZIGI-VM2, but neither did "
+                     f"ZIGI-VM1's own request, so this proves nothing",
+                     evidence=zigi.evidence(into, vms=(zigi.receiver,)),
+                     hint="a deliver that drops everything keeps the VPCs apart too: first "
+                          "the second check (the request to ZIGI-VM2, TODO 3)")
+    if not i.answers():
+        raise RuntimeError(f"the forged packet never reached deliver on {into}")

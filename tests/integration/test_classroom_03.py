@@ -3,8 +3,10 @@ place of the mapping service's own. The solution passes (the seed's values and s
 the starter passes nothing and points at its TODOs; typical wrong answers each fail with the
 right hint, read from the underlay and VM captures: the VNI of the wrong VPC, the sender's
 own host as the outer destination, delivery by address only (the twin in the other VPC on
-the same host gets the packet), delivery by VNI only (another VM of the VPC gets it); a crash
-and a hang are reported with the learner's line; nothing is left behind."""
+the same host gets the packet), delivery by VNI only (another VM of the VPC gets it), delivery
+blind to the VNI (by MAC, or by address and MAC: host1's forged packet in OTHER-VPC's VNI to
+ZIGI-VM2's own address and MAC reaches ZIGI-VM2); a crash and a hang are reported with the
+learner's line; a correct but slow learner (1.2 s a call) passes; nothing is left behind."""
 from pathlib import Path
 
 from tests.integration.test_classroom_code import no_lab_left, no_learner_process_left, results
@@ -19,6 +21,8 @@ ENCAPSULATED = ("ZIGI-VM1's ping crosses the underlay in VXLAN: ZIGI-VPC1's VNI,
 DELIVERED = "out of the tunnel, the request goes to ZIGI-VM2 and the reply back to ZIGI-VM1"
 OTHER = "OTHER-VM1's ping to OTHER-VM2 (the same addresses) works with OTHER-VPC's VNI"
 ISOLATED = "isolation: no VM sees the other VPC's ping, not even its twin on the same host"
+VNI = ("deliver reads the VNI: a packet in OTHER-VPC's VNI to ZIGI-VM2's own address and MAC "
+       "does not reach ZIGI-VM2")
 
 HEADER = 'return {"vni": destination["vni"], "remote_ip": destination["host_ip"]}'
 MATCH = ('        if (vm["vni"] == arrival["vni"] and vm["ip"] == arrival["dst_ip"]\n'
@@ -42,6 +46,7 @@ def test_03_solution_passes_and_starter_passes_nothing_pointing_at_its_todos():
     ex = exercise(3)
     report = ex.check(ex.folder / "solution", full=True)
     assert report.all_passed, str(report)
+    assert len(report.results) == 5 and VNI in results(report)
     assert report.seconds < 30, str(report)
     for student in ("s1", "s13"):             # hosts swapped, their own VNIs and underlay
         assert ex.check(ex.folder / "solution", student=student).all_passed
@@ -53,6 +58,7 @@ def test_03_solution_passes_and_starter_passes_nothing_pointing_at_its_todos():
     passed, why = got[DELIVERED]
     assert "delivery was not tried" in why and "deliver answered None" in why and "TODO 3" in why
     assert "TODO 1 and 2" in got[OTHER][1] and "proves nothing" in got[ISOLATED][1]
+    assert "proves nothing" in got[VNI][1] and "TODO 3" in got[VNI][1]
     assert no_lab_left(before)
 
 
@@ -103,6 +109,36 @@ def test_03_delivery_by_address_only_hands_the_packet_to_the_twin(tmp_path):
     assert not passed and "reached ZIGI-VM2, in another VPC" in why
     assert "arrived with OTHER-VPC's own VNI 1002, and deliver handed it to ZIGI-VM2" in why
     assert got[ENCAPSULATED][0]
+    assert not got[VNI][0] and "tells VPCs apart by the VNI alone" in got[VNI][1]
+
+
+def test_03_delivery_blind_to_the_vni_hands_another_vpc_s_packet_to_zigi_vm2(tmp_path):
+    # both pass every ping: host2 has one VM per MAC; only the VNI tells this packet apart
+    for name, match in (("mac", '        if vm["mac"] == arrival["dst_mac"]:\n'),
+                        ("ip-mac", '        if vm["ip"] == arrival["dst_ip"] and '
+                                   'vm["mac"] == arrival["dst_mac"]:\n')):
+        got = check(tmp_path / name, SOLUTION.replace(MATCH, match))
+        passed, why = got[VNI]
+        assert not passed, name
+        assert "in OTHER-VPC's VNI 1002 from OTHER-VM1" in why and "ZIGI-VM2 received it" in why
+        assert "its VNI 1002 is OTHER-VPC's, not ZIGI-VPC1's 1001" in why
+        assert "tells VPCs apart by the VNI alone" in why
+        assert "VXLAN 192.168.100.1 > 192.168.100.2 (UDP port 4789) vni 1002: ICMP echo " \
+               "request 10.0.0.148 > 10.0.0.185" in why                       # host2's NIC
+        assert "ZIGI-VM2:\n  ICMP echo request 10.0.0.148 > 10.0.0.185" in why  # its capture
+        assert "'vni': 1002, 'dst_ip': '10.0.0.185', 'dst_mac': '02:93:0e:03:bb:88'}: port" in why
+        assert all(got[title][0] for title in (ENCAPSULATED, DELIVERED, OTHER, ISOLATED)), name
+
+
+def test_03_a_correct_but_slow_tunnel_passes(tmp_path):
+    slow = "import time\n" + SOLUTION
+    for function in ("encapsulate", "deliver"):         # after each one's docstring
+        docstring = next(line for line in SOLUTION.split(f"def {function}(")[1].splitlines()
+                         if line.strip().startswith('"""'))
+        slow = slow.replace(f"{docstring}\n", f"{docstring}\n    time.sleep(1.2)\n")
+    assert slow.count("time.sleep(1.2)") == 2
+    report = exercise(3).check(submit(tmp_path, slow))
+    assert report.all_passed, str(report)
 
 
 def test_03_delivery_by_vni_only_hands_the_packet_to_another_vm_of_the_vpc(tmp_path):

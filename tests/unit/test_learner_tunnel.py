@@ -252,3 +252,37 @@ def test_a_move_in_preload_mode_tunnels_to_the_new_host_through_the_learner(twin
             and e["function"] == "encapsulate" and e["host"] == "host1"
             and e["destination"] == "ZIGI-VPC1:10.0.0.185"]
     assert [e["remote_ip"] for e in told] == ["192.168.100.2", "192.168.100.3"]
+
+
+@pytest.mark.parametrize("match, to", [
+    (None, None),                                                       # the VNI: nobody's
+    ('if vm["mac"] == arrival["dst_mac"]:', "ZIGI-VM2"),               # blind to the VNI
+    ('if (vm["ip"], vm["mac"]) == (arrival["dst_ip"], arrival["dst_mac"]):', "ZIGI-VM2"),
+])
+def test_a_verified_packet_no_vm_has_goes_where_deliver_says(twins, tmp_path, match, to):
+    """What exercise 03's VNI check forges: host1 sends, truly from OTHER-VM1 (ZIGI-VPC2's VNI),
+    a packet to ZIGI-VM2's address and MAC. host2's receive check verifies it and sends it to
+    the port deliver answers for that (vni, dst_ip, dst_mac): none for a deliver that reads
+    the VNI, ZIGI-VM2's for one blind to it."""
+    from tests.unit.test_service_changes import service
+    from vpclab.pipeline import Miss
+    source = RIGHT if match is None else RIGHT.replace(
+        'if (vm["vni"], vm["ip"], vm["mac"]) == (arrival["vni"], arrival["dst_ip"],\n'
+        '                                                arrival["dst_mac"]):', match)
+    assert match is None or source != RIGHT
+    svc = service(twins, tmp_path)
+    with LearnerCode(source, "tunnel.py") as code:
+        svc.tunnel = LearnerTunnel(svc, code)
+        host2 = router(svc, "host2")
+        zigi2 = mapping(svc, "10.0.0.185", 1001)
+        other1 = mapping(svc, "10.0.0.148", 1002)
+        miss = Miss(1, 1002, IPv4Address("10.0.0.148"), False, zigi2.mac,
+                    tun_src=other1.host_ip, destination=IPv4Address("10.0.0.185"),
+                    eth_src=other1.mac)
+        decision = svc._decide(host2, miss, svc.inventory.table(), None)
+    assert decision.mapping == other1 and not decision.refused          # verified
+    ports = {p.mapping.mac: p.ofport for p in host2.ports}
+    assert decision.output == (ports[zigi2.mac] if to else None)
+    asked = [e for e in learner_events(svc) if e["event"] == "learner_answer"
+             and e["function"] == "deliver"]
+    assert [e["arrival"] for e in asked] == [f"1002:10.0.0.185:{zigi2.mac.lower()}"]
