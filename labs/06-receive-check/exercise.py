@@ -14,26 +14,30 @@ VPC) and OTHER-VM1 (another VPC). Probes, in this order, in one lab:
   2. honest: ZIGI-VM1 pings ZIGI-VM2; the sender host sends the very packet of 1 (its own
      outer source); ZIGI-VM3 and ZIGI-VM4 ping ZIGI-VM2;
   3. forged after verified: the rogue claims ZIGI-VM4, whose own packets were just accepted;
-  4. (hidden) the rogue claims OTHER-VM1's address (which lives on the rogue, but in
+  4. the rogue claims OTHER-VM1's address (which lives on the rogue, but in
      another VPC) in ZIGI-VPC1's VNI.
 
 Each forged claim is new to the receiving router (a refused claim is remembered, and then
 dropped by the router without asking, for NEGATIVE_TTL s), so every probe asks the
 learner's code. Graded on the capture at the receiving VM, the router's counter
 (stats: receive_check_failed) and the learner's answers (events learner_called,
-learner_answer with `accepted`, learner_error, each with what the code printed). Drops
+learner_answer with `accepted`, learner_error, each with what the code printed). A ping
+counts as delivered when its request is captured at ZIGI-VM2 and the reply at its sender
+(ping waits REPLY_WAIT s: a slow but correct check may take 2 s per call, twice). Drops
 count only once honest packets were delivered in the same run: dropping everything
-earns nothing.
+earns nothing. The forged packets are built and sent by vpclab.classroom.forge.
 """
 from __future__ import annotations
 
-import sys
+import re
+import subprocess
 import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
-from vpclab.classroom import Failed, Variant, check, learner_events
+from vpclab.classroom import Failed, Variant, check, forge, learner_events
 from vpclab.classroom.learner_events import mark as mark_events, since
+from vpclab.classroom.variant import _mac
 
 TITLE = "Write the receiving router's check that a tunnelled packet comes from its sender's host"
 WORK_FILES = ["receive_check.py"]
@@ -46,7 +50,9 @@ SETTLE = 8.0          # s at most for the learner's calls of one probe to end (2
                       # killed 1 s later, a fresh process loaded for the next)
 ASKED_WAIT = 3.0      # s at most for an injected packet to reach the learner's code
 FORGED_COUNT = 2      # packets per injection (the second: the router's own verdict, or asked again)
-VXLAN_PORT = 4789
+VXLAN_PORT = forge.VXLAN_PORT
+REPLY_WAIT = 8        # ping -W: its request and its reply may each wait for a call (2 s, +1 s
+                      # before a hang is killed); pings are judged on the captures
 # each injection's ICMP echo id and seq (ping's own have length 64, these length 8)
 MARK = {"forged": (0x1111, 1), "honest": (0x2222, 2), "after": (0x3333, 3), "other": (0x4444, 4)}
 
@@ -103,10 +109,6 @@ def briefing(variant: Variant) -> str:
             "Who lives where, with each host's underlay IP: vpclab mapping list ex06")
 
 
-def _mac(rng) -> str:
-    return "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))
-
-
 def lab(ctx):
     ctx.file(LEARNER)                                   # missing: fails, saying so
     return ctx.lab(topology(ctx.variant), mode="on-demand",
@@ -114,33 +116,18 @@ def lab(ctx):
 
 
 # -- the packets the rogue (and, honestly, the sender host) puts on the underlay -------------
-SEND = """
-import socket, sys
-frame, destination, count = bytes.fromhex(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
-    for _ in range(count):
-        out.sendto(frame, (destination, %d))
-""" % VXLAN_PORT
-
-
 def vxlan_payload(vni: int, source: dict, destination: dict, address: str, mark: str) -> bytes:
     """A VXLAN header and the inner frame: an ICMP echo request `source` -> `destination`,
     from `address` (the claimed sender: source's own, or another's)."""
-    from scapy.layers.inet import ICMP, IP
-    from scapy.layers.l2 import Ether
-    from scapy.layers.vxlan import VXLAN
     ident, seq = MARK[mark]
-    return bytes(VXLAN(vni=vni, flags=0x08) / Ether(src=source["mac"], dst=destination["mac"])
-                 / IP(src=address, dst=destination["ip"]) / ICMP(id=ident, seq=seq))
+    return forge.vxlan_frame(vni, src_mac=source["mac"], dst_mac=destination["mac"],
+                             src_ip=address, dst_ip=destination["ip"], ident=ident, seq=seq)
 
 
 def inject(lab, host: str, payload: bytes, to_host: str) -> None:
     """Send the VXLAN payload FORGED_COUNT times from `host`'s namespace, from its own
     underlay address (the outer source a router sees), to `to_host`'s VXLAN port."""
-    done = lab.exec(host, sys.executable, "-c", SEND, payload.hex(), lab.address(to_host),
-                    str(FORGED_COUNT), timeout=20)
-    if not done.ok:
-        raise RuntimeError(f"injecting from {host} failed: {done.stderr.strip()}")
+    forge.send(lab, host, payload, to_host, FORGED_COUNT)
 
 
 def marked(lines: list[str], mark: str) -> list[str]:
@@ -287,19 +274,21 @@ def run(ctx) -> Run:
         # 1. forged, before anything: the rogue claims ZIGI-VM1
         forged = forged_probe(made, where, nodes, "ZIGI-VM1", "forged", "ZIGI-VM2", ["ZIGI-VM2"],
                               ctx.tmp)
-        # 2. honest: ZIGI-VM1's ping, the same packet as 1 from the sender host, the rogue's
-        #    own VM, ZIGI-VM4
+        # 2. honest: ZIGI-VM1's ping, the same packet as 1 from the sender host, then the
+        #    rogue's own VM's and ZIGI-VM4's pings (together)
         start = mark_events(made)
-        pings = {}
-        with made.capture(["ZIGI-VM1", "ZIGI-VM2"], ctx.tmp / "honest", filter="icmp") as cap:
-            pings["ZIGI-VM1"] = ping(made, "ZIGI-VM1", "ZIGI-VM2")
+        senders = ("ZIGI-VM1", "ZIGI-VM3", "ZIGI-VM4")
+        with made.capture([*senders, "ZIGI-VM2"], ctx.tmp / "honest", filter="icmp") as cap:
+            ping(made, ["ZIGI-VM1"], "ZIGI-VM2")
             one = nodes["ZIGI-VM1"]
             inject(made, where.sender, vxlan_payload(vni, one, nodes["ZIGI-VM2"], one["ip"],
                                                      "honest"), where.receiver)
-            for vm in ("ZIGI-VM3", "ZIGI-VM4"):
-                pings[vm] = ping(made, vm, "ZIGI-VM2")
+            ping(made, ["ZIGI-VM3", "ZIGI-VM4"], "ZIGI-VM2")
             events = settled(made, start)
-        honest = Probe(cap.lines(), events, pings=pings)
+        lines = cap.lines()
+        honest = Probe(lines, events, pings={
+            vm: went_through(lines, vm, "ZIGI-VM2", nodes[vm]["ip"], nodes["ZIGI-VM2"]["ip"])
+            for vm in senders})
         # 3. forged after verified: the rogue claims ZIGI-VM4, just accepted
         after = forged_probe(made, where, nodes, "ZIGI-VM4", "after", "ZIGI-VM2", ["ZIGI-VM2"],
                              ctx.tmp)
@@ -307,8 +296,27 @@ def run(ctx) -> Run:
     return ctx.once("run", go)
 
 
-def ping(lab, vm: str, target: str) -> bool:
-    return lab.exec(vm, "ping", "-n", "-c", "1", "-W", "2", lab.address(target)).ok
+def ping(lab, vms: list[str], target: str) -> None:
+    """One ping from each of `vms` to `target`, together; returns when every one has its
+    reply or gave up (REPLY_WAIT s). Whether it went through is read from the captures."""
+    pings = [lab.popen(vm, "ping", "-n", "-c", "1", "-W", str(REPLY_WAIT), lab.address(target),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for vm in vms]
+    for process in pings:
+        try:
+            process.wait(timeout=REPLY_WAIT + 5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def went_through(lines: dict[str, list[str]], vm: str, target: str, src: str, dst: str) -> bool:
+    """Did `vm`'s ping reach `target` (its echo request captured there) and its reply come
+    back (the reply with the same id captured at `vm`)? ping's own have length 64."""
+    def ids(at: str, kind: str, a: str, b: str) -> set[str]:
+        pattern = re.compile(rf"IP {re.escape(a)} > {re.escape(b)}: ICMP echo {kind}, "
+                             r"id (\d+), seq \d+, length 64")
+        return {m.group(1) for line in lines.get(at, []) if (m := pattern.search(line))}
+    return bool(ids(target, "request", src, dst) & ids(vm, "reply", dst, src))
 
 
 # -- the checks ---------------------------------------------------------------------------
@@ -376,9 +384,11 @@ def honest_delivered(ctx) -> None:
                 seen=f"check_source on {receiver} returned False for src_ip {claim.address}, "
                      f"outer_src {claim.outer}",
                 evidence=r.evidence(r.honest, claims=[claim]),
-                hint="which field of `arrival` says where the packet came from, and which "
-                     f"mapping says where {vm} lives? (`router` is the receiving router: its "
-                     f"underlay_ip is {receiver}'s own.)" + why)
+                hint=f"the packet's outer source was {claim.outer} "
+                     f"({r.hosts.get(claim.outer, '?')}), and the mapping places {vm} on "
+                     f"{r.where(vm)}: a true claim, refused. What did your check hold that "
+                     f"address against? (`router` is the receiving router: its underlay_ip is "
+                     f"{receiver}'s own.)" + why)
         raise Failed(f"{vm}'s ping to ZIGI-VM2 got no reply", evidence=r.evidence(
             r.honest, claims=[claim]), hint="check_source was not asked about it, or accepted it "
                                             "and the reply was lost: run the check again")
@@ -431,11 +441,10 @@ def forged_dropped(ctx) -> None:
 def forged_hint(r: Run, claimed: str) -> str:
     rogue = r.roles.rogue
     own = "ZIGI-VM3"
-    return (f"check_source returned True for them. {claimed} lives on {r.where(claimed)}, "
-            f"and the packets' outer source was {rogue}'s underlay address. A router without "
-            "a check accepts everything: does check_source compare where the packet came "
-            f"from with where the mapping says {claimed} lives (the TODOs)? {rogue} does hold "
-            f"a VM of ZIGI-VPC1 ({own}), just not {claimed}.")
+    return (f"check_source returned True for them. The packets' outer source was {rogue} "
+            f"({r.lab.address(rogue)}); where does the mapping say {claimed} lives? A router "
+            f"without a check accepts everything (the TODOs). {rogue} does hold a VM of "
+            f"ZIGI-VPC1 ({own}), just not {claimed}.")
 
 
 @check("a forged claim is still dropped after the real VM's packets were accepted")
@@ -470,7 +479,7 @@ def still_dropped_after(ctx) -> None:
         raise RuntimeError(f"the forged packets never reached check_source on {claim.router}")
 
 
-@check("a claim of another VPC's VM, in this VPC's VNI, is dropped", hidden=True)
+@check("a claim of another VPC's VM, in this VPC's VNI, is dropped")
 def other_vpc_dropped(ctx) -> None:
     r = run(ctx)
     other = r.nodes["OTHER-VM1"]
@@ -491,8 +500,10 @@ def other_vpc_dropped(ctx) -> None:
         raise Failed(summary + ", and ZIGI-VM2 received them", seen=seen[0],
                      expected=f"nothing: no VM of ZIGI-VPC1 has {other['ip']}",
                      evidence=r.evidence(probe, lines=seen, claims=[claim]),
-                     hint=f"OTHER-VM1 does live on {r.roles.rogue}, but in OTHER-VPC: which VPC "
-                          "does the packet's VNI name, and whose mapping counts then?")
+                     hint=("check_source accepts every packet so far (the TODOs). "
+                           if not refused_forged(r) else "")
+                          + f"OTHER-VM1 does live on {r.roles.rogue}, but in OTHER-VPC: which "
+                            "VPC does the packet's VNI name, and whose mapping counts then?")
     if not verdicts(probe.events, claim):
         raise RuntimeError(f"the forged packets never reached check_source on {claim.router}")
     if not accepted_honest(r):

@@ -8,11 +8,11 @@ packet-in at host2's router is the solution's check_source). The injection runs 
 lab.exec, so the diagram's title names only the ping.
 """
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from vpclab import Lab
+from vpclab.classroom import forge
 from vpclab.classroom.exercises import exercise
 
 HERE = Path(__file__).resolve().parent
@@ -26,7 +26,6 @@ with Lab(topology, learner={"check_source": HERE / "solution" / ex06.LEARNER}) a
     one, two = nodes["ZIGI-VM1"], nodes["ZIGI-VM2"]
     payload = ex06.vxlan_payload(vni, one, two, one["ip"], "forged")
     with lab.capture(["ZIGI-VM1", "ZIGI-VM2"], Path(tmp) / "run", filter="icmp or arp") as cap:
-        subprocess.run(lab.command("host3", sys.executable, "-c", ex06.SEND, payload.hex(),
-                                   lab.address("host2"), "1"), check=True)
+        subprocess.run(forge.send_command(lab, "host3", payload, "host2"), check=True)
         lab.exec("ZIGI-VM1", "ping", "-c", "1", "-W", "2", two["ip"], check=True)
     print(cap.diagram(HERE / "correct-run.svg"))
