@@ -29,7 +29,7 @@ from pathlib import Path
 
 from vpclab.classroom import Failed, Variant, check, forge, learner_events
 from vpclab.classroom.learner_events import mark
-from vpclab.classroom.variant import _mac as random_mac
+from vpclab.classroom.variant import random_mac
 
 TITLE = "Write the tunnel: the VNI, the outer destination, and delivery to the right VM"
 WORK_FILES = ["tunnel.py"]

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from vpclab.classroom import Failed, Variant, check
+from vpclab.classroom.variant import random_mac
 from vpclab.classroom import learner_events as events_of
 from vpclab.classroom import openflow_wire
 from vpclab.classroom.learner_events import mark
@@ -67,10 +68,6 @@ def places(variant: Variant) -> dict[str, str]:
     return dict(zip(("pinger", "origin", "target", "bystander"), hosts))
 
 
-def _mac(rng) -> str:
-    return "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))
-
-
 def topology(variant: Variant) -> dict:
     """The seed's VPC with a third VM on the target host, and a second VPC with the same
     CIDR whose VMs have the same addresses (OTHER-VM2 is ZIGI-VM2's twin)."""
@@ -85,7 +82,7 @@ def topology(variant: Variant) -> dict:
     else:
         third = next(str(a) for a in rng.sample(list(IPv4Network(vpc["cidr"]).hosts())[3:], 8)
                      if str(a) not in taken)
-        macs = [_mac(rng) for _ in range(4)]
+        macs = [random_mac(rng) for _ in range(4)]
         other_vni = next(v for v in iter(lambda: rng.randrange(100, 16_000_000), None)
                          if v != vpc["vni"])
     vms = {name: {**vm, "host": where["pinger" if name == PINGER else "origin"]}

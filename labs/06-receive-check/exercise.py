@@ -37,7 +37,7 @@ from ipaddress import IPv4Network
 
 from vpclab.classroom import Failed, Variant, check, forge, learner_events
 from vpclab.classroom.learner_events import mark as mark_events, since
-from vpclab.classroom.variant import _mac
+from vpclab.classroom.variant import random_mac
 
 TITLE = "Write the receiving router's check that a tunnelled packet comes from its sender's host"
 WORK_FILES = ["receive_check.py"]
@@ -91,7 +91,7 @@ def topology(variant: Variant) -> dict:
         network = IPv4Network(f"10.{rng.randrange(1, 255)}.{rng.randrange(0, 256)}.0/24")
         cidr, vni = str(network), rng.randrange(100, 16_000_000)
         picks = rng.sample(range(4, 255), len(vms))                # .0-.3 are AWS's
-        vms = {vm: (str(network[n]), _mac(rng)) for vm, n in zip(vms, picks)}
+        vms = {vm: (str(network[n]), random_mac(rng)) for vm, n in zip(vms, picks)}
     where = roles(variant)
     return {"name": "ex06", "description": f"a rogue host ({variant.describe()})",
             "encap": "vxlan", "mapping": {"mode": "on-demand"},

@@ -28,6 +28,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from vpclab.classroom import Failed, Variant, check
+from vpclab.classroom.variant import random_mac
 from vpclab.errors import VpclabError
 from vpclab.pipeline import ARP, ARP_REPLY, ARP_REQUEST, FORWARD, PRIO_ENTRY
 from vpclab.plan import TUNNEL_PORT, VM_PORT_BASE
@@ -94,7 +95,7 @@ def topology(variant: Variant) -> dict:
             taken = {ip for _, ip, _ in vms.values()}
             ip = next(str(network[n]) for n in iter(lambda: rng.randrange(4, 255), None)
                       if str(network[n]) not in taken)
-            vms[vm] = (host, ip, _mac(rng))
+            vms[vm] = (host, ip, random_mac(rng))
     return {"name": "ex07", "description": "two VPCs on three hosts; one router is faulty",
             "encap": "geneve", "mapping": {"mode": "on-demand"}, "defaults": {"ttl": 255},
             "underlay": {"cidr": str(underlay)},
@@ -103,11 +104,6 @@ def topology(variant: Variant) -> dict:
                      VPC2: {"cidr": cidrs[1], "vni": vnis[1]}},
             "vms": {vm: {"vpc": VPC1 if vm in VPC1_VMS else VPC2, "host": host, "ip": ip,
                          "mac": mac} for vm, (host, ip, mac) in vms.items()}}
-
-
-def _mac(rng) -> str:
-    """A locally administered unicast MAC, as AWS gives ENIs (02:...)."""
-    return "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))
 
 
 # -- the fault: which, where, with which values ------------------------------------------

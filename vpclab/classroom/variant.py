@@ -44,8 +44,8 @@ class Variant:
             cidr, vni = str(network), rng.randrange(100, 16_000_000)
             first, second = rng.sample(range(4, 255), 2)             # .0-.3 are AWS's
             hosts = ["host1", "host2"] if rng.random() < 0.5 else ["host2", "host1"]
-            vms = {"ZIGI-VM1": (hosts[0], str(network[first]), _mac(rng)),
-                   "ZIGI-VM2": (hosts[1], str(network[second]), _mac(rng))}
+            vms = {"ZIGI-VM1": (hosts[0], str(network[first]), random_mac(rng)),
+                   "ZIGI-VM2": (hosts[1], str(network[second]), random_mac(rng))}
         return {"name": name, "description": f"the seed's first ping ({self.describe()})",
                 "defaults": {"ttl": 255},
                 "hosts": {"host1": {}, "host2": {}},
@@ -71,6 +71,6 @@ class Variant:
         return f"student {self.student}" if self.student else "the seed's values"
 
 
-def _mac(rng: random.Random) -> str:
+def random_mac(rng: random.Random) -> str:
     """A locally administered unicast MAC, as AWS gives ENIs (02:...)."""
     return "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))
