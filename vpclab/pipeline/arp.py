@@ -1,0 +1,25 @@
+"""ARP (table 10): the router answers a request for a known (VPC, IP) itself.
+
+The actions turn the request into its reply in place and send it back out of the port
+it came in. The flow that matches a target is part of that mapping's entry
+(entries.mapping_flows); a request that misses asks the mapping service
+(router.miss_flows) or, for an unknown target, is dropped (decide.negative_flows).
+"""
+from __future__ import annotations
+
+from vpclab.mapping import Mapping
+from vpclab.pipeline.tables import ARP_REPLY, OFPP_IN_PORT, Action
+
+
+def arp_responder_actions(mapping: Mapping) -> tuple[Action, ...]:
+    """Turn the request into the reply in place (Neutron's ARP responder recipe)."""
+    return (
+        ("move", "eth_src", "eth_dst", 48),
+        ("set", "eth_src", mapping.mac),
+        ("set", "arp_op", ARP_REPLY),
+        ("move", "arp_sha", "arp_tha", 48),
+        ("move", "arp_spa", "arp_tpa", 32),
+        ("set", "arp_sha", mapping.mac),
+        ("set", "arp_spa", str(mapping.ip)),
+        ("output", OFPP_IN_PORT),
+    )

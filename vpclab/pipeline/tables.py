@@ -1,0 +1,133 @@
+"""The pipeline's vocabulary: table numbers, priorities, ethertypes and OpenFlow ports,
+the Geneve ENI option and the registers it is read into, the cookie layout and its
+builders, and the plain values the other modules build and read (Flow, LocalPort,
+Router; Miss and Decision, what the mapping service is asked and what it answers).
+
+One place for the numbers, so a table added later takes its number and priorities
+beside the others. Nothing here builds a flow or decides anything. Miss and Decision
+sit here, not in decide.py, because the receive check (check.py) returns Decisions
+too and decide.py hands it the tunnel's misses: below both, they keep imports one-way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any
+
+from vpclab.mapping import Mapping
+
+CLASSIFY, ARP, FORWARD, CHECK, DELIVER = 0, 10, 20, 25, 30
+
+PRIO_DROP_MCAST = 200
+PRIO_ENTRY = 100
+PRIO_APPLIANCE = 90    # by MAC only, for an ENI whose source/destination check is off
+PRIO_NEGATIVE = 50     # below entries: an IP entry for the same address (another MAC) wins
+PRIO_MISS = 10
+PRIO_DEFAULT = 0
+
+ETH_IP, ETH_ARP = 0x0800, 0x0806
+ARP_REQUEST, ARP_REPLY = 1, 2
+OFPP_IN_PORT = 0xFFFFFFF8
+OFPP_TABLE = 0xFFFFFFF9
+OFPP_CONTROLLER = 0xFFFFFFFD
+MULTICAST = ("01:00:00:00:00:00", "01:00:00:00:00:00")
+
+ENI_OPTION_CLASS, ENI_OPTION_TYPE, ENI_OPTION_LEN = 0xFFFF, 0x80, 8
+ENI_FIELD = "tun_metadata0"       # where OVS maps the option (a TLV map the service sends)
+SOURCE_ENI_REG = "reg0"           # the sending ENI's key: set by classification, both ways
+DESTINATION_ENI_REG = "reg1"      # the receiving ENI's key, read from the option
+NO_ENI = 0                        # what a register holds when the option was missing
+
+COOKIE_ROUTER = 0x0            # the router's own ports and defaults
+COOKIE_MAPPING = 0x01 << 56    # | VNI << 32 | IPv4: one cookie per cached mapping
+COOKIE_NEGATIVE = 0x02 << 56   # | VNI << 32 | IPv4: an unknown target, remembered briefly
+COOKIE_CHECK_FAILED = 0x03 << 56  # receive-side check failures: their drops are counted
+COOKIE_KIND_MASK = 0xFF << 56
+
+# Actions are tuples, read by ofmsg.py and by the test table simulator:
+#   ("output", port) ("set", field, value) ("controller",)
+#   ("move", src, dst, bits) or ("move", src, dst, bits, src_offset, dst_offset)
+Action = tuple
+
+
+@dataclass(frozen=True)
+class Flow:
+    table: int
+    priority: int
+    match: dict[str, Any]
+    actions: tuple[Action, ...] = ()
+    goto: int | None = None
+    metadata: int | None = None    # write_metadata before goto
+    cookie: int = COOKIE_ROUTER
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+    meter: int | None = None       # OpenFlow meter applied first (rate limit)
+
+
+def mapping_cookie(vni: int, ip: IPv4Address) -> int:
+    """One cookie per (VPC, IP): invalidating an entry is one flow-mod by cookie."""
+    return COOKIE_MAPPING | (vni << 32) | int(ip)
+
+
+def negative_cookie(vni: int, ip: IPv4Address) -> int:
+    return COOKIE_NEGATIVE | (vni << 32) | int(ip)
+
+
+def check_failed_cookie(vni: int, ip: IPv4Address) -> int:
+    """A receive-check drop of packets claiming to come from (VPC, IP)."""
+    return COOKIE_CHECK_FAILED | (vni << 32) | int(ip)
+
+
+@dataclass(frozen=True)
+class LocalPort:
+    ofport: int
+    mapping: Mapping
+
+
+@dataclass(frozen=True)
+class Router:
+    """What one virtual router is: its host, datapath id and local VM ports."""
+
+    host: str
+    dpid: int
+    on_demand: bool
+    idle_timeout: int
+    ports: tuple[LocalPort, ...] = field(default_factory=tuple)
+    miss_rate: int = 100
+    eni_option: bool = False     # Geneve: ENI keys travel in a tunnel option
+
+    @property
+    def vnis(self) -> set[int]:
+        return {p.mapping.vni for p in self.ports}
+
+    def port_of(self, mapping: Mapping) -> int | None:
+        return next((p.ofport for p in self.ports if p.mapping == mapping), None)
+
+    def port_by_number(self, ofport: int) -> LocalPort | None:
+        return next((p for p in self.ports if p.ofport == ofport), None)
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A packet a router could not handle, as the mapping service sees it."""
+
+    in_port: int
+    vni: int
+    target: IPv4Address   # ARP target or IPv4 destination
+    is_arp: bool
+    eth_dst: str = ""     # an IP packet's destination MAC
+    tun_src: IPv4Address | None = None       # set for a receive-side check: the outer source
+    destination: IPv4Address | None = None   # ...and the inner destination
+    eth_src: str = ""
+    source_key: int | None = None            # Geneve: the ENIs the option names
+    destination_key: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    flows: list[Flow]
+    resubmit: bool               # packet-out the packet back into the pipeline
+    mapping: Mapping | None
+    reason: str
+    output: int | None = None    # or send it straight out of this port
+    refused: bool = False        # a receive check said no: dropped, counted, reported
