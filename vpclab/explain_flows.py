@@ -2,7 +2,7 @@
 
 Raw OpenFlow hides the design behind numbers: `cookie=0x10003e90a0000b9`,
 `reg1=0x2`, `metadata=0x3e9`, `meter:101`. Each flow the pipeline installs has
-one shape (vpclab/pipeline.py says which); this module recognises the shape and
+one shape (vpclab/pipeline/ says which); this module recognises the shape and
 says what it means with the lab's names:
 
     ARP      10.0.0.185 in ZIGI-VPC1 is-at 02:93:0e:03:bb:88 (ZIGI-VM2, cached ...)

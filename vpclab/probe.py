@@ -12,7 +12,7 @@ no route, or an address of its own, and the VM sends nothing at all (`unsent`);
 a next hop (an appliance such as a NAT VM) gets the packet's MAC.
 
 A packet from the tunnel carries what the sending router's forwarding entry
-writes (vpclab/pipeline.py): the VPC's VNI, the sending host as outer source,
+writes (vpclab/pipeline/): the VPC's VNI, the sending host as outer source,
 and with Geneve the ENI option (source key in the high 32 bits, destination key
 in the low 32), as `tun_metadata0`. Pure: names from a LabView, text out.
 """

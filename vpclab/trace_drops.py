@@ -1,10 +1,10 @@
 """Why a router drops a packet, or what the mapping service would answer its miss.
 
-The drops and misses of flows vpclab installs (vpclab/pipeline.py), each in the words
+The drops and misses of flows vpclab installs (vpclab/pipeline/), each in the words
 of the VPC: anti-spoofing, an unknown destination (remembered or not), another VPC, a
 broadcast, a refused receive check. A trace sends nothing to the mapping service (OVS
 marks the packet-in `dont_send`), so the answer to a miss is predicted from the lab's
-records with the same rules as pipeline.py's decisions; the meter a miss passes is named
+records with the same rules as vpclab.pipeline's decisions; the meter a miss passes is named
 with its rate. Pure: used by vpclab/trace_verdict.py.
 """
 from __future__ import annotations
