@@ -5,10 +5,14 @@
 1. seed `up` to ready and `down`;
 2. first-ping RTT (cold caches) vs steady RTT, in each mapping mode;
 3. `up`/`down` of a generated 8 hosts x 8 VMs topology in 4 VPCs;
-4. a fair peer measured in the same run: two namespaces joined by one plain
-   userspace-OVS L2 bridge (NORMAL), the lab a teacher would otherwise build.
+4. a lower bound (not a peer): two namespaces joined by ONE userspace-OVS L2 bridge;
+5. the fair peer (issue 14): vpclab's seed, on-demand and preload, beside the lab a teacher
+   builds without vpclab (two hosts, each its own userspace OVS as a NORMAL L2 switch,
+   joined by a veth, one VM on each; bench/peer.py), alternating, --rounds rounds: first
+   ping, ARP answer at the asking VM, steady RTT, iperf3 TCP, as ratios
+   (bench/versus_peer.py). A run that includes it writes bench/RESULTS.md.
 
---only runs one part: seed (1), first-ping (2), scale (3) or baseline (4).
+--only runs one part: seed (1), first-ping (2), scale (3), baseline (4) or peer (5).
 """
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,10 +32,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import vpclab  # noqa: E402
-from vpclab.state import namespace_id, process_start_time, processes_in  # noqa: E402
+from vpclab.state import namespace_id, processes_in  # noqa: E402
 from vpclab.wait import wait_until  # noqa: E402
 
+from peer import Daemon  # noqa: E402
+from versus_peer import versus_peer, write_results  # noqa: E402
+
 SEED = REPO / "topologies" / "seed.yaml"
+PRINTED: list[str] = []     # every figure line this run printed, for bench/RESULTS.md
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+    PRINTED.append(line)
 
 
 def parse_rtts(out: str) -> list[float]:
@@ -58,9 +70,9 @@ def seed_up_down(repeat: int) -> None:
         _, down = timed(lab.down)
         ups.append(up)
         downs.append(down)
-    print(f"seed up to ready:  median {statistics.median(ups):.2f} s  (runs: "
+    say(f"seed up to ready:  median {statistics.median(ups):.2f} s  (runs: "
           f"{', '.join(f'{u:.2f}' for u in ups)}; target < 3 s)")
-    print(f"seed down:         median {statistics.median(downs):.2f} s")
+    say(f"seed down:         median {statistics.median(downs):.2f} s")
 
 
 def first_vs_steady(mode: str, repeat: int) -> None:
@@ -70,7 +82,7 @@ def first_vs_steady(mode: str, repeat: int) -> None:
             firsts += rtts(lab, "ZIGI-VM1", "10.0.0.185", 1)
             steady += rtts(lab, "ZIGI-VM1", "10.0.0.185", 30)[5:]
     first, steady_ms = statistics.median(firsts), statistics.median(steady)
-    print(f"{mode:<10} first ping {first:.3f} ms (median of {len(firsts)} cold labs), "
+    say(f"{mode:<10} first ping {first:.3f} ms (median of {len(firsts)} cold labs), "
           f"steady {steady_ms:.3f} ms (median of {len(steady)}), first/steady {first / steady_ms:.1f}x")
 
 
@@ -102,37 +114,8 @@ def scale() -> None:
             first = rtts(lab, a, ip, 1)
         finally:
             _, down = timed(lab.down)
-    print(f"8 hosts x 8 VMs, 4 VPCs: up {up:.2f} s ({'; '.join(phases)}), down {down:.2f} s; "
+    say(f"8 hosts x 8 VMs, 4 VPCs: up {up:.2f} s ({'; '.join(phases)}), down {down:.2f} s; "
           f"first cross-host ping {first[0] if first else float('nan'):.3f} ms (target up < 15 s)")
-
-
-class Daemon:
-    """An OVS daemon this bench started, in the foreground (no --detach), so the PID recorded
-    here is the daemon's own (`ip netns exec` execs it) and stays ours until reaped."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path):
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT)
-        self.start = process_start_time(self.proc.pid)      # recorded the moment it exists
-        self.name, self.log = name, log
-
-    def ours(self) -> bool:
-        """Still the very process started (an unreaped child, its start time unchanged)."""
-        return (self.proc.poll() is None and self.start is not None
-                and process_start_time(self.proc.pid) == self.start)
-
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` s; only while it is still the recorded process."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if self.ours():
-                self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=grace)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-        raise RuntimeError(f"{self.name} (PID {self.proc.pid}) still runs after SIGKILL")
 
 
 def l2_baseline(count: int = 30) -> None:
@@ -193,7 +176,7 @@ def l2_baseline(count: int = 30) -> None:
                                            timeout=count * 2 + 30).stdout)[5:]
         if not first or not steady:
             raise RuntimeError(f"the fair peer did not answer: first {first}, steady {steady}")
-        print(f"fair peer (plain userspace-OVS L2 bridge): first {first[0]:.3f} ms, "
+        say(f"lower bound (ONE userspace-OVS L2 bridge, not a peer): first {first[0]:.3f} ms, "
               f"steady {statistics.median(steady):.3f} ms (median of {len(steady)})")
     finally:
         errors: list[str] = []
@@ -223,14 +206,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="cold labs per figure (default 3)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of vpclab beside the two-switch peer (default 3)")
     parser.add_argument("--only", choices=PARTS, help="run only this part (default: all)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench needs root: sudo .venv/bin/python bench/bench_lab.py", file=sys.stderr)
         return 2
-    print(f"vpclab bench on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}\n")
+    started = time.strftime("%Y-%m-%d %H:%M %Z")
+    print(f"vpclab bench on {os.cpu_count()} cores, {started}\n")
+    peer = None
     for part in [args.only] if args.only else PARTS:
-        PARTS[part](args.repeat)
+        if part == "peer":
+            before = len(PRINTED)
+            peer = versus_peer(args.rounds, say)
+            del PRINTED[before:]        # RESULTS.md has them in its own section
+        else:
+            PARTS[part](args.repeat)
+    if peer is not None:
+        write_results(*peer, PRINTED, started)
+        print(f"\nwritten: {Path(__file__).with_name('RESULTS.md')}")
     return 0
 
 
@@ -240,6 +235,7 @@ PARTS = {   # in the order a full run prints them
                                   for mode in ("on-demand", "preload")],
     "baseline": lambda repeat: l2_baseline(),
     "scale": lambda repeat: scale(),
+    "peer": None,       # main() runs it with --rounds and writes bench/RESULTS.md
 }
 
 
