@@ -27,7 +27,8 @@ from vpclab.shell import in_netns_of, links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
 from vpclab.health import newest
 from vpclab.identity import DONE as IDENTITY_SET, apply_script, hosts_file, not_separate, \
-    own_name_node, remove_files, resolv_conf, vm_hostname, vpc_resolver, write_files
+    own_name_node, private_mounts, remove_files, resolv_conf, vm_hostname, vpc_resolver, \
+    write_files
 from vpclab.supervisor import Supervisor
 from vpclab.topology import MANAGEMENT_CIDR, Vm
 from vpclab.wait import wait_until
@@ -84,8 +85,8 @@ class Fabric:
             self.host_nodes[host.name] = node
             self.net.nameToNode[host.name] = node
             self._give_identity(node, host.name, {
-                "hosts": hosts_file(host.name), "resolv.conf": resolv_conf(None)})
-            node.cmd(self._host_setup(host))
+                "hosts": hosts_file(host.name), "resolv.conf": resolv_conf(None)},
+                then=self._host_setup(host))
             lab_links += [f"link set ul-{host.node} master underlay mtu {UNDERLAY_MTU} up",
                           f"link set mg-{host.node} master mgmt up"]
         lab_links += ["link set underlay multicast off up", "link set mgmt multicast off up"]
@@ -125,10 +126,10 @@ class Fabric:
         name = vm_hostname(vm.ip)
         self._give_identity(node, name, {
             "hosts": hosts_file(name, vm.ip, (vm.name,)),
-            "resolv.conf": resolv_conf(vpc_resolver(self.plan.topology.vpcs[vm.vpc].cidr))})
+            "resolv.conf": resolv_conf(vpc_resolver(self.plan.topology.vpcs[vm.vpc].cidr))},
+            then=f"{NO_IPV6}; sysctl -qw net.ipv4.ip_default_ttl={vm.ttl}")
         self.vm_nodes[vm.name], self.vm_plans[vm.name] = node, plan
         self.net.nameToNode[vm.name] = node
-        node.cmd(f"{NO_IPV6}; sysctl -qw net.ipv4.ip_default_ttl={vm.ttl}")
         # up=None: Mininet would bring each end up through its node's shell; the host's
         # shell may be in use by the interactive CLI, so the router end is ours to raise.
         self.net.addLink(node, host, intfName1="eth0", intfName2=plan.port_name,
@@ -216,8 +217,9 @@ class Fabric:
     def _record(self, node, name: str) -> None:
         self.state.record_process(node.pid, "node", node=name)
 
-    def _give_identity(self, node, hostname: str, files: dict[str, str]) -> None:
-        """The node's own hostname, hosts and resolv.conf (vpclab.identity)."""
+    def _give_identity(self, node, hostname: str, files: dict[str, str], then: str) -> None:
+        """The node's own hostname, hosts and resolv.conf (vpclab.identity), then `then`, the
+        node's own setup, in the same round trip to its shell (one per node matters at scale)."""
         shared = not_separate(node.pid)
         if shared:      # never: Mininet's shell runs under unshare --uts, in mnexec's mount ns
             raise VpclabError(f"{node.name}: its shell shares this runner's {shared} namespace; "
@@ -225,7 +227,7 @@ class Fabric:
                               "the machine's)")
         directory = self.state.node_dir(node.name)
         write_files(directory, files)
-        said = node.cmd(apply_script(hostname, directory))
+        said = node.cmd(f"{apply_script(hostname, directory, private_mounts(node.pid))}; {then}")
         if IDENTITY_SET not in said:
             raise VpclabError(f"{node.name}: could not give the node its own hostname and "
                               f"resolver files: {said.strip() or 'no output'}")

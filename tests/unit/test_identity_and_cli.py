@@ -1,14 +1,13 @@
 """A node's identity files and the `vpclab run` CLI's pingall, without a lab."""
+import os
+import subprocess
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-import os
-import subprocess
-
 import pytest
 
-from vpclab.identity import DONE, apply_script, hosts_file, not_separate, remove_files, \
-    resolv_conf, vm_hostname, vpc_resolver, write_files
+from vpclab.identity import DONE, apply_script, hosts_file, not_separate, private_mounts, \
+    remove_files, resolv_conf, vm_hostname, vpc_resolver, write_files
 from vpclab.lab_cli import pairs_by_vpc, vpc_matrix
 from vpclab.ovs import tool_environment, write_host_tools
 
@@ -24,13 +23,33 @@ def test_a_vm_is_named_as_ec2_names_it_and_resolves_at_its_vpc_s_dot_2():
     assert "nameserver" not in resolv_conf(None)          # a host: none, never the machine's
 
 
-def test_the_identity_script_binds_only_after_the_mounts_are_private():
-    script = apply_script("ip-10-0-0-148", Path("/run/vpclab/lab/nodes/v1"))
-    private = script.index("mount --make-rprivate /")
-    assert private < script.index("mount --bind") and script.index("&& hostname") > private
-    assert "/run/vpclab/lab/nodes/v1/resolv.conf /etc/resolv.conf" in script
-    assert script.rstrip().endswith("2>&1") and f"echo {DONE}" in script
-    assert " || mount" in script and "; mount" not in script       # every step chained with &&
+def test_the_identity_script_binds_only_after_the_mounts_are_private(tmp_path):
+    write_files(tmp_path, {"hosts": "h", "resolv.conf": "r"})
+    fstab = (tmp_path / "fstab").read_text()
+    for name in ("hosts", "resolv.conf"):                 # each bound over the machine's own
+        assert f"{tmp_path / name} /etc/{name} none bind 0 0" in fstab
+    unchecked = apply_script("ip-10-0-0-148", tmp_path, private=False)
+    made_private = unchecked.index("mount --make-rprivate /")
+    assert made_private < unchecked.index("mount --all --fstab") < unchecked.index(
+        "> /proc/sys/kernel/hostname")
+    checked = apply_script("ip-10-0-0-148", tmp_path, private=True)
+    assert "--make-rprivate" not in checked and f"mount --all --fstab {tmp_path}/fstab" in checked
+    for script in (checked, unchecked):
+        assert script.rstrip().endswith("2>&1") and f"echo {DONE}" in script
+        assert ";" not in script.split("{ ", 1)[1].rsplit(";", 1)[0]    # every step chained with &&
+
+
+def test_a_mount_table_with_a_shared_mount_is_not_private(tmp_path, monkeypatch):
+    import builtins
+    tables = {"shared": "36 35 98:0 / / rw shared:1 - ext4 /dev/root rw\n",
+              "private": "36 35 98:0 / / rw - ext4 /dev/root rw\n"}
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(tmp_path / "t", *a, **k)
+                        if str(path).startswith("/proc/") else real_open(path, *a, **k))
+    for kind, table in tables.items():
+        (tmp_path / "t").write_text(table)
+        assert private_mounts(1) is (kind == "private")
+    assert private_mounts(os.getpid()) in (True, False)
 
 
 def test_ovs_tools_on_a_host_find_its_own_switch_and_speak_openflow_1_3(tmp_path):
