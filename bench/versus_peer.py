@@ -311,7 +311,20 @@ Per round, each system's first ping ms / ARP answer ms / steady RTT ms / TCP Mbi
 
 {chr(10).join(f"    {line}" for line in other) or "    (not run)"}
 """
-    RESULTS.write_text(text)
+    RESULTS.write_text(text + kept_sections())
+
+
+def kept_sections() -> str:
+    """Sections other benches own in RESULTS.md (between their marker comments), kept as they
+    are when this run rewrites the file: bench/bench_misses.py's (issue 14, point 2)."""
+    try:
+        old = RESULTS.read_text()
+    except FileNotFoundError:
+        return ""
+    begin, end = "<!-- bench_misses: begin -->", "<!-- bench_misses: end -->"
+    if begin not in old or end not in old:
+        return ""
+    return "\n" + begin + old.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
 
 
 def versus_peer(rounds: int, say) -> list[dict]:
