@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from ryu_apps import ofmsg
-from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, short as _short
+from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, ipv4, short as _short
 from vpclab.mapping import MappingTable
 from vpclab.pipeline import entry_flows
 
@@ -113,10 +113,7 @@ def _cache(item: object, hosts: set[str], table: MappingTable) -> Cache:
             raise BadAnswer(f"a cache's {key!r} is a string, not {_short(item[key])}")
     if item["router"] not in hosts:
         raise BadAnswer(f"there is no router {item['router']!r}; routers: {', '.join(sorted(hosts))}")
-    try:
-        ip = IPv4Address(item["ip"])
-    except ValueError:
-        raise BadAnswer(f"{item['ip']!r} is not an IPv4 address") from None
+    ip = ipv4(item["ip"])
     if not any(m.vpc == item["vpc"] and m.ip == ip for m in table):
         raise BadAnswer(f"the mapping service has no ({item['vpc']}, {ip}) to cache")
     return Cache(item["router"], item["vpc"], ip)

@@ -21,9 +21,8 @@ sends nothing (the old entries stay, and the move is still made).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
-from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, mapping_argument, short
+from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, ipv4, mapping_argument, short
 from vpclab.mapping import Mapping, MappingTable
 from vpclab.pipeline import check_failed_cookie, mapping_cookie
 from vpclab.sync import decode_cookie
@@ -108,10 +107,7 @@ def _step(item: object, hosts: set[str], vnis: dict[str, int]) -> Step:
         raise BadAnswer(f"an invalidate names its router, 'vpc' and 'ip', not {short(item)}")
     if item["vpc"] not in vnis:
         raise BadAnswer(f"there is no VPC {short(item['vpc'])}; VPCs: {', '.join(sorted(vnis))}")
-    try:
-        ip = IPv4Address(item["ip"])
-    except ValueError:
-        raise BadAnswer(f"{short(item['ip'])} is not an IPv4 address") from None
+    ip = ipv4(item["ip"])
     return Step(router, "invalidate", mapping_cookie(vnis[item["vpc"]], ip), f"{item['vpc']} {ip}")
 
 

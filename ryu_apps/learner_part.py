@@ -13,6 +13,7 @@ malformed answer, ever escapes into the service.
 """
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import Any
 
 from vpclab.learner import read_learner
@@ -40,6 +41,14 @@ def printed(text: str) -> str:
 def short(value: object) -> str:
     text = repr(value)
     return text if len(text) < 80 else text[:77] + "..."
+
+
+def ipv4(value: object) -> IPv4Address:
+    """A learner's address, or BadAnswer saying it is not one."""
+    try:
+        return IPv4Address(value)
+    except ValueError:
+        raise BadAnswer(f"{short(value)} is not an IPv4 address") from None
 
 
 def mapping_argument(mapping: Mapping) -> dict:

@@ -27,6 +27,7 @@ from vpclab import sandbox
 from vpclab.errors import VpclabError
 from vpclab.sandbox import LearnerCode, LearnerError, LearnerTimeout, from_wire, to_wire
 from vpclab.sandbox_child import MAX_REPLY
+from vpclab.state import process_start_time
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = os.geteuid() == 0
@@ -570,6 +571,7 @@ def test_the_child_dies_with_its_parent(tmp_path):
                               text=True)
     try:
         pid = int(parent.stdout.readline())
+        start = process_start_time(pid)     # the child, as recorded: never another process
         time.sleep(0.3)                     # the child is spinning now
         assert running(pid)
     finally:
@@ -580,6 +582,6 @@ def test_the_child_dies_with_its_parent(tmp_path):
     while running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     survived = running(pid)
-    if survived:
-        os.kill(pid, signal.SIGKILL)        # the orphan this test made, named by its pid
+    if survived and process_start_time(pid) == start:
+        os.kill(pid, signal.SIGKILL)        # the orphan this test made: its pid and start time
     assert not survived
