@@ -194,6 +194,7 @@ class TwoSwitchPeer:
     def __init__(self):
         self.owned = Owned("b14peer")
         self.vm_ns: list[str] = []
+        self.hosts: list[OvsHost] = []
         self.ips = [ip for ip, _ in self.VMS]
 
     def __enter__(self) -> "TwoSwitchPeer":
@@ -231,7 +232,8 @@ class TwoSwitchPeer:
             sh(["ip", "-n", host, "-batch", "-"],
                stdin=f"link set {port} mtu {VM_MTU} up\nlink set eth0 multicast off up\n")
         for i, host in enumerate(hosts):
-            OvsHost(o, host).start([f"vm{i + 1}p", "eth0"])
+            self.hosts.append(OvsHost(o, host))
+            self.hosts[-1].start([f"vm{i + 1}p", "eth0"])
         for ns, dev in [(hosts[0], "eth0"), (hosts[1], "eth0"), (hosts[0], "vm1p"),
                         (hosts[1], "vm2p"), *((ns, "eth0") for ns in self.vm_ns)]:
             wait_until(lambda: carrier(ns, dev), f"{dev} up in {ns}")
@@ -242,3 +244,11 @@ class TwoSwitchPeer:
 
     def popen(self, vm: int, *cmd: str, **kwargs) -> subprocess.Popen:
         return self.owned.popen(self.argv(vm, *cmd), **kwargs)
+
+    def appctl(self, host: int, *args: str) -> str:
+        """`ovs-appctl ARGS` on one peer host's own ovs-vswitchd."""
+        ovs = self.hosts[host]
+        return ovs.run("ovs-appctl", "-t", f"{ovs.dir}/ovs-vswitchd.ctl", *args)
+
+    def vswitchd_pids(self) -> list[int]:
+        return [d.proc.pid for d in self.owned.daemons if d.name == "ovs-vswitchd"]

@@ -26,7 +26,9 @@ from pathlib import Path
 import yaml
 
 import vpclab
+from vpclab.health import newest
 from vpclab.wait import wait_until
+from datapath_stats import DatapathWindow
 from peer import TwoSwitchPeer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +56,14 @@ class LabSide:
 
     def popen(self, vm: int, *cmd: str, **kwargs) -> subprocess.Popen:
         return self.lab.popen(self.vms[vm], *cmd, **kwargs)
+
+    def appctl(self, host: int, *args: str) -> str:
+        """`ovs-appctl ARGS` on the host's own Open vSwitch."""
+        return self.lab.exec(f"host{host + 1}", "ovs-appctl", *args, check=True).stdout
+
+    def vswitchd_pids(self) -> list[int]:
+        current = newest(self.lab.state.processes())
+        return [current[("ovs-vswitchd", f"host{i + 1}")].pid for i in range(2)]
 
 
 def run(argv: list[str], timeout: float) -> str:
@@ -111,16 +121,20 @@ def measure(side, scratch: Path) -> dict[str, float | None]:
         stop(dump)
         dump.stderr.close()
     arp = arp_answer_ms(pcap, target)
+    window = DatapathWindow(side)
     steady = parse_rtts(run(side.argv(0, "ping", "-n", "-c",
                                       str(STEADY_COUNT), "-i", str(STEADY_INTERVAL), "-W", "2",
                                       target), STEADY_COUNT * STEADY_INTERVAL + 60))
+    steady_dp = window.close()
     server = side.popen(1, "iperf3", "-s", "-1", "-B", target, stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL)
     try:    # its "Server listening" is block-buffered into a pipe: ask the kernel instead
         wait_until(lambda: server.poll() is not None or "5201" in run(
             side.argv(1, "ss", "-Hltn", "sport", "=", ":5201"), 10), "iperf3 server")
+        window = DatapathWindow(side)
         out = run(side.argv(0, "iperf3", "-c", target, "-t", str(IPERF_SECONDS), "-J"),
                   IPERF_SECONDS + 60)
+        tcp_dp = window.close()
         server.wait(timeout=15)
     finally:
         stop(server, signal.SIGTERM)
@@ -131,7 +145,7 @@ def measure(side, scratch: Path) -> dict[str, float | None]:
         mbps = retr = None
     return {"first": first[0] if first else None, "arp": arp,
             "steady": statistics.median(steady) if steady else None, "steady_n": len(steady),
-            "mbps": mbps, "retr": retr}
+            "mbps": mbps, "retr": retr, "steady_dp": steady_dp, "tcp_dp": tcp_dp}
 
 
 def seed_dict() -> dict:
@@ -236,7 +250,21 @@ def summary(results: list[dict]) -> dict[str, str]:
             f"{spread(col(s, 'first'), 3, ' ms')}, TCP {spread(col(s, 'mbps'), 0, ' Mbit/s')}"
             for s in SYSTEMS),
         "peer-first": spread(rat("peer", "first/steady"), 1, "x"),
+        "dp-steady": "; ".join(
+            f"{s}: {spread(dp(results, s, 'steady_dp', 'passes'), 2)} passes/packet, "
+            f"{spread(dp(results, s, 'steady_dp', 'upcalls'), 0)} upcalls"
+            for s in SYSTEMS),
+        "dp-tcp": "; ".join(
+            f"{s}: {spread(dp(results, s, 'tcp_dp', 'cpu_us_per_packet'), 1, ' us')} CPU/packet, "
+            f"{spread(dp(results, s, 'tcp_dp', 'passes'), 2)} passes/packet, "
+            f"{spread(dp(results, s, 'tcp_dp', 'packets'), 0)} packets"
+            for s in SYSTEMS),
     }
+
+
+def dp(results: list[dict], system: str, window: str, key: str) -> list:
+    """One datapath figure (datapath_stats.DatapathWindow) of one system, over the rounds."""
+    return [(r[system].get(window) or {}).get(key) for r in results]
 
 
 def machine() -> dict[str, str]:
@@ -298,6 +326,13 @@ the range (min-max) over the rounds.
 Absolute figures (median (min-max)): {s['abs']}. The peer's own first ping / steady:
 {s['peer-first']}.
 
+Inside the datapaths (issue 14, point 4; `ovs-appctl dpif-netdev/pmd-stats-show` on both
+hosts, cleared at the start of each window, and both ovs-vswitchd's CPU time per packet they
+received, median (min-max) over the rounds):
+
+- during the {STEADY_COUNT} steady pings: {s['dp-steady']}
+- during the {IPERF_SECONDS} s of TCP: {s['dp-tcp']}
+
 Per round, each system's first ping ms / ARP answer ms / steady RTT ms / TCP Mbit/s
 (TCP retransmits in the 4 s):
 
@@ -338,4 +373,6 @@ def versus_peer(rounds: int, say) -> list[dict]:
     say(f"  first / steady:    on-demand {s['od-first']}, preload {s['pre-first']}, "
         f"peer {s['peer-first']}")
     say(f"  ARP answer:        {s['arp']}")
+    say(f"  datapath, steady:  {s['dp-steady']}")
+    say(f"  datapath, TCP:     {s['dp-tcp']}")
     return [results, notes]
