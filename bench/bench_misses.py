@@ -1,6 +1,7 @@
 """Issue 14, point 2: the mapping service under load, measured end to end (needs root):
 
     .venv/bin/python bench/bench_misses.py [--runs 3] [--hosts 4] [--vms 96] [--askers 16]
+        [--name-prefix bm] [--py-spy /tmp/pyspy-venv/bin/py-spy] [--no-write]
 
 A generated topology (HOSTS hosts x VMS VMs, one VPC, on-demand mode, `mapping.miss_rate`
 raised to 100000/s per VM port so the routers' per-port meters do not cap the load, and
@@ -16,6 +17,12 @@ no reply), the service's and each ovs-vswitchd's CPU over that window (/proc/PID
 service's own handling time (events.jsonl `handled_us`), and the routers' counters (`vpclab
 stats`: misses, misses_limited). Updates only its own section of bench/RESULTS.md (between
 marker comments); bench_lab.py keeps that section when it rewrites the file.
+
+Where the time went: the service's CPU per answered miss (its utime+stime over the window /
+answered), and with --py-spy a sampled profile of the service during the load (only samples
+holding the GIL, i.e. its Python CPU), summarised by bench/profile_summary.py into
+--profile-dir (default /tmp/ha-profile) and into the section. Labs are named
+NAME_PREFIX + run number (default bm0, bm1, ...), so several people can run it at once.
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import vpclab  # noqa: E402
+from bench import profile_summary  # noqa: E402
 
 RESULTS = REPO / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- bench_misses: begin -->", "<!-- bench_misses: end -->"
@@ -120,12 +128,31 @@ def service_events(lab: vpclab.Lab, since: float, until: float) -> list[dict]:
     return found
 
 
-def one_run(index: int, hosts: int, vms: int, askers: int, timeout: float, settle: float) -> dict:
+def start_profiler(py_spy: str | None, pid: int | None, out: Path) -> subprocess.Popen | None:
+    """py-spy sampling the service (GIL holders only: its Python CPU) until stopped."""
+    if not py_spy or pid is None:
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([py_spy, "record", "-p", str(pid), "--nonblocking", "--gil",
+                             "--nolineno", "-r", "500", "-f", "raw", "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profiler(proc: subprocess.Popen | None, out: Path) -> dict | None:
+    if proc is None:
+        return None
+    proc.send_signal(2)     # SIGINT: py-spy writes its file and exits
+    proc.wait(timeout=30)
+    return profile_summary.summarize(out) if out.exists() else None
+
+
+def one_run(index: int, hosts: int, vms: int, askers: int, timeout: float, settle: float,
+            name: str = "bm0", py_spy: str | None = None, profile_out: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "misses.yaml"
         path.write_text(topology(hosts, vms))
         started = time.monotonic()
-        with vpclab.Lab(path, name=f"b142-m{index}") as lab:
+        with vpclab.Lab(path, name=name) as lab:
             up = time.monotonic() - started
             time.sleep(settle)      # let the new lab's start-up work end
             nodes = lab.nodes()
@@ -158,6 +185,8 @@ def one_run(index: int, hosts: int, vms: int, askers: int, timeout: float, settl
             time.sleep(1.0)     # how busy the machine is with the lab alone, before the load
             idle_busy = (machine_busy_ticks() - idle0) / TICK / (time.time() - t_idle)
             stats_before = lab.stats()
+            profiler = start_profiler(py_spy, service[0].pid if service else None,
+                                      profile_out or Path("/tmp/ha-profile/profile.txt"))
             start_at = time.time() + 0.5
             for gen in gens:
                 gen.stdin.write(f"{start_at:.6f}\n")
@@ -183,6 +212,7 @@ def one_run(index: int, hosts: int, vms: int, askers: int, timeout: float, settl
             last = max(replies) if replies else first
             done.set()
             sampler.join()
+            profile = stop_profiler(profiler, profile_out or Path("/tmp/ha-profile/profile.txt"))
             # CPU over the samples that bracket [first request, last reply]
             before = [s for s in samples if s[0] <= first] or samples[:1]
             after = [s for s in samples if s[0] >= last] or samples[-1:]
@@ -213,6 +243,9 @@ def one_run(index: int, hosts: int, vms: int, askers: int, timeout: float, settl
         "handled_us": handled,
         "load": os.getloadavg()[0],
         "idle_busy": idle_busy,
+        "service_us_per_miss": (cpu1.get("service", 0) - cpu0.get("service", 0)) / TICK * 1e6
+        / len(replies) if replies and "service" in cpu0 else None,
+        "profile": profile,
     }
 
 
@@ -242,6 +275,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds a generator waits")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after up (default 10)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--name-prefix", default="bm",
+                        help="labs are named PREFIX0, PREFIX1, ... (default bm)")
+    parser.add_argument("--py-spy", metavar="PATH",
+                        help="py-spy to profile the service during each load (not in the venv)")
+    parser.add_argument("--profile-dir", type=Path, default=Path("/tmp/ha-profile"))
+    parser.add_argument("--label", default="run", help="profile files' name prefix")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench needs root", file=sys.stderr)
@@ -249,8 +288,14 @@ def main() -> int:
     when = time.strftime("%Y-%m-%d %H:%M %Z")
     runs = []
     for i in range(args.runs):
-        r = one_run(i, args.hosts, args.vms, args.askers, args.timeout, args.settle)
+        out = args.profile_dir / f"{args.label}-{i + 1}.raw.txt"
+        r = one_run(i, args.hosts, args.vms, args.askers, args.timeout, args.settle,
+                    f"{args.name_prefix}{i}", args.py_spy, out)
         runs.append(r)
+        if r["profile"]:
+            summary = profile_summary.text(r["profile"])
+            out.with_name(f"{args.label}-{i + 1}.summary.txt").write_text(summary)
+            print(summary)
         h = r["handled_us"]
         print(f"run {i + 1}: up {r['up']:.1f} s; asked {r['asked']}, answered {r['answered']} in "
               f"{r['wall'] * 1000:.0f} ms = {r['rate']:.0f}/s (sending took "
@@ -259,6 +304,7 @@ def main() -> int:
                           for k, v in sorted(r["per_router"].items()))
               + f"; CPU over {r['cpu_window']:.2f} s: "
               + ", ".join(f"{k} {v * 100:.0f}%" for k, v in sorted(r["cpu"].items()))
+              + f"; service CPU per answered miss {r['service_us_per_miss'] or 0:.0f} us"
               + f"; counters {r['counters']}; handled_us n={len(h)} median "
               f"{statistics.median(h) if h else float('nan'):.0f} p90 "
               f"{sorted(h)[int(len(h) * 0.9)] if h else float('nan')}; load {r['load']:.2f}; "
@@ -299,6 +345,7 @@ def section(runs: list[dict], args, when: str) -> str:
     before = [100 * r["idle_busy"] for r in runs]
     walls = [r["wall"] * 1000 for r in runs]
     handled = [statistics.median(r["handled_us"]) for r in runs if r["handled_us"]]
+    per_miss = [r["service_us_per_miss"] for r in runs if r["service_us_per_miss"]] or [0.0]
     svc_time = [sum(r["handled_us"]) / 1e6 / r["wall"] * 100 for r in runs if r["handled_us"]]
     hosts = sorted(runs[0]["per_router"])
     per_router = "; ".join(f"{h} {fmt_range([r['per_router'][h]['rate'] for r in runs])}/s"
@@ -339,6 +386,7 @@ handling time is the sum of events.jsonl `handled_us` over the window.
 | the rest: generators' {args.hosts * args.askers} processes, kernel (veth, softirq), lab daemons | {fmt_range([b - v - o for b, v, o in zip(busy, svc, ovs)])}% |
 | mapping service CPU | {fmt_range(svc)}% of one core |
 | all ovs-vswitchd together, CPU | {fmt_range(ovs)}% of one core |
+| service's CPU per answered miss (utime+stime / answered) | {fmt_range(per_miss)} us |
 | service's own handling per miss (`handled_us`, median) | {fmt_range(handled)} us |
 | service's own handling, summed / wall time | {fmt_range(svc_time)}% |
 | misses_limited (router meters), all runs | {limited} |
