@@ -32,10 +32,9 @@ from os_ken.controller import ofp_event
 from os_ken.controller.handler import (
     CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls,
 )
-from os_ken.lib.packet import arp, ethernet, ipv4, packet
 from os_ken.ofproto import ofproto_v1_3
 
-from ryu_apps import api, geneve_option, learner_arp, ofmsg
+from ryu_apps import api, geneve_option, learner_arp, ofmsg, packet_in
 from ryu_apps.learner_check import LearnerReceiveCheck
 from ryu_apps.learner_move import LearnerMove, moved_drops, moved_mappings
 from ryu_apps.learner_tunnel import LearnerTunnel
@@ -87,26 +86,24 @@ class RouterChange:
 def miss_from_packet_in(msg) -> Miss | None:
     """What the router is asking about, or None for a packet we never answer."""
     vni = msg.match.get("metadata")
-    pkt = packet.Packet(msg.data)
+    frame = packet_in.parse(msg.data)
+    if frame is None:
+        return None
     if msg.table_id == CHECK:        # from the tunnel: is the inner source who it claims?
-        ip, frame = pkt.get_protocol(ipv4.ipv4), pkt.get_protocol(ethernet.ethernet)
         tun_src = msg.match.get("tun_ipv4_src")
-        if ip is None or tun_src is None:
+        if frame.ip_src is None or tun_src is None:
             return None
         # the Geneve option, as the router's classification read it (a register at 0 is absent)
         keys = [msg.match.get(reg, NO_ENI) or None for reg in (SOURCE_ENI_REG, DESTINATION_ENI_REG)]
-        return Miss(msg.match["in_port"], vni, IPv4Address(ip.src), False, frame.dst,
-                    IPv4Address(tun_src), IPv4Address(ip.dst), frame.src, *keys)
-    request = pkt.get_protocol(arp.arp)
-    if request is not None:
-        if request.opcode != arp.ARP_REQUEST:
+        return Miss(msg.match["in_port"], vni, frame.ip_src, False, frame.eth_dst,
+                    IPv4Address(tun_src), frame.ip_dst, frame.eth_src, *keys)
+    if frame.arp_op is not None:
+        if frame.arp_op != packet_in.ARP_REQUEST:
             return None
-        return Miss(msg.match["in_port"], vni, IPv4Address(request.dst_ip), True)
-    ip = pkt.get_protocol(ipv4.ipv4)
-    if ip is None:
+        return Miss(msg.match["in_port"], vni, frame.arp_tpa, True)
+    if frame.ip_dst is None:
         return None
-    frame = pkt.get_protocol(ethernet.ethernet)
-    return Miss(msg.match["in_port"], vni, IPv4Address(ip.dst), False, frame.dst)
+    return Miss(msg.match["in_port"], vni, frame.ip_dst, False, frame.eth_dst)
 
 
 geneve_option.register_field()
