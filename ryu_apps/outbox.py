@@ -9,6 +9,12 @@ blocks), and this thread does the blocking sends. An outbox that grows past
 its limit, or a send that os-ken gives up on (its socket timeout: the router
 read nothing for 5 s), means the router is not reading at all: the connection
 is closed, and the router is re-synchronised when it reconnects.
+
+One write per answer, or fewer: each `put` is joined into one bytes object
+(a miss's flow-mods and packet-out), and the sender joins whatever is waiting
+when it wakes into one `Datapath.send` (at most WRITE_BYTES), so a busy router
+costs one pass through os-ken's send queue and one `sendall` per batch instead
+of one per message. The router reads the messages in the order they were put.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from collections import deque
 from typing import Callable
 
 LIMIT = 20000          # messages waiting for one router before it is given up on
+WRITE_BYTES = 256 * 1024    # joined into one send at most (a resync's flows come in many)
 
 log = logging.getLogger("vpclab.outbox")
 
@@ -27,7 +34,8 @@ class Outbox:
         self.datapath = datapath
         self.on_broken = on_broken
         self.limit = limit
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[tuple[bytes, int]] = deque()     # (joined messages, how many)
+        self._waiting = 0          # messages in the queue
         self._ready = threading.Condition()
         self._closed = False
         self._broken = False       # closed because the router reads nothing: disconnect it
@@ -42,22 +50,40 @@ class Outbox:
         with self._ready:
             if self._closed:
                 return
-            self._queue.extend(messages)
-            if len(self._queue) > self.limit:
+            if not messages:
+                return
+            self._queue.append((b"".join(messages), len(messages)))
+            self._waiting += len(messages)
+            if self._waiting > self.limit:
                 log.warning("router %016x reads nothing: %d messages waiting; disconnecting it",
                             self.datapath.id, self.limit)
                 self._closed = self._broken = True
-                self._queue.clear()
+                self._clear()
             self._ready.notify()
 
     def close(self) -> None:
         with self._ready:
             self._closed = True
-            self._queue.clear()
+            self._clear()
             self._ready.notify()
 
     def __len__(self) -> int:
-        return len(self._queue)
+        """Messages put and not yet handed to the connection."""
+        return self._waiting
+
+    def _clear(self) -> None:
+        self._queue.clear()
+        self._waiting = 0
+
+    def _take(self) -> bytes:
+        """What is waiting, in order, joined up to WRITE_BYTES (at least one put's worth)."""
+        parts, size = [], 0
+        while self._queue and (not parts or size + len(self._queue[0][0]) <= WRITE_BYTES):
+            data, count = self._queue.popleft()
+            self._waiting -= count
+            parts.append(data)
+            size += len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _run(self) -> None:
         while True:
@@ -67,8 +93,8 @@ class Outbox:
                 broken = self._broken
                 if self._closed:
                     break
-                message = self._queue.popleft()
-            if not self.datapath.send(message):     # the connection is going away
+                data = self._take()
+            if not self.datapath.send(data):     # the connection is going away
                 self.close()
                 log.warning("router %016x stopped reading; disconnecting it", self.datapath.id)
                 self.on_broken()
