@@ -33,11 +33,56 @@ class Host:
     underlay_ip: IPv4Address
 
 
+LOCAL = "local"               # the implicit route's target: the VPC's own addresses
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of a VPC route table: `destination` (a CIDR) goes to `target`, a VM's
+    name (its ENI: an appliance, a NAT instance) or LOCAL (delivered to the VM that owns
+    the address, wherever it lives)."""
+
+    destination: IPv4Network
+    target: str
+
+
+@dataclass(frozen=True)
+class Subnet:
+    """A subnet of a VPC. Its `.1` is the VPC router (answered by every host's virtual
+    router, never a node); `route_table` names one of the VPC's tables, None: the main
+    table, which holds only the implicit local route."""
+
+    name: str
+    cidr: IPv4Network
+    route_table: str | None = None
+
+    @property
+    def gateway(self) -> IPv4Address:
+        return self.cidr.network_address + 1
+
+
 @dataclass(frozen=True)
 class Vpc:
+    """A VPC. Without `subnets` it is one flat subnet, its CIDR, with no router (the files
+    written before subnets existed); with them, its VMs route through their subnet's `.1`."""
+
     name: str
     cidr: IPv4Network
     vni: int
+    subnets: dict[str, Subnet] = field(default_factory=dict)
+    route_tables: dict[str, tuple[Route, ...]] = field(default_factory=dict)
+
+    @property
+    def routed(self) -> bool:
+        return bool(self.subnets)
+
+    def subnet_of(self, ip: IPv4Address) -> Subnet | None:
+        return next((s for s in self.subnets.values() if ip in s.cidr), None)
+
+    def routes(self, table: str | None) -> tuple[Route, ...]:
+        """A route table's routes, the implicit local route first; None: the main table."""
+        own = self.route_tables.get(table, ()) if table is not None else ()
+        return (Route(self.cidr, LOCAL), *own)
 
 
 @dataclass(frozen=True)
@@ -53,6 +98,8 @@ class Vm:
     eni: str
     source_dest_check: bool = True   # off: a NAT/appliance VM may send and receive for others
     ttl: int = DEFAULT_TTL           # the IPv4 TTL its packets start with
+    subnet: str | None = None        # its VPC's subnet (None: the VPC has no subnets)
+    dhcp: bool = False               # starts with no address and asks the router's DHCP
 
 
 @dataclass(frozen=True)
@@ -69,6 +116,7 @@ class Topology:
     vms: dict[str, Vm] = field(default_factory=dict)
     underlay: IPv4Network = DEFAULT_UNDERLAY_CIDR
     default_ttl: int = DEFAULT_TTL   # `defaults: {ttl: N}`: for VMs without their own, and live adds
+    warnings: tuple[str, ...] = field(default=(), compare=False)   # accepted, but worth saying
 
     def vms_on(self, host: str) -> list[Vm]:
         return [vm for vm in self.vms.values() if vm.host == host]
