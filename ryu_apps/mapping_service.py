@@ -34,7 +34,7 @@ from os_ken.controller.handler import (
 )
 from os_ken.ofproto import ofproto_v1_3
 
-from ryu_apps import api, geneve_option, learner_arp, ofmsg, packet_in
+from ryu_apps import api, arp_reply, geneve_option, learner_arp, ofmsg, packet_in
 from ryu_apps.learner_check import LearnerReceiveCheck
 from ryu_apps.learner_move import LearnerMove, moved_drops, moved_mappings
 from ryu_apps.learner_tunnel import LearnerTunnel
@@ -43,7 +43,7 @@ from vpclab.cache import RouterCache
 from vpclab.events import EventLog
 from vpclab.inventory import Inventory
 from vpclab.pipeline import (
-    CHECK, COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, DESTINATION_ENI_REG, FORWARD,
+    ARP, CHECK, COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, DESTINATION_ENI_REG, FORWARD,
     NO_ENI, SOURCE_ENI_REG, Decision, Flow, Miss, Router, decide_miss, decide_verdict, mapping_cookie,
     preload_flows,
 )
@@ -251,11 +251,13 @@ class MappingService(app_manager.OSKenApp):
         received, start = time.time(), time.perf_counter()
         msg = ev.msg
         datapath = msg.datapath
+        miss = miss_from_packet_in(msg)         # the frame alone: no lock needed
+        if miss is None:
+            return
         with self.lock:
             router = self.inventory.routers().get(datapath.id)
             outbox = self.outboxes.get(datapath.id)
-            miss = miss_from_packet_in(msg) if router and outbox is not None else None
-            if miss is None:
+            if router is None or outbox is None:
                 return
             table = self.inventory.table()
             if miss.is_arp and self.learner is not None:
@@ -276,7 +278,10 @@ class MappingService(app_manager.OSKenApp):
             for cookie in {f.cookie for f in decision.flows}:
                 self.cached[datapath.id].add(cookie, {f.table for f in decision.flows if f.cookie == cookie})
             out += self._evictions(datapath)
-            if decision.resubmit:
+            answer = self._arp_answer(datapath, miss, decision, msg.data)
+            if answer is not None:          # the VM's reply first, then the router's entry
+                out.insert(0, answer)
+            elif decision.resubmit:
                 out.append(ofmsg.serialized(datapath, ofmsg.resubmit_packet(datapath, miss.in_port, msg.data)))
             elif decision.output is not None:
                 out.append(ofmsg.serialized(datapath, ofmsg.packet_to_port(datapath, decision.output, msg.data)))
@@ -291,13 +296,26 @@ class MappingService(app_manager.OSKenApp):
         if decision.refused:
             self.event_log.write("receive_check_failed", host=router.host, vni=miss.vni,
                                  claimed_source=str(miss.target), outer_source=str(miss.tun_src))
-        self.event_log.write("miss", at=received, host=router.host, vni=miss.vni,
-                             target=str(miss.target), arp=miss.is_arp,
-                             outer_source=str(miss.tun_src) if miss.tun_src else None,
-                             source_eni_key=miss.source_key,
-                             answer=decision.mapping.mac if decision.mapping else None,
-                             reason=decision.reason, flows_installed=len(decision.flows),
-                             handled_us=round((time.perf_counter() - start) * 1e6))
+        self.event_log.write_soon("miss", at=received, host=router.host, vni=miss.vni,
+                                  target=str(miss.target), arp=miss.is_arp,
+                                  outer_source=str(miss.tun_src) if miss.tun_src else None,
+                                  source_eni_key=miss.source_key,
+                                  answer=decision.mapping.mac if decision.mapping else None,
+                                  reason=decision.reason, flows_installed=len(decision.flows),
+                                  handled_us=round((time.perf_counter() - start) * 1e6))
+
+    def _arp_answer(self, datapath, miss: Miss, decision: Decision, request: bytes) -> bytes | None:
+        """An ARP request for a known target, answered by the service itself with the
+        reply the entry's ARP flow gives (ryu_apps.arp_reply), so the VM need not wait
+        for the router to install the entry and re-run the request. None: resubmit it."""
+        if not (miss.is_arp and decision.resubmit and decision.mapping) or self.tunnel is not None:
+            return None
+        flow = next((f for f in decision.flows if f.table == ARP and f.actions
+                     and f.match.get("arp_tpa") == str(miss.target)), None)
+        answered = arp_reply.reply(request, miss.in_port, flow.actions) if flow else None
+        if answered is None:
+            return None
+        return ofmsg.serialized(datapath, ofmsg.packet_to_port(datapath, *answered))
 
     def _decide(self, router: Router, miss: Miss, table, verdict: bool | None) -> Decision:
         """What to do with a miss; with a learner's tunnel, a verified packet from the tunnel
