@@ -12,6 +12,7 @@ a partial move) is None: the service then resubmits the request as before.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from ipaddress import IPv4Address
 
 from vpclab.pipeline.tables import OFPP_IN_PORT, Action
@@ -54,6 +55,7 @@ def _apply(frame: bytearray, action: Action) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)      # a mapping's MAC and IP recur: parse each once
 def _value(value: object, size: int) -> bytes | None:
     """A set-field's value in its wire form: a MAC, an IPv4 address or a number."""
     if isinstance(value, int):

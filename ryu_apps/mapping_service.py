@@ -51,6 +51,7 @@ from vpclab.plan import TUNNEL_PORT
 from vpclab.sync import InstalledFlow, RouterOps, change_ops, decode_cookie, reconcile, static_flows
 from vpclab.validation import load_topology
 
+OFPP_TABLE, OFPP_CONTROLLER = ofproto_v1_3.OFPP_TABLE, ofproto_v1_3.OFPP_CONTROLLER
 BARRIER_TIMEOUT = 5.0
 HOUSEKEEPING_INTERVAL = 2.0     # forget expired requests; read hit counters for recency
 
@@ -282,9 +283,9 @@ class MappingService(app_manager.OSKenApp):
             if answer is not None:          # the VM's reply first, then the router's entry
                 out.insert(0, answer)
             elif decision.resubmit:
-                out.append(ofmsg.serialized(datapath, ofmsg.resubmit_packet(datapath, miss.in_port, msg.data)))
+                out.append(ofmsg.packet_out(datapath, miss.in_port, OFPP_TABLE, msg.data))
             elif decision.output is not None:
-                out.append(ofmsg.serialized(datapath, ofmsg.packet_to_port(datapath, decision.output, msg.data)))
+                out.append(ofmsg.packet_out(datapath, OFPP_CONTROLLER, decision.output, msg.data))
             outbox.put(out)
             if decision.refused:
                 self.router_counters[datapath.id]["receive_check_failed"] += 1
@@ -315,7 +316,8 @@ class MappingService(app_manager.OSKenApp):
         answered = arp_reply.reply(request, miss.in_port, flow.actions) if flow else None
         if answered is None:
             return None
-        return ofmsg.serialized(datapath, ofmsg.packet_to_port(datapath, *answered))
+        port, reply = answered
+        return ofmsg.packet_out(datapath, OFPP_CONTROLLER, port, reply)
 
     def _decide(self, router: Router, miss: Miss, table, verdict: bool | None) -> Decision:
         """What to do with a miss; with a learner's tunnel, a verified packet from the tunnel

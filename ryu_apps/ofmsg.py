@@ -143,6 +143,20 @@ def packet_to_port(datapath, port: int, data: bytes):
                                actions=[parser.OFPActionOutput(port)], data=data)
 
 
+PACKET_OUT = struct.Struct("!BBHIIIH6x")      # header, buffer_id, in_port, actions_len, pad
+OUTPUT = struct.Struct("!HHIH6x")               # OFPAT_OUTPUT: type, len, port, max_len, pad
+
+
+def packet_out(datapath, in_port: int, port: int, data: bytes) -> bytes:
+    """A packet-out with one output action, ready to send (the datapath's next xid):
+    what `serialized(packet_to_port(...))` or `serialized(resubmit_packet(...))` gives,
+    packed directly (os-ken's builder costs a miss ~5 us)."""
+    datapath.xid = (datapath.xid + 1) & datapath.ofproto.MAX_XID
+    head = PACKET_OUT.pack(ofp.OFP_VERSION, ofp.OFPT_PACKET_OUT, PACKET_OUT.size + OUTPUT.size + len(data),
+                           datapath.xid, ofp.OFP_NO_BUFFER, in_port, OUTPUT.size)
+    return head + OUTPUT.pack(ofp.OFPAT_OUTPUT, OUTPUT.size, port, ofp.OFPCML_MAX) + data
+
+
 def barrier(datapath):
     return datapath.ofproto_parser.OFPBarrierRequest(datapath)
 

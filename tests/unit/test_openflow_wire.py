@@ -92,3 +92,23 @@ def test_a_pcap_of_a_control_connection_is_read_with_its_ethernet_padding_cut(tm
         ("FLOW_MOD", True, 5), ("BARRIER_REQUEST", True, 6), ("BARRIER_REPLY", False, 6)]
     assert got[0].deletes == COOKIE and isinstance(got[0], Message)
     assert read(tmp_path / "missing.pcap") == []
+
+
+def test_a_packed_packet_out_is_what_os_ken_serializes():
+    """ofmsg.packet_out (struct) gives the bytes of os-ken's builders, xid included."""
+    from types import SimpleNamespace
+
+    from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
+
+    from ryu_apps import ofmsg
+
+    dp = SimpleNamespace(ofproto=ofproto_v1_3, ofproto_parser=ofproto_v1_3_parser, xid=41)
+    dp.set_xid = lambda msg: (setattr(dp, "xid", dp.xid + 1), msg.set_xid(dp.xid))
+    frame = bytes(range(60))
+    for build, args in [(ofmsg.packet_to_port, (7, frame)), (ofmsg.resubmit_packet, (3, frame))]:
+        dp.xid = 41
+        expected = ofmsg.serialized(dp, build(dp, *args))
+        dp.xid = 41
+        in_port, port = ((ofproto_v1_3.OFPP_CONTROLLER, 7) if build is ofmsg.packet_to_port
+                         else (3, ofproto_v1_3.OFPP_TABLE))
+        assert ofmsg.packet_out(dp, in_port, port, frame) == expected and dp.xid == 42
