@@ -18,14 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vpclab import explain_routes
 from vpclab.flowtext import FlowEntry, Meter
 from vpclab.labview import Eni, LabView
 from vpclab.pipeline import (
     ARP, CHECK, CLASSIFY, COOKIE_CHECK_FAILED, COOKIE_MAPPING, COOKIE_NEGATIVE, DELIVER, FORWARD,
-    PRIO_APPLIANCE, PRIO_DEFAULT, PRIO_DROP_MCAST, PRIO_MISS,
+    NEXTHOP, PRIO_APPLIANCE, PRIO_DEFAULT, PRIO_DROP_MCAST, PRIO_MISS, ROUTE,
 )
 
-STAGES = {CLASSIFY: "CLASSIFY", ARP: "ARP", FORWARD: "FORWARD", CHECK: "CHECK", DELIVER: "DELIVER"}
+STAGES = {CLASSIFY: "CLASSIFY", ARP: "ARP", ROUTE: "ROUTE", NEXTHOP: "NEXTHOP", FORWARD: "FORWARD",
+          CHECK: "CHECK", DELIVER: "DELIVER"}
 TEXT_WIDTH = 120     # counts line up beside texts up to this long
 
 
@@ -155,6 +157,9 @@ def _classify(flow: FlowEntry, view: LabView, meters: dict[int, Meter]) -> str |
 
 def _arp(flow: FlowEntry, view: LabView, meters: dict[int, Meter]) -> str | None:
     vni = _metadata_vni(flow)
+    gateway = explain_routes.gateway_arp(flow, view, vni)
+    if gateway is not None:
+        return gateway
     if flow.cookie_kind == COOKIE_MAPPING and "IN_PORT" in flow.outputs():
         ip, mac = flow.field("arp_tpa"), flow.set_fields().get("eth_src")
         eni = view.by_ip(vni, ip)
@@ -273,7 +278,19 @@ def _deliver(flow: FlowEntry, view: LabView, meters: dict[int, Meter]) -> str | 
     return None
 
 
-EXPLAINERS = {CLASSIFY: _classify, ARP: _arp, FORWARD: _forward, CHECK: _check, DELIVER: _deliver}
+SHARED = {"origin": _origin, "remembered": _remembered, "meter": _meter, "vm": _vm}
+
+
+def _route(flow: FlowEntry, view: LabView, meters: dict[int, Meter]) -> str | None:
+    return explain_routes.route(flow, view, _metadata_vni(flow), meters, SHARED)
+
+
+def _nexthop(flow: FlowEntry, view: LabView, meters: dict[int, Meter]) -> str | None:
+    return explain_routes.nexthop(flow, view, _metadata_vni(flow), meters, SHARED)
+
+
+EXPLAINERS = {CLASSIFY: _classify, ARP: _arp, ROUTE: _route, NEXTHOP: _nexthop, FORWARD: _forward,
+              CHECK: _check, DELIVER: _deliver}
 
 
 def explain(flow: FlowEntry, view: LabView, meters: dict[int, Meter] | None = None) -> FlowLine:

@@ -18,6 +18,7 @@ from typing import Any
 
 from vpclab.plan import TUNNEL_PORT, VM_PORT_BASE
 from vpclab.topology import NEGATIVE_TTL
+from vpclab.vpc_router import table_ids
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class LabView:
     miss_rate: int = 100
     negative_ttl: int = NEGATIVE_TTL
     tunnel_port: int = field(default=TUNNEL_PORT)
+    route_tables: dict[str, str] = field(default_factory=dict)   # "VNI/id" -> route table name
+    gateways: dict[str, str] = field(default_factory=dict)       # "VNI/IP" -> subnet name (its .1)
 
     # -- lookups ---------------------------------------------------------------------
     @property
@@ -102,6 +105,13 @@ class LabView:
         """This router's ENIs (of one VPC if given)."""
         return [e for e in self.enis if e.host == self.host and (vni is None or e.vni == vni)]
 
+    def route_table(self, vni: int | None, table_id: int | None) -> str:
+        return self.route_tables.get(f"{vni}/{table_id}", f"table {table_id}")
+
+    def gateway_of(self, vni: int | None, ip: str | None) -> str | None:
+        """The subnet whose .1 `ip` is, in that VPC (None: not a gateway)."""
+        return self.gateways.get(f"{vni}/{ip}")
+
     def with_ip(self, ip: str) -> list[Eni]:
         """Every ENI with this IP, in any VPC (identical addresses are allowed across VPCs)."""
         return [e for e in self.enis if e.ip == ip]
@@ -133,6 +143,12 @@ class LabView:
                             key=n["eni_key"], host=n["host"], host_ip=hosts.get(n["host"], ""),
                             source_dest_check=declared.source_dest_check if declared else True,
                             ttl=n.get("ttl", topology.default_ttl)))
+        tables, gateways = {}, {}
+        for vpc in topology.vpcs.values():
+            for name, table_id in table_ids(vpc).items():
+                tables[f"{vpc.vni}/{table_id}"] = name or "main"
+            for subnet in vpc.subnets.values():
+                gateways[f"{vpc.vni}/{subnet.gateway}"] = subnet.name
         return cls(lab=lab, host=host, encap=topology.encap, mode=topology.mapping_mode,
                    enis=tuple(enis), hosts=hosts, vpcs=vpcs, idle_timeout=topology.idle_timeout,
-                   miss_rate=topology.miss_rate)
+                   miss_rate=topology.miss_rate, route_tables=tables, gateways=gateways)

@@ -14,10 +14,11 @@ from typing import Any
 
 from vpclab.mapping import Mapping, MappingTable
 from vpclab.pipeline import (
-    COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, COOKIE_NEGATIVE,
+    COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, COOKIE_NEGATIVE, COOKIE_ROUTE,
     OFPP_CONTROLLER, Flow, Router, check_failed_cookie, entry_flows, negative_cookie, preload_flows,
     router_flows,
 )
+from vpclab.pipeline.route import table_flows
 
 FlowKey = tuple   # (table, priority, frozenset(match items)): what OpenFlow calls a flow's identity
 Instructions = frozenset   # what a flow does: {("meter", id), ("actions", (...)), ("goto", t), ...}
@@ -120,8 +121,19 @@ def change_ops(old: Router, new: Router, old_table: MappingTable, new_table: Map
     return ops
 
 
+def route_table_flows(router: Router, cookie: int) -> list[Flow] | None:
+    """Every route of the route table a route cookie names, as this router applies it
+    (None: no such table on this router)."""
+    vni, table_id = (cookie >> 32) & 0xFFFFFF, cookie & 0xFFFFFFFF
+    vpc = router.routed(vni)
+    table = vpc.table(table_id) if vpc is not None else None
+    return table_flows(vni, table) if table is not None else None
+
+
 def _entry_changed(cookie: int, old: Router, new: Router, old_table: MappingTable,
                    new_table: MappingTable) -> bool:
+    if cookie & COOKIE_KIND_MASK == COOKIE_ROUTE:     # a cached route table's answers
+        return repr(route_table_flows(old, cookie)) != repr(route_table_flows(new, cookie))
     decoded = decode_cookie(cookie)
     if decoded is None:
         return False
@@ -157,7 +169,7 @@ def reconcile(router: Router, table: MappingTable,
         flow_id = key(flow.table, flow.priority, flow.match)
         if flow_id in desired_keys:
             continue
-        if flow.cookie & COOKIE_KIND_MASK == COOKIE_MAPPING and router.on_demand:
+        if flow.cookie & COOKIE_KIND_MASK in (COOKIE_MAPPING, COOKIE_ROUTE) and router.on_demand:
             cached.setdefault(flow.cookie, []).append(flow)
             continue
         if flow.cookie & COOKIE_KIND_MASK == COOKIE_NEGATIVE and router.on_demand and \
@@ -178,7 +190,12 @@ def reconcile(router: Router, table: MappingTable,
 
 
 def _still_valid(router: Router, table: MappingTable, flow: InstalledFlow) -> bool:
-    """The flow is one the entry's mapping would install today, doing the same."""
+    """The flow is one the entry's mapping (or route table) would install today, doing
+    the same."""
+    if flow.cookie & COOKIE_KIND_MASK == COOKIE_ROUTE:
+        routes = route_table_flows(router, flow.cookie) or []
+        wanted = {flow_key(f): instructions_of(f) for f in routes}
+        return wanted.get(key(flow.table, flow.priority, flow.match)) == flow.instructions
     decoded = decode_cookie(flow.cookie)
     mapping: Mapping | None = table.lookup(*decoded) if decoded else None
     if mapping is None:

@@ -34,6 +34,7 @@ class Host:
 
 
 LOCAL = "local"               # the implicit route's target: the VPC's own addresses
+ROUTER_MAC = "02:76:70:63:00:01"   # the VPC router's MAC ("vpc" in ASCII): every subnet's .1
 
 
 @dataclass(frozen=True)
@@ -126,3 +127,14 @@ class Topology:
             if vm.vpc == vpc and vm.ip == ip:
                 return vm
         return None
+
+    def route_target(self, vpc: str, route: Route) -> Vm | None:
+        """The VM (ENI) a route of `vpc` delivers to; None for a local route or a blackhole."""
+        vm = self.vms.get(route.target)
+        return vm if route.target != LOCAL and vm is not None and vm.vpc == vpc else None
+
+    def blackhole(self, vpc: str, route: Route) -> bool:
+        """A route whose target VM was deleted from the running lab: as in AWS it stays in
+        its table (shown as blackhole) and drops its traffic, until a VM of that name is
+        added back. Validation keeps a topology file from starting with one."""
+        return route.target != LOCAL and self.route_target(vpc, route) is None

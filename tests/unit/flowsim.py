@@ -7,6 +7,8 @@ fakeoftable does. `tunnel` carries a packet from one router to the next.
 """
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
 from vpclab.pipeline import Flow
 from vpclab.plan import TUNNEL_PORT
 
@@ -20,9 +22,11 @@ def _matches(match: dict, packet: dict) -> bool:
         have = packet.get(field)
         if have is None:
             return False
-        if isinstance(want, tuple):          # (value, mask) on a MAC or an integer
+        if isinstance(want, tuple):          # (value, mask) on a MAC, an IPv4 address or an integer
             value, mask = want
-            if isinstance(value, str):
+            if isinstance(value, str) and "." in value:
+                have, value, mask = (int(IPv4Address(v)) for v in (have, value, mask))
+            elif isinstance(value, str):
                 have, value, mask = _mac(have), _mac(value), _mac(mask)
             if have & mask != value & mask:
                 return False
@@ -60,8 +64,9 @@ def walk(flows: list[Flow], packet: dict) -> list[tuple]:
 
 
 def _move(packet: dict, src: str, dst: str, bits: int, src_ofs: int = 0, dst_ofs: int | None = None):
-    if dst_ofs is None:                      # a whole field (MAC, IP)
-        return packet[src]
+    if dst_ofs is None:                      # a whole field (MAC, IP); a register holds a number
+        value = packet[src]
+        return int(IPv4Address(value)) if dst.startswith("reg") and isinstance(value, str) else value
     value = (packet.get(src, 0) >> src_ofs) & ((1 << bits) - 1)     # absent reads as 0, as in OVS
     keep = packet.get(dst, 0) & ~(((1 << bits) - 1) << dst_ofs)
     return keep | (value << dst_ofs)

@@ -16,7 +16,7 @@ from vpclab.pipeline.entries import entry_flows
 from vpclab.pipeline.tables import (
     CHECK, ETH_IP, PRIO_NEGATIVE, SOURCE_ENI_REG, Decision, Flow, LocalPort, Miss, Router, check_failed_cookie,
 )
-from vpclab.topology import NEGATIVE_TTL
+from vpclab.topology import NEGATIVE_TTL, ROUTER_MAC
 
 
 def decide_check(router: Router, miss: Miss, table: MappingTable) -> Decision:
@@ -64,9 +64,14 @@ def _source_by_eni(miss: Miss, table: MappingTable) -> Mapping | None:
 
 
 def _source_by_address(miss: Miss, table: MappingTable) -> Mapping | None:
-    """VXLAN: the ENI that owns the inner source IP, or an appliance by its MAC."""
+    """VXLAN: the ENI that owns the inner source IP, or an appliance by its MAC. What an
+    appliance forwarded through the VPC router carries the router's MAC: VXLAN has no
+    room for the ENI, so an appliance of the VPC on the outer source host vouches."""
     source = table.lookup(miss.vni, miss.target)
     if source is None or source.host_ip != miss.tun_src:
+        if miss.eth_src == ROUTER_MAC:
+            return next((m for m in table if m.vni == miss.vni and not m.source_dest_check
+                         and m.host_ip == miss.tun_src), source)
         source = table.appliance(miss.vni, miss.eth_src) or source    # a NAT speaking for others
     return source
 

@@ -1,7 +1,8 @@
 """The cache: everything a router may hold for one (VPC, IP) mapping, all under that
 mapping's cookie (tables.mapping_cookie), so invalidating it is one flow-mod.
 
-Its ARP answer (arp.py) and forwarding entry (forward.py); for a remote VM, trust in
+Its ARP answer (arp.py) and forwarding entry (forward.py); in a VPC with subnets, the
+VM as a routed packet's next hop (route.py); for a remote VM, trust in
 its host as a source (check_flow: its packets pass CHECK without asking the service);
 for an ENI whose source/destination check is off, reach and trust by its MAC.
 `preload` mode pushes every entry of the router's VPCs at connect; on-demand mode
@@ -10,9 +11,13 @@ in check.py because the check's decisions cache whole entries: check.py imports 
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vpclab.mapping import Mapping, MappingTable
 from vpclab.pipeline.arp import arp_responder_actions
 from vpclab.pipeline.forward import forward_actions
+from vpclab.pipeline.route import nexthop_flow
+from vpclab.topology import ROUTER_MAC
 from vpclab.pipeline.tables import (
     ARP, ARP_REQUEST, CHECK, DELIVER, ETH_ARP, ETH_IP, FORWARD, PRIO_APPLIANCE, PRIO_ENTRY, SOURCE_ENI_REG,
     Flow, Router, mapping_cookie,
@@ -53,6 +58,8 @@ def entry_flows(router: Router, mapping: Mapping, idle_timeout: int = 0) -> list
     """Everything a router may hold for one mapping: answer, forward, verify as a source."""
     remote = mapping.host != router.host
     flows = mapping_flows(router, mapping, idle_timeout)
+    if router.routed(mapping.vni) is not None:      # a routed packet's next hop (route.py)
+        flows.append(replace(nexthop_flow(mapping), idle_timeout=idle_timeout))
     flows += [check_flow(mapping, idle_timeout, router.eni_option)] if remote else []
     if not mapping.source_dest_check:
         flows += appliance_flows(router, mapping, remote, idle_timeout)
@@ -69,4 +76,10 @@ def appliance_flows(router: Router, mapping: Mapping, remote: bool, idle_timeout
         flows.append(Flow(CHECK, PRIO_APPLIANCE, {**base, "eth_src": mapping.mac,
                                                   "tun_ipv4_src": str(mapping.host_ip)},
                           goto=DELIVER, cookie=cookie, idle_timeout=idle_timeout))
+        if router.routed(mapping.vni) is not None:
+            # what it forwards through the VPC router arrives with the router's MAC: VXLAN
+            # carries no ENI, so its host is all that says who sent it (check.py)
+            flows.append(Flow(CHECK, PRIO_APPLIANCE, {**base, "eth_src": ROUTER_MAC,
+                                                      "tun_ipv4_src": str(mapping.host_ip)},
+                              goto=DELIVER, cookie=cookie, idle_timeout=idle_timeout))
     return flows

@@ -11,14 +11,15 @@ too and decide.py hands it the tunnel's misses: below both, they keep imports on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from vpclab.mapping import Mapping
 
-CLASSIFY, ARP, FORWARD, CHECK, DELIVER = 0, 10, 20, 25, 30
+CLASSIFY, ARP, ROUTE, NEXTHOP, FORWARD, CHECK, DELIVER = 0, 10, 15, 17, 20, 25, 30
 
 PRIO_DROP_MCAST = 200
+PRIO_ROUTE = 100       # + the destination's prefix length: longest prefix first
 PRIO_ENTRY = 100
 PRIO_APPLIANCE = 90    # by MAC only, for an ENI whose source/destination check is off
 PRIO_NEGATIVE = 50     # below entries: an IP entry for the same address (another MAC) wins
@@ -37,11 +38,14 @@ ENI_FIELD = "tun_metadata0"       # where OVS maps the option (a TLV map the ser
 SOURCE_ENI_REG = "reg0"           # the sending ENI's key: set by classification, both ways
 DESTINATION_ENI_REG = "reg1"      # the receiving ENI's key, read from the option
 NO_ENI = 0                        # what a register holds when the option was missing
+ROUTE_TABLE_REG = "reg2"          # the sender's subnet's route table (set by classification)
+NEXT_HOP_REG = "reg3"             # the routed packet's next hop (an IPv4 address of the VPC)
 
 COOKIE_ROUTER = 0x0            # the router's own ports and defaults
 COOKIE_MAPPING = 0x01 << 56    # | VNI << 32 | IPv4: one cookie per cached mapping
 COOKIE_NEGATIVE = 0x02 << 56   # | VNI << 32 | IPv4: an unknown target, remembered briefly
 COOKIE_CHECK_FAILED = 0x03 << 56  # receive-side check failures: their drops are counted
+COOKIE_ROUTE = 0x04 << 56     # | VNI << 32 | route table id: one route table's cached routes
 COOKIE_KIND_MASK = 0xFF << 56
 
 # Actions are tuples, read by ofmsg.py and by the test table simulator:
@@ -78,10 +82,55 @@ def check_failed_cookie(vni: int, ip: IPv4Address) -> int:
     return COOKIE_CHECK_FAILED | (vni << 32) | int(ip)
 
 
+def route_cookie(vni: int, table_id: int) -> int:
+    """One cookie per (VPC, route table): a route change invalidates that table's cache."""
+    return COOKIE_ROUTE | (vni << 32) | table_id
+
+
 @dataclass(frozen=True)
 class LocalPort:
     ofport: int
     mapping: Mapping
+    route_table: int = 0          # its subnet's route table id; 0: its VPC has no router
+
+
+@dataclass(frozen=True)
+class RouteEntry:
+    """One route as a router applies it: `target` is the ENI's mapping, or None for the
+    local route (`local`) and for a blackhole (a target VM that no longer exists)."""
+
+    destination: IPv4Network
+    target_name: str
+    target: Mapping | None = None
+    local: bool = False
+
+    @property
+    def blackhole(self) -> bool:
+        return not self.local and self.target is None
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    id: int                       # what ROUTE_TABLE_REG holds for its subnets' VMs (1: main)
+    name: str
+    routes: tuple[RouteEntry, ...]
+
+    def lookup(self, ip: IPv4Address) -> RouteEntry | None:
+        """Longest prefix first, as the VPC router does."""
+        hits = [r for r in self.routes if ip in r.destination]
+        return max(hits, key=lambda r: r.destination.prefixlen, default=None)
+
+
+@dataclass(frozen=True)
+class RoutedVpc:
+    """A VPC with subnets, as its routers see it: every subnet's gateway and every table."""
+
+    vni: int
+    gateways: tuple[IPv4Address, ...]
+    tables: tuple[RouteTable, ...]
+
+    def table(self, table_id: int) -> RouteTable | None:
+        return next((t for t in self.tables if t.id == table_id), None)
 
 
 @dataclass(frozen=True)
@@ -95,10 +144,14 @@ class Router:
     ports: tuple[LocalPort, ...] = field(default_factory=tuple)
     miss_rate: int = 100
     eni_option: bool = False     # Geneve: ENI keys travel in a tunnel option
+    routing: tuple[RoutedVpc, ...] = ()   # its VPCs that have subnets (a VPC router)
 
     @property
     def vnis(self) -> set[int]:
         return {p.mapping.vni for p in self.ports}
+
+    def routed(self, vni: int) -> RoutedVpc | None:
+        return next((v for v in self.routing if v.vni == vni), None)
 
     def port_of(self, mapping: Mapping) -> int | None:
         return next((p.ofport for p in self.ports if p.mapping == mapping), None)
@@ -121,6 +174,8 @@ class Miss:
     eth_src: str = ""
     source_key: int | None = None            # Geneve: the ENIs the option names
     destination_key: int | None = None
+    table: int | None = None                 # where it missed (ROUTE, NEXTHOP; None: elsewhere)
+    route_table: int = 0                     # ROUTE: the sender's subnet's route table
 
 
 @dataclass(frozen=True)

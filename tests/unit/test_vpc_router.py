@@ -1,0 +1,171 @@
+"""The VPC router's decisions, walked through the in-memory flow table: gateways answered
+on the host, routes by longest prefix, local vs an ENI target, blackholes, the frame
+rewritten as a router does and the TTL left alone, in both modes and encapsulations."""
+import dataclasses
+from ipaddress import IPv4Address
+
+import pytest
+
+from tests.unit.flowsim import tunnel, walk
+from vpclab.inventory import Inventory
+from vpclab.pipeline import (
+    ARP, CHECK, COOKIE_KIND_MASK, COOKIE_ROUTE, NEXTHOP, OFPP_IN_PORT, ROUTE, Miss, decide_miss,
+    route_cookie, router_flows,
+)
+from vpclab.plan import TUNNEL_PORT
+from vpclab.sync import change_ops, static_flows
+from vpclab.topology import ROUTER_MAC
+from vpclab.validation import load_topology
+from tests.unit.conftest import TOPOLOGIES
+
+A, B, C = 1, 2, 3          # hv-a (web-1), hv-b (fw), hv-c (app-1)
+
+
+def lab(mode="on-demand", encap="geneve"):
+    topology = dataclasses.replace(load_topology(TOPOLOGIES / "vpc-router.yaml"),
+                                   mapping_mode=mode, encap=encap)
+    return Inventory.from_topology(topology)
+
+
+def vm(inventory, name):
+    t = inventory.topology.vms[name]
+    return t, inventory.ports[name]
+
+
+def ip_from(inventory, name, dst, eth_dst=ROUTER_MAC, src=None, ttl=64):
+    t, port = vm(inventory, name)
+    return {"in_port": port, "eth_src": t.mac, "eth_dst": eth_dst, "eth_type": 0x0800,
+            "ipv4_src": src or str(t.ip), "ipv4_dst": dst, "ip_ttl": ttl}
+
+
+def run(inventory, dpid, flows, packet, tun_src=None):
+    """Walk `packet` through router `dpid`; answer each miss as the mapping service would
+    (its flows added; a resubmit walks it again, an output is where it went)."""
+    router, table = inventory.routers()[dpid], inventory.table()
+    for _ in range(4):
+        fates = walk(flows, packet)
+        asks = [f for f in fates if f[0] == "controller"]
+        if not asks:
+            return flows, fates
+        seen = asks[0][2]
+        miss = miss_of(asks[0][1], seen, tun_src)
+        decision = decide_miss(router, miss, table)
+        flows = flows + decision.flows
+        if decision.output is not None:
+            return flows, [("output", decision.output, seen)]
+        if not decision.resubmit:
+            return flows, []
+    raise AssertionError("still asking after four answers")
+
+
+def miss_of(table_id, seen, tun_src):
+    vni = seen["metadata"]
+    if table_id == CHECK:
+        keys = [seen.get(reg) or None for reg in ("reg0", "reg1")]
+        return Miss(TUNNEL_PORT, vni, IPv4Address(seen["ipv4_src"]), False, seen["eth_dst"],
+                    IPv4Address(tun_src), IPv4Address(seen["ipv4_dst"]), seen["eth_src"], *keys)
+    if table_id == ARP:
+        return Miss(seen["in_port"], vni, IPv4Address(seen["arp_tpa"]), True)
+    target = IPv4Address(seen["reg3"]) if table_id == NEXTHOP else IPv4Address(seen["ipv4_dst"])
+    return Miss(seen["in_port"], vni, target, False, seen["eth_dst"], table=table_id,
+                route_table=seen.get("reg2", 0))
+
+
+@pytest.mark.parametrize("mode", ["on-demand", "preload"])
+def test_the_gateway_is_answered_by_the_router_itself(mode):
+    inventory = lab(mode)
+    t, port = vm(inventory, "app-1")
+    request = {"in_port": port, "eth_src": t.mac, "eth_dst": "ff:ff:ff:ff:ff:ff", "eth_type": 0x0806,
+               "arp_op": 1, "arp_sha": t.mac, "arp_spa": str(t.ip), "arp_tha": "00:00:00:00:00:00",
+               "arp_tpa": "10.50.2.1"}
+    (fate,) = walk(router_flows(inventory.routers()[C]), request)      # no miss: on the host
+    assert fate[:2] == ("output", OFPP_IN_PORT)
+    assert (fate[2]["arp_op"], fate[2]["arp_sha"], fate[2]["arp_spa"]) == (2, ROUTER_MAC, "10.50.2.1")
+
+
+@pytest.mark.parametrize("encap", ["geneve", "vxlan"])
+@pytest.mark.parametrize("mode", ["on-demand", "preload"])
+def test_app_reaches_web_through_the_firewall_and_the_router_stays_invisible(mode, encap):
+    inventory = lab(mode, encap)
+    routers = inventory.routers()
+    fw, fw_port = vm(inventory, "fw")
+    web, web_port = vm(inventory, "web-1")
+    # hv-c: app-1's route table sends web's subnet to fw, over the tunnel to hv-b
+    _, (sent,) = run(inventory, C, static_flows(routers[C], inventory.table()),
+                     ip_from(inventory, "app-1", "10.50.1.10"))
+    assert sent[:2] == ("output", TUNNEL_PORT)
+    frame = sent[2]
+    assert (frame["eth_src"], frame["eth_dst"]) == (ROUTER_MAC, fw.mac)
+    assert frame["tun_ipv4_dst"] == str(routers[B].ports[0].mapping.host_ip)
+    assert frame["ip_ttl"] == 64 and frame["ipv4_dst"] == "10.50.1.10"       # no TTL change
+    # hv-b: verified, delivered to the appliance
+    _, (delivered,) = run(inventory, B, static_flows(routers[B], inventory.table()),
+                          tunnel(frame, "192.168.100.3"), "192.168.100.3")
+    assert delivered[:2] == ("output", fw_port)
+    # fw forwards it (its own MAC, app-1's address) to its gateway: dmz's main table, local
+    forwarded = {**ip_from(inventory, "fw", "10.50.1.10", src="10.50.2.20"), "ip_ttl": 63}
+    _, (sent,) = run(inventory, B, static_flows(routers[B], inventory.table()), forwarded)
+    assert sent[:2] == ("output", TUNNEL_PORT)
+    assert (sent[2]["eth_src"], sent[2]["eth_dst"], sent[2]["ip_ttl"]) == (ROUTER_MAC, web.mac, 63)
+    # hv-a: the appliance spoke for app-1 (Geneve: by its ENI key; VXLAN: its host vouches)
+    _, (arrived,) = run(inventory, A, static_flows(routers[A], inventory.table()),
+                        tunnel(sent[2], "192.168.100.2"), "192.168.100.2")
+    assert arrived[:2] == ("output", web_port)
+
+
+def test_longest_prefix_first_and_a_cached_local_route_does_not_shadow_a_specific_one():
+    inventory = lab("on-demand")
+    routers = inventory.routers()
+    fw, _ = vm(inventory, "fw")
+    flows = static_flows(routers[C], inventory.table())
+    flows, (to_fw,) = run(inventory, C, flows, ip_from(inventory, "app-1", "10.50.9.9"))
+    assert to_fw[2]["eth_dst"] == fw.mac                    # local route: fw's own address
+    cached = [f for f in flows if f.table == ROUTE and f.cookie & COOKIE_KIND_MASK == COOKIE_ROUTE]
+    assert sorted(f.priority - 100 for f in cached) == [16, 24]    # /16 local, /24 inside it
+    assert walk(flows, ip_from(inventory, "app-1", "10.50.1.10"))[0][2]["eth_dst"] == fw.mac
+
+
+def test_same_subnet_traffic_is_not_routed():
+    inventory = lab("on-demand")
+    web, _ = vm(inventory, "web-1")
+    flows = router_flows(inventory.routers()[C])
+    (asked,) = walk(flows, ip_from(inventory, "app-1", "10.50.2.30", eth_dst="02:00:00:00:00:99"))
+    assert asked[:2] == ("controller", 20)                  # FORWARD's miss, not ROUTE's
+
+
+def test_no_route_is_dropped_and_remembered_briefly():
+    inventory = lab("on-demand")
+    router = inventory.routers()[C]
+    miss = Miss(vm(inventory, "app-1")[1], 1001, IPv4Address("8.8.8.8"), False, ROUTER_MAC,
+                table=ROUTE, route_table=2)
+    decision = decide_miss(router, miss, inventory.table())
+    (drop,) = decision.flows
+    assert not decision.resubmit and drop.actions == () and drop.goto is None and drop.hard_timeout
+
+
+@pytest.mark.parametrize("mode", ["on-demand", "preload"])
+def test_a_deleted_target_is_a_blackhole_until_it_is_back(mode):
+    inventory = lab(mode)
+    gone = inventory.remove("fw")
+    (table,) = [t for t in gone.routers()[C].routed(1001).tables if t.name == "via-fw"]
+    assert [r.blackhole for r in table.routes] == [False, True]
+    flows = static_flows(gone.routers()[C], gone.table())
+    assert run(gone, C, flows, ip_from(gone, "app-1", "10.50.1.10"))[1] == []      # dropped
+    fw = inventory.topology.vms["fw"]
+    back = gone.add("fw", {"vpc": "shop", "subnet": "dmz", "host": "hv-b", "ip": str(fw.ip),
+                           "mac": fw.mac, "source_dest_check": False})
+    flows = static_flows(back.routers()[C], back.table())
+    _, (sent,) = run(back, C, flows, ip_from(back, "app-1", "10.50.1.10"))
+    assert sent[2]["eth_dst"] == fw.mac
+
+
+def test_a_route_change_invalidates_only_the_routers_that_cached_that_table():
+    old = lab("on-demand")
+    new = old.delete_route("shop", "via-fw", "10.50.1.0/24")
+    via_fw, main = route_cookie(1001, 2), route_cookie(1001, 1)
+    on_c = change_ops(old.routers()[C], new.routers()[C], old.table(), new.table(), {via_fw})
+    on_a = change_ops(old.routers()[A], new.routers()[A], old.table(), new.table(), {main})
+    assert on_c.invalidate == [via_fw] and on_a.invalidate == []
+    _, (sent,) = run(new, C, static_flows(new.routers()[C], new.table()),
+                     ip_from(new, "app-1", "10.50.1.10"))
+    assert sent[2]["eth_dst"] == new.topology.vms["web-1"].mac      # straight to web-1 now

@@ -1,0 +1,55 @@
+"""A VPC's router as every virtual router applies it: the topology's subnets and route
+tables resolved against the mapping table (pure data, for `vpclab.pipeline.route`).
+
+A route table gets a small number a router can match in a register (the main table,
+which holds only the implicit local route, is 1; the named tables follow in name order),
+and each route's target is resolved to that VM's mapping. A target VM that no longer
+exists (deleted live) leaves its route in place as a blackhole, as in AWS, until a VM
+of that name is back.
+"""
+from __future__ import annotations
+
+from vpclab.mapping import MappingTable
+from vpclab.pipeline.tables import RoutedVpc, RouteEntry, RouteTable
+from vpclab.topology import LOCAL, Topology, Vm, Vpc
+
+MAIN_TABLE = 1
+
+
+def table_ids(vpc: Vpc) -> dict[str | None, int]:
+    """Route table name -> the id its subnets' VMs carry (None: the main table)."""
+    return {None: MAIN_TABLE, **{name: MAIN_TABLE + 1 + i
+                                 for i, name in enumerate(sorted(vpc.route_tables))}}
+
+
+def routed_vpc(topology: Topology, vpc: Vpc, table: MappingTable) -> RoutedVpc:
+    ids = table_ids(vpc)
+    tables = tuple(RouteTable(ids[name], name or "main", tuple(
+        _entry(topology, vpc, route.destination, route.target, table)
+        for route in vpc.routes(name))) for name in ids)
+    gateways = tuple(s.gateway for s in sorted(vpc.subnets.values(), key=lambda s: s.cidr))
+    return RoutedVpc(vpc.vni, gateways, tables)
+
+
+def _entry(topology: Topology, vpc: Vpc, destination, target: str,
+           table: MappingTable) -> RouteEntry:
+    if target == LOCAL:
+        return RouteEntry(destination, target, local=True)
+    vm = topology.vms.get(target)
+    mapping = table.lookup(vpc.vni, vm.ip) if vm is not None and vm.vpc == vpc.name else None
+    return RouteEntry(destination, target, mapping)
+
+
+def routing(topology: Topology, table: MappingTable, vnis: set[int]) -> tuple[RoutedVpc, ...]:
+    """The routed VPCs among `vnis` (a router's), in VNI order."""
+    return tuple(routed_vpc(topology, vpc, table)
+                 for vpc in sorted(topology.vpcs.values(), key=lambda v: v.vni)
+                 if vpc.routed and vpc.vni in vnis)
+
+
+def port_route_table(topology: Topology, vm: Vm) -> int:
+    """The route table id of a VM's subnet; 0 when its VPC has no subnets."""
+    vpc = topology.vpcs[vm.vpc]
+    if not vpc.routed or vm.subnet is None:
+        return 0
+    return table_ids(vpc)[vpc.subnets[vm.subnet].route_table]
