@@ -11,6 +11,9 @@ both work. Routes:
   PUT    /vms/NAME                 move it: {host}
   DELETE /vms/NAME                 remove it
   GET    /routers                  what each virtual router caches
+  GET    /routes                   every route table's routes (state, subnets, who caches it)
+  POST   /routes                   add a route: {table, destination, target}
+  DELETE /routes                   delete one: {table, destination}
   GET    /stats                    counters of the service and of each router
 
 Changes answer once every affected router has confirmed them (barrier), with
@@ -27,6 +30,7 @@ from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
 
 from vpclab.inventory import InventoryError
+from vpclab.vpc_router import route_rows
 from vpclab.state import remove_stale_socket
 
 VM_FIELDS = ("vpc", "host", "ip", "mac", "eni")
@@ -141,7 +145,18 @@ def route(service, method: str, path: str, body: dict):
             return service.cached_entries()
         case ("GET", ["stats"]):
             return service.stats()
-        case (_, ["mappings" | "vms" | "routers" | "stats", *_]):
+        case ("GET", ["routes"]):
+            return _routes(service)
+        case ("POST", ["routes"]):
+            vpc, table, destination = _route_key(service, body)
+            target = _text(body, "target", "the VM (its ENI) the route sends to, e.g. \"fw\"")
+            return service.apply(f"route add {vpc}/{table} {destination} -> {target}",
+                                 lambda inv: inv.add_route(vpc, table, destination, target))
+        case ("DELETE", ["routes"]):
+            vpc, table, destination = _route_key(service, body)
+            return service.apply(f"route del {vpc}/{table} {destination}",
+                                 lambda inv: inv.delete_route(vpc, table, destination))
+        case (_, ["mappings" | "vms" | "routers" | "stats" | "routes", *_]):
             raise ApiError(405, f"{method} is not allowed on {path}")
     raise ApiError(404, f"no such resource: {path} (see GET /mappings, /routers, /stats)")
 
@@ -160,6 +175,38 @@ def _add(service, body: dict) -> dict:
     result = service.apply(f"add {name}", lambda inv: inv.add(name, fields, port))
     vm = service.inventory.topology.vms[name]
     return {**result, **_port(service, name), "mac": vm.mac, "eni": vm.eni}
+
+
+def _routes(service) -> list[dict]:
+    """Every route, with the routers that cache its table now (on-demand mode)."""
+    inventory = service.inventory
+    with service.lock:
+        cached = None if inventory.topology.mapping_mode == "preload" else {
+            router.host: set(service.cached.get(dpid, ()))
+            for dpid, router in inventory.routers().items()}
+    return route_rows(inventory.topology, cached)
+
+
+def _route_key(service, body: dict) -> tuple[str, str, str]:
+    """(VPC, table, destination) of a route change; the table by name or VPC/NAME."""
+    name = _text(body, "table", "the route table's name, e.g. \"via-fw\" (or VPC/NAME)")
+    destination = _text(body, "destination", "a CIDR, e.g. \"10.50.1.0/24\"")
+    unknown = set(body) - {"table", "destination", "target"}
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))}; known: table, "
+                            "destination, target")
+    try:
+        vpc, table = service.inventory.find_table(name)
+    except InventoryError as exc:
+        raise ApiError(404, str(exc)) from None
+    return vpc, table, destination
+
+
+def _text(body: dict, key: str, what: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, f"say {key}: {what}")
+    return value
 
 
 def _port(service, name: str) -> dict:

@@ -50,6 +50,22 @@ def require_root(what: str = "vpclab.Lab") -> None:
                           f"root, e.g. `sudo python {script}`")
 
 
+def _table(name: str) -> str:
+    """A route table's name, or VPC/NAME, each part checked like any name."""
+    parts = name.split("/") if isinstance(name, str) else [name]
+    if len(parts) > 2:
+        raise VpclabError(f"route table {name!r}: a name, or VPC/NAME")
+    return "/".join(check_display_name(part, "route table name") for part in parts)
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=True))
+    except (ValueError, TypeError):
+        raise VpclabError(f"route destination {value!r} is not an IPv4 CIDR in network form, "
+                          "e.g. 10.50.1.0/24") from None
+
+
 def _ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
@@ -356,6 +372,24 @@ class Lab:
         """Remove a VM and its mapping; returns once every router that cached it confirmed."""
         check_display_name(name, "VM name")
         return self._confirmed(live.delete_vm(self.state, name))
+
+    def routes(self) -> list[dict[str, Any]]:
+        """What `vpclab mapping routes LAB --json` prints: every route of every VPC route table,
+        its state (local, active, blackhole), the subnets using it, the routers caching it."""
+        return api_client.call(self.state, "GET", "/routes")
+
+    def add_route(self, table: str, destination: str, target: str) -> ChangeReport:
+        """Add a route (AWS's create-route): `destination` (a CIDR) to `target` (a VM of the
+        table's VPC, its ENI). Returns once every router that cached that table confirmed its
+        invalidation (preload: has the new route)."""
+        body = {"table": _table(table), "destination": _cidr(destination),
+                "target": check_display_name(target, "route target (a VM name)")}
+        return self._confirmed(api_client.call(self.state, "POST", "/routes", body))
+
+    def delete_route(self, table: str, destination: str) -> ChangeReport:
+        """Delete a route (the implicit local route cannot be); confirmed as add_route is."""
+        body = {"table": _table(table), "destination": _cidr(destination)}
+        return self._confirmed(api_client.call(self.state, "DELETE", "/routes", body))
 
     @staticmethod
     def _confirmed(result: dict[str, Any]) -> ChangeReport:

@@ -53,3 +53,27 @@ def port_route_table(topology: Topology, vm: Vm) -> int:
     if not vpc.routed or vm.subnet is None:
         return 0
     return table_ids(vpc)[vpc.subnets[vm.subnet].route_table]
+
+
+def route_rows(topology: Topology, cached: dict[str, set[int]] | None) -> list[dict]:
+    """Every route of every table, as `vpclab mapping routes` and GET /routes show it: its
+    state (local, active, blackhole), the subnets that use its table and, on-demand, the
+    routers that cache that table's answers now (`cached`: host -> cookies; None: preload)."""
+    from vpclab.pipeline.tables import route_cookie     # the cookie layout lives there
+    rows = []
+    for vpc in topology.vpcs.values():
+        if not vpc.routed:
+            continue
+        for name, table_id in table_ids(vpc).items():
+            subnets = sorted(s.name for s in vpc.subnets.values() if s.route_table == name)
+            cookie = route_cookie(vpc.vni, table_id)
+            holders = None if cached is None else sorted(h for h, c in cached.items() if cookie in c)
+            for route in vpc.routes(name):
+                state = "local" if route.target == LOCAL else \
+                    "blackhole" if topology.blackhole(vpc.name, route) else "active"
+                target = topology.vms.get(route.target)
+                rows.append({"vpc": vpc.name, "table": name or "main", "subnets": subnets,
+                             "destination": str(route.destination), "target": route.target,
+                             "target_ip": str(target.ip) if target and state == "active" else None,
+                             "state": state, "cached_on": holders})
+    return rows

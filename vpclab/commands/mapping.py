@@ -1,7 +1,8 @@
-"""vpclab mapping list|show|add|del LAB ...: the mapping service's table, through its API."""
+"""vpclab mapping list|show|add|del|routes|route LAB ...: the mapping service's table and the
+VPC route tables, through its API."""
 import json
 
-from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
+from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK, VpclabError
 from vpclab.lab import Lab
 from vpclab.report import table
 from vpclab.results import ChangeReport, ChangeUnconfirmed
@@ -25,6 +26,21 @@ def add_parser(verbs):
     rm = sub.add_parser("del", help="delete the ENI of a VM (removes the VM)")
     rm.add_argument("lab")
     rm.add_argument("vm")
+    routes = sub.add_parser("routes", help="every VPC route table's routes: state, subnets, "
+                                           "which routers cache them")
+    routes.add_argument("lab")
+    routes.add_argument("--json", action="store_true")
+    route = sub.add_parser("route", help="add or delete a route of a VPC route table",
+                           description="`route add LAB TABLE DEST TARGET` sends DEST (a CIDR) to "
+                                       "TARGET (a VM of the table's VPC: its ENI); `route del LAB "
+                                       "TABLE DEST` removes it. TABLE is a route table's name (or "
+                                       "VPC/NAME). Returns once every router that cached that "
+                                       "table confirmed.")
+    route.add_argument("op", choices=["add", "del"])
+    route.add_argument("lab")
+    route.add_argument("table")
+    route.add_argument("destination", help="a CIDR, e.g. 10.50.1.0/24")
+    route.add_argument("target", nargs="?", help="add: the VM the route sends to, e.g. fw")
     return p
 
 
@@ -53,9 +69,35 @@ def main(args) -> int:
     elif args.action == "add":
         return print_change(lambda: lab.add_vm(args.name, vpc=args.vpc, host=args.host,
                                                ip=args.ip, mac=args.mac, eni=args.eni))[0]
+    elif args.action == "routes":
+        rows = lab.routes()
+        print(json.dumps(rows, indent=1) if args.json else routes_table(rows))
+    elif args.action == "route":
+        return change_route(lab, args)
     else:
         return print_change(lambda: lab.delete_vm(args.vm))[0]
     return EXIT_OK
+
+
+def routes_table(rows: list[dict]) -> str:
+    if not rows:
+        return "no VPC of this lab has subnets: no VPC router, no route tables"
+    return table(["VPC", "TABLE", "SUBNETS", "DESTINATION", "TARGET", "STATE", "CACHED ON"],
+                 [[r["vpc"], r["table"], ",".join(r["subnets"]) or "-", r["destination"],
+                   r["target"] + (f" ({r['target_ip']})" if r["target_ip"] else ""), r["state"],
+                   "preload" if r["cached_on"] is None else ",".join(r["cached_on"]) or "-"]
+                  for r in rows])
+
+
+def change_route(lab: Lab, args) -> int:
+    if args.op == "add":
+        if not args.target:
+            raise VpclabError("say where the route goes: vpclab mapping route add LAB TABLE "
+                              "DEST TARGET (a VM of the table's VPC)")
+        return print_change(lambda: lab.add_route(args.table, args.destination, args.target))[0]
+    if args.target:
+        raise VpclabError("route del takes no target: vpclab mapping route del LAB TABLE DEST")
+    return print_change(lambda: lab.delete_route(args.table, args.destination))[0]
 
 
 def print_change(change) -> tuple[int, ChangeReport]:
