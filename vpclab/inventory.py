@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cached_property
+from ipaddress import ip_network
 from pathlib import Path
 
 from vpclab.mapping import MappingTable
@@ -40,7 +41,7 @@ class Inventory:
         if not path.exists():
             return cls.from_topology(topology)
         saved = json.loads(path.read_text())
-        return cls(check_topology(saved["topology"], str(path)), saved["ports"])
+        return cls(check_topology(saved["topology"], str(path), live=True), saved["ports"])
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -103,6 +104,48 @@ class Inventory:
         del raw["vms"][name]
         return Inventory(_check(raw), {k: v for k, v in self.ports.items() if k != name})
 
+    def add_route(self, vpc: str, table: str, destination: str, target: str) -> "Inventory":
+        """A route added to a table (AWS's create-route). Its target must be a VM of the VPC
+        now: a blackhole only arises when a target VM is deleted."""
+        raw = topology_to_raw(self.topology)
+        routes = _raw_table(raw, vpc, table)
+        if _find_route(routes, destination) is not None:
+            raise InventoryError(f"{vpc}/{table} already has a route to {destination}; "
+                                 "delete it first")
+        target_vm = self.topology.vms.get(target)
+        if target_vm is None or target_vm.vpc != vpc:
+            own = [vm.name for vm in self.topology.vms.values() if vm.vpc == vpc]
+            raise InventoryError(f"no VM named {target!r} in VPC {vpc}: a route's target is a "
+                                 f"VM of its VPC (its ENI); VMs: {', '.join(own) or 'none'}")
+        routes.append({"destination": destination, "target": target})
+        return Inventory(_check(raw), self.ports)
+
+    def delete_route(self, vpc: str, table: str, destination: str) -> "Inventory":
+        """A route removed from a table (AWS's delete-route); the local route cannot be."""
+        raw = topology_to_raw(self.topology)
+        routes = _raw_table(raw, vpc, table)
+        index = _find_route(routes, destination)
+        if index is None:
+            have = ", ".join(f"{r['destination']} -> {r['target']}" for r in routes) or "none"
+            raise InventoryError(f"{vpc}/{table} has no route to {destination}; its routes: "
+                                 f"{have} (the implicit local route cannot be deleted)")
+        del routes[index]
+        return Inventory(_check(raw), self.ports)
+
+    def find_table(self, name: str) -> tuple[str, str]:
+        """(VPC, table) for a route table's name, or for "VPC/TABLE" when two VPCs have a
+        table of that name (the command line names a table alone when it can)."""
+        tables = [(vpc.name, table) for vpc in self.topology.vpcs.values()
+                  for table in vpc.route_tables]
+        found = [t for t in tables if name in (t[1], f"{t[0]}/{t[1]}")]
+        if len(found) == 1:
+            return found[0]
+        choices = ", ".join(f"{vpc}/{table}" for vpc, table in (found or tables)) or "none"
+        if found:
+            raise InventoryError(f"route table {name!r} is in more than one VPC: say which, "
+                                 f"one of {choices}")
+        raise InventoryError(f"no route table {name!r}; route tables: {choices}")
+
     def _raw_with(self, name: str) -> dict:
         raw = topology_to_raw(self.topology)
         if name not in raw["vms"]:
@@ -129,10 +172,31 @@ class InventoryError(ValueError):
     """A change the inventory refuses; the message says why."""
 
 
+def _raw_table(raw: dict, vpc: str, table: str) -> list[dict]:
+    """A route table's entries in the raw form, to edit in place."""
+    if vpc not in raw["vpcs"]:
+        raise InventoryError(f"no VPC named {vpc!r}; VPCs: {', '.join(raw['vpcs']) or 'none'}")
+    tables = raw["vpcs"][vpc].get("route_tables", {})
+    if table not in tables:
+        raise InventoryError(f"VPC {vpc} has no route table {table!r}; its tables: "
+                             f"{', '.join(tables) or 'none'}")
+    return tables[table]
+
+
+def _find_route(routes: list[dict], destination: str) -> int | None:
+    """The index of the route to `destination` (compared as networks: 10.50.1.0/24 is
+    10.50.1.0/255.255.255.0); None if none, or if it is no CIDR (validation then says so)."""
+    try:
+        wanted = ip_network(destination)
+    except ValueError:
+        return None
+    return next((i for i, r in enumerate(routes) if ip_network(r["destination"]) == wanted), None)
+
+
 def _check(raw: dict) -> Topology:
     from vpclab.validation import TopologyError
     try:
-        return check_topology(raw, "change")
+        return check_topology(raw, "change", live=True)
     except TopologyError as exc:
         raise InventoryError("; ".join(str(i).replace("\n    hint:", " (hint:") +
                                        (")" if i.hint else "") for i in exc.issues)) from None

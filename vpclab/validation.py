@@ -18,9 +18,10 @@ import yaml
 
 from vpclab.errors import VpclabError
 from vpclab.names import DISPLAY_NAME_RULE, LAB_NAME_RULE, is_display_name, is_lab_name
+from vpclab.routes_validation import RoutesChecks
 from vpclab.topology import (
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ENTRIES, DEFAULT_MISS_RATE, DEFAULT_UNDERLAY_CIDR, ENCAPS,
-    DEFAULT_TTL, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES, Host, Topology, Vm, Vpc,
+    DEFAULT_TTL, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES, Host, Subnet, Topology, Vm, Vpc,
 )
 
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -34,8 +35,8 @@ UNDERLAY_KEYS = ("cidr",)
 DEFAULTS_KEYS = ("ttl",)
 MAPPING_KEYS = ("mode", "idle_timeout", "max_entries", "miss_rate")
 HOST_KEYS = ("underlay_ip",)
-VPC_KEYS = ("cidr", "vni")
-VM_KEYS = ("vpc", "host", "ip", "mac", "eni", "source_dest_check", "ttl")
+VPC_KEYS = ("cidr", "vni", "subnets", "route_tables")
+VM_KEYS = ("vpc", "host", "ip", "mac", "eni", "source_dest_check", "ttl", "subnet", "dhcp")
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,11 @@ def parse_topology(text: str, source: str = "<topology>") -> Topology:
     return check_topology(raw, source)
 
 
-def check_topology(raw: Any, source: str = "<topology>") -> Topology:
-    """Validate an already-parsed topology (a file's, or a running lab's after a change)."""
-    checker = _Checker()
+def check_topology(raw: Any, source: str = "<topology>", live: bool = False) -> Topology:
+    """Validate an already-parsed topology (a file's, or a running lab's after a change).
+    `live`: a running lab's inventory, where a route may target a VM deleted since (a
+    blackhole, as in AWS); a file may not start with one."""
+    checker = _Checker(live)
     topology = checker.topology(raw)
     if checker.issues:
         raise TopologyError(source, checker.issues)
@@ -98,12 +101,38 @@ def topology_to_raw(topology: Topology) -> dict[str, Any]:
         "underlay": {"cidr": str(topology.underlay)},
         "defaults": {"ttl": topology.default_ttl},
         "hosts": {h.name: {"underlay_ip": str(h.underlay_ip)} for h in topology.hosts.values()},
-        "vpcs": {v.name: {"cidr": str(v.cidr), "vni": v.vni} for v in topology.vpcs.values()},
-        "vms": {vm.name: {"vpc": vm.vpc, "host": vm.host, "ip": str(vm.ip), "mac": vm.mac,
-                          "eni": vm.eni, **({} if vm.source_dest_check else {"source_dest_check": False}),
-                          **({} if vm.ttl == topology.default_ttl else {"ttl": vm.ttl})}
-                for vm in topology.vms.values()},
+        "vpcs": {v.name: _vpc_to_raw(v) for v in topology.vpcs.values()},
+        "vms": {vm.name: _vm_to_raw(vm, topology.default_ttl) for vm in topology.vms.values()},
     }
+
+
+def _vpc_to_raw(vpc: Vpc) -> dict[str, Any]:
+    """A VPC's YAML form; subnets and route tables only if it has them (an older file's
+    form stays exactly what it was)."""
+    raw: dict[str, Any] = {"cidr": str(vpc.cidr), "vni": vpc.vni}
+    if vpc.subnets:
+        raw["subnets"] = {s.name: {"cidr": str(s.cidr), **({"route_table": s.route_table}
+                                                           if s.route_table else {})}
+                          for s in vpc.subnets.values()}
+    if vpc.route_tables:
+        raw["route_tables"] = {name: [{"destination": str(r.destination), "target": r.target}
+                                      for r in routes]
+                               for name, routes in vpc.route_tables.items()}
+    return raw
+
+
+def _vm_to_raw(vm: Vm, default_ttl: int) -> dict[str, Any]:
+    raw: dict[str, Any] = {"vpc": vm.vpc, "host": vm.host, "ip": str(vm.ip), "mac": vm.mac,
+                           "eni": vm.eni}
+    if not vm.source_dest_check:
+        raw["source_dest_check"] = False
+    if vm.ttl != default_ttl:
+        raw["ttl"] = vm.ttl
+    if vm.subnet is not None:
+        raw["subnet"] = vm.subnet
+    if vm.dhcp:
+        raw["dhcp"] = True
+    return raw
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -156,14 +185,27 @@ def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f"did you mean {close[0]!r}? known: {known}" if close else f"known: {known}"
 
 
-class _Checker:
+class _Checker(RoutesChecks):
     """Walks the raw YAML once, recording issues and building the model."""
 
-    def __init__(self) -> None:
+    suggest = staticmethod(_did_you_mean)
+
+    def __init__(self, live: bool = False) -> None:
+        super().__init__()
         self.issues: list[Issue] = []
+        self.warnings: list[str] = []
+        self.live = live
 
     def add(self, path: str, message: str, hint: str = "") -> None:
         self.issues.append(Issue(path, message, hint))
+
+    def warn(self, text: str) -> None:
+        """Accepted, but worth saying (`vpclab validate` and `up` print it)."""
+        self.warnings.append(text)
+
+    @staticmethod
+    def kind(value: Any) -> str:
+        return _kind(value)
 
     # -- generic shapes ------------------------------------------------------
     def mapping(self, value: Any, path: str, keys: tuple[str, ...], empty_ok: bool = True) -> dict:
@@ -226,9 +268,11 @@ class _Checker:
         vpcs = self.vpcs(self.named_section(raw, "vpcs"))
         default_ttl = self.defaults_section(raw.get("defaults"))
         vms = self.vms(raw.get("vms"), hosts, vpcs, default_ttl)
+        named = set(raw["vms"]) if isinstance(raw.get("vms"), dict) else set()
+        self.route_targets(vpcs, vms, named)
         return Topology(name, str(description), encap, mode, idle, max_entries, miss_rate,
                         hosts, vpcs, vms, underlay=underlay or DEFAULT_UNDERLAY_CIDR,
-                        default_ttl=default_ttl)
+                        default_ttl=default_ttl, warnings=tuple(self.warnings))
 
     def lab_name(self, value: Any) -> str:
         if value is None:
@@ -326,18 +370,20 @@ class _Checker:
     def vpcs(self, raw: dict) -> dict[str, Vpc]:
         cidrs: dict[str, IPv4Network] = {}
         vnis: dict[str, int | None] = {}
+        layouts: dict[str, tuple] = {}
         owner: dict[int, str] = {}
         for name, body in raw.items():
             path = f"vpcs.{name}"
             body = self.mapping(body, path, VPC_KEYS, empty_ok=False)
             cidr = self.cidr(body.get("cidr"), f"{path}.cidr") if body else None
             vni = self.vni(body.get("vni"), f"{path}.vni", owner, name) if body else None
+            layouts[name] = self.vpc_layout(name, body, cidr) if body else ({}, {})
             if cidr is not None:
                 cidrs[name] = cidr
             vnis[name] = vni
         used = set(owner)
         free = (n for n in range(FIRST_VNI, MAX_VNI) if n not in used)
-        return {name: Vpc(name, cidrs[name], vnis[name] or next(free))
+        return {name: Vpc(name, cidrs[name], vnis[name] or next(free), *layouts[name])
                 for name in vnis if name in cidrs}
 
     def network(self, value: Any, path: str, example: str) -> IPv4Network | None:
@@ -455,9 +501,10 @@ class _Checker:
                 self.add(f"{path}.{key}", f"unknown {what} {value!r}", _did_you_mean(value, list(known)))
                 ok = False
         ip = self.ip(body["ip"], f"{path}.ip") if "ip" in body else None
-        if ip is not None and isinstance(vpc_name, str) and vpc_name in vpcs and \
-                not self.ip_fits(ip, vpcs[vpc_name], f"{path}.ip"):
-            ok = False
+        vpc = vpcs.get(vpc_name) if isinstance(vpc_name, str) else None
+        fits, subnet = self.vm_place(body, path, vpc, ip) if vpc else (True, None)
+        dhcp = self.vm_dhcp(body, path, vpc)
+        ok = ok and fits and dhcp is not None
         mac = self.mac(body.get("mac"), f"{path}.mac")
         eni = body.get("eni")
         if eni is not None and (not isinstance(eni, str) or not ENI.fullmatch(eni)):
@@ -472,17 +519,23 @@ class _Checker:
         if not ok or ip is None or mac is False:
             return None
         return Vm(name, index, vpc_name, host, ip, mac or default_mac(vpc_name, name),
-                  eni or default_eni(vpc_name, name), check, ttl)
+                  eni or default_eni(vpc_name, name), check, ttl, subnet, bool(dhcp))
 
-    def ip_fits(self, ip: IPv4Address, vpc: Vpc, path: str) -> bool:
+    def ip_fits(self, ip: IPv4Address, vpc: Vpc, path: str, subnet: Subnet | None = None) -> bool:
+        """In the VPC, and not one of the addresses AWS reserves in its subnet (the VPC's
+        CIDR when it has no subnets): the network, .1 (the router), .2 (DNS), .3, and the
+        broadcast address."""
         net = vpc.cidr
         if ip not in net:
             self.add(path, f"{ip} is outside {vpc.name} ({net})",
                      f"pick an address in {net[4]}-{net[-2]}")
             return False
+        net = subnet.cidr if subnet else net
+        where = f"subnet {subnet.name} ({net})" if subnet else str(net)
         if ip < net[4] or ip == net[-1]:
-            self.add(path, f"{ip} is reserved by AWS in {net}",
-                     f"the first four ({net[0]}-{net[3]}) and the last ({net[-1]}) addresses are reserved")
+            self.add(path, f"{ip} is reserved by AWS in {where}",
+                     f"the first four ({net[0]}-{net[3]}) and the last ({net[-1]}) addresses are "
+                     f"reserved; pick one in {net[4]}-{net[-2]}")
             return False
         return True
 
