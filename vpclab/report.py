@@ -1,6 +1,8 @@
 """Text the CLI prints: tables and lab summaries."""
 from __future__ import annotations
 
+import sys
+
 from vpclab.plan import FabricPlan
 from vpclab.topology import Topology
 
@@ -17,6 +19,13 @@ def summary(topology: Topology) -> str:
         return f"{count} {word}{'s' if count != 1 else ''}"
     return (f"{n(len(topology.hosts), 'host')}, {n(len(topology.vpcs), 'VPC')}, "
             f"{n(len(topology.vms), 'VM')}; {topology.encap}, mapping {topology.mapping_mode}")
+
+
+def print_warnings(topology: Topology) -> None:
+    """What the topology's checks accepted but a student should know (a route to an
+    appliance that will drop its traffic...), on stderr so stdout stays the result."""
+    for warning in topology.warnings:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
 
 
 def vm_table(plan: FabricPlan) -> str:

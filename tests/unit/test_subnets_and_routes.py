@@ -1,7 +1,10 @@
 """Subnets, route tables and a VM's subnet (issue 13): every check with its YAML path, message
 and hint; the warning for an appliance that would drop; the round trip; live blackholes."""
 import copy
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -9,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vpclab import routes_validation
+from vpclab.commands import up as up_command
 from vpclab.inventory import Inventory, InventoryError
 from vpclab.topology import LOCAL, Route
 from vpclab.validation import TopologyError, check_topology, load_topology, topology_to_raw
@@ -347,6 +351,40 @@ def test_find_a_table_by_name_or_by_vpc_and_name():
         inventory.find_table("nope")
     alone = Inventory.from_topology(check_topology(router()))
     assert alone.find_table("via-fw") == ("shop", "via-fw")
+
+
+# -- the CLI shows the warnings ---------------------------------------------------------------------
+
+def test_validate_prints_each_warning_on_stderr(tmp_path):
+    path = tmp_path / "warn.yaml"
+    path.write_text(yaml.safe_dump(router(lambda r: vm(r, "fw").pop("source_dest_check"))))
+    done = subprocess.run([sys.executable, "-m", "vpclab", "validate", str(path)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0 and "ok: lab 'vpc-router'" in done.stdout
+    assert done.stderr.startswith(f"warning: {VIA_FW}[0].target: fw has source_dest_check on")
+    assert "warning" not in done.stdout
+    clean = subprocess.run([sys.executable, "-m", "vpclab", "validate", "topologies/vpc-router.yaml"],
+                           capture_output=True, text=True, cwd=REPO)
+    assert clean.returncode == 0 and clean.stderr == ""
+
+
+def test_up_prints_the_warnings_before_it_builds(monkeypatch, capsys):
+    topology = check_topology(router(lambda r: vm(r, "fw").pop("source_dest_check")))
+
+    class Built(Exception):
+        pass
+
+    class FakeLab:
+        def __init__(self, *args, **kwargs):
+            self.topology = topology
+
+        def start(self, **kwargs):
+            assert "warning: " in capsys.readouterr().err    # said before the build starts
+            raise Built
+
+    monkeypatch.setattr(up_command, "Lab", FakeLab)
+    with pytest.raises(Built):
+        up_command.main(SimpleNamespace(file="warn.yaml", name=None, mode=None))
 
 
 # -- whatever the new sections hold, an answer, never a traceback -------------------------------

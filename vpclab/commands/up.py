@@ -3,7 +3,7 @@ import time
 
 from vpclab.errors import EXIT_OK
 from vpclab.lab import Lab
-from vpclab.report import host_table, print_phase, summary, vm_table
+from vpclab.report import host_table, print_phase, print_warnings, summary, vm_table
 from vpclab.topology import MAPPING_MODES
 
 
@@ -25,7 +25,9 @@ def add_lab_options(p) -> None:
 def main(args) -> int:
     start = time.monotonic()
     print(f"bringing up {args.file}", flush=True)
-    lab = Lab(args.file, name=args.name, mode=args.mode).start(on_phase=print_phase).detach()
+    lab = Lab(args.file, name=args.name, mode=args.mode)
+    print_warnings(lab.topology)             # before the build: it takes a while
+    lab.start(on_phase=print_phase).detach()
     plan = lab.plan
     print(f"lab {lab.name!r} ready in {time.monotonic() - start:.2f} s "
           f"({summary(plan.topology)})\n")

@@ -1,6 +1,6 @@
 """vpclab validate FILE: check a topology file; no root needed."""
 from vpclab.errors import EXIT_OK
-from vpclab.report import summary
+from vpclab.report import print_warnings, summary
 from vpclab.validation import load_topology
 
 NEEDS_ROOT = False
@@ -16,5 +16,6 @@ def add_parser(verbs):
 
 def main(args) -> int:
     topology = load_topology(args.file)
+    print_warnings(topology)
     print(f"{args.file}: ok: lab {topology.name!r}, {summary(topology)}")
     return EXIT_OK
