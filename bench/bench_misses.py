@@ -334,6 +334,53 @@ def limits(busy: list[float], svc: list[float], ovs: list[float], own: list[floa
                    "routers brought up seconds before), not from other work.")
 
 
+# Issue 14 point 2, measured alternately on the same (busy, shared) machine, before (commit
+# e4bad3c) and after the service's fast path; bench/handler_bench.py for the reproducible part.
+BEFORE_AFTER = """### Where the service's time went, before and after the fast path
+
+Before: commit e4bad3c; after: the commits that follow it (frame parsed with struct, one
+write per answer, miss events queued for a writer thread, packet-outs packed with struct,
+ARP misses answered directly). Measured alternately on a machine other labs were loading,
+so read the ratios. `bench/handler_bench.py` (no lab: the real codec, Outbox, EventLog, a
+connection that only counts bytes; 1152 ARP misses) gives the CPU per miss of the whole
+process; with --profile, each part's time under cProfile (inflated about 2.5x; compare the
+columns, not the units).
+
+| | before | after |
+|---|---|---|
+| handler_bench: process CPU per miss, 3 alternating runs | 430 / 313 / 273 us | 188 / 129 / 158 us |
+| handler_bench: socket writes for 1152 misses | 4608 | 66-255 |
+| bench_misses: service CPU per answered miss (1 run each, machine saturated by others) | 512 / 582 us | 182 us |
+| bench_misses: handled_us median | 188-199 us | 91 us |
+| first ARP answer at the asking VM (bench/arp_answer.py, 4 alternating runs x 40 misses, median) | 2.67 / 2.55 / 2.29 / 2.35 ms | 2.12 / 2.14 / 1.66 / 2.11 ms |
+| first ARP reply = the cached entry's reply, byte for byte | - | 40/40 |
+
+| part of a miss (cProfile, cumulative per miss) | before | after |
+|---|---|---|
+| os-ken's packet-in parse (ofproto_parser.msg: header and match) | 89 us | 85 us |
+| the frame (os-ken's packet.Packet, then packet_in.parse) | 154 us | 28 us |
+| decide (vpclab.pipeline; Router.port_of compares whole Mappings with each of 96 ports) | 163 us | 168 us |
+| encode the entry's 3 flow-mods (FlowEncoder, pre-encoded at connect) | 46 us | 50 us |
+| the packet-out (os-ken's builder; then struct, with the ARP reply built) | 19 us | 41 us |
+| outbox.put | 27 us | 16 us |
+| the event log, in the handler (open/append/close; then a queue) | 126 us | 16 us |
+| the whole handler | 584 us | 354 us |
+"""
+
+
+def profile_table(runs: list[dict]) -> str:
+    """With --py-spy: the service's sampled time by part, median share over the runs."""
+    found = [r["profile"] for r in runs if r.get("profile")]
+    if not found:
+        return ""
+    rows = "\n".join(f"| {label.strip()} | {statistics.median(p['parts'][label] for p in found) * 100:.0f}% |"
+                     for label in found[0]["parts"])
+    samples = ", ".join(str(p["samples"]) for p in found)
+    return (f"\nWhere the service's time went during the load (py-spy, samples holding the GIL: "
+            f"{samples} per run; few samples on a saturated machine, so coarse):\n\n"
+            f"| part (inclusive) | share |\n|---|---|\n{rows}\n")
+
+
 def section(runs: list[dict], args, when: str) -> str:
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
@@ -392,11 +439,13 @@ handling time is the sum of events.jsonl `handled_us` over the window.
 | misses_limited (router meters), all runs | {limited} |
 
 {limits(busy, svc, ovs, svc_time)}
+{profile_table(runs)}
 
 | run | asked | answered | wall ms | answered/s | misses at the service, per router | service CPU | ovs-vswitchd CPU per router | handled_us median | load (1 min) |
 |---|---|---|---|---|---|---|---|---|---|
 {rows}
-"""
+
+{BEFORE_AFTER}"""
 
 
 if __name__ == "__main__":
