@@ -44,8 +44,8 @@ from vpclab.events import EventLog
 from vpclab.inventory import Inventory
 from vpclab.pipeline import (
     ARP, CHECK, COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, DESTINATION_ENI_REG, FORWARD,
-    NO_ENI, SOURCE_ENI_REG, Decision, Flow, Miss, Router, decide_miss, decide_verdict, mapping_cookie,
-    preload_flows,
+    NEXT_HOP_REG, NEXTHOP, NO_ENI, ROUTE, ROUTE_TABLE_REG, SOURCE_ENI_REG, Decision, Flow, Miss, Router,
+    decide_miss, decide_verdict, mapping_cookie, preload_flows,
 )
 from vpclab.plan import TUNNEL_PORT
 from vpclab.sync import InstalledFlow, RouterOps, change_ops, decode_cookie, reconcile, static_flows
@@ -104,6 +104,12 @@ def miss_from_packet_in(msg) -> Miss | None:
         return Miss(msg.match["in_port"], vni, frame.arp_tpa, True)
     if frame.ip_dst is None:
         return None
+    if msg.table_id == NEXTHOP:      # a cached route's next hop, named in a register
+        return Miss(msg.match["in_port"], vni, IPv4Address(msg.match.get(NEXT_HOP_REG, 0)), False,
+                    frame.eth_dst, table=NEXTHOP)
+    if msg.table_id == ROUTE:        # for the VPC router: the sender's subnet's table decides
+        return Miss(msg.match["in_port"], vni, frame.ip_dst, False, frame.eth_dst, table=ROUTE,
+                    route_table=msg.match.get(ROUTE_TABLE_REG, 0))
     return Miss(msg.match["in_port"], vni, frame.ip_dst, False, frame.eth_dst)
 
 
