@@ -21,6 +21,7 @@ from vpclab.pipeline import LocalPort, Router
 from vpclab.plan import VM_PORT_BASE, eni_key, plan_fabric
 from vpclab.topology import Topology
 from vpclab.validation import check_topology, topology_to_raw
+from vpclab.vpc_router import port_route_table, routing
 
 MAX_VM_PORT = 0xFEFF     # the highest port number OVS grants a port (ofport_request)
 
@@ -66,11 +67,14 @@ class Inventory:
         topo = self.topology
         routers = {}
         for host in topo.hosts.values():
-            ports = tuple(LocalPort(self.ports[vm.name], table.lookup(topo.vpcs[vm.vpc].vni, vm.ip))
+            ports = tuple(LocalPort(self.ports[vm.name], table.lookup(topo.vpcs[vm.vpc].vni, vm.ip),
+                                    port_route_table(topo, vm))
                           for vm in topo.vms_on(host.name))
+            vnis = {p.mapping.vni for p in ports}
             routers[host.index] = Router(host.name, host.index, topo.mapping_mode == "on-demand",
                                          topo.idle_timeout, ports, topo.miss_rate,
-                                         eni_option=topo.encap == "geneve")
+                                         eni_option=topo.encap == "geneve",
+                                         routing=routing(topo, table, vnis))
         return routers
 
     def eni_keys(self) -> dict[str, int]:
