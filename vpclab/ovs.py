@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from vpclab import unixctl
 from vpclab.errors import VpclabError
 from vpclab.plan import (
     CONTROLLER_IP, CONTROLLER_PORT, TUNNEL_PORT, UNDERLAY_MTU, FabricPlan, HostPlan,
@@ -142,11 +143,14 @@ class OvsInstance:
     def configure_underlay(self, plan: FabricPlan) -> None:
         """Host IP on br-phy, and every peer's MAC pre-loaded: OVS drops the packet
         that triggers its own ARP for a tunnel peer, so the first ping would be lost.
-        Idempotent (`replace`): a restarted vswitchd gets the same again."""
+        Idempotent (`replace`): a restarted vswitchd gets the same again. The neighbours
+        go on one connection to vswitchd's control socket (vpclab.unixctl): a process
+        per peer would cost every host a process per other host."""
         ip = f"{self.host.host.underlay_ip}/{plan.topology.underlay.prefixlen}"
-        script = [f"ip addr replace {ip} dev br-phy", "ip link set br-phy multicast off up"]
-        for peer in plan.hosts.values():
-            if peer.name != self.host.name:
-                script.append(f"ovs-appctl tnl/neigh/set br-phy "
-                              f"{peer.host.underlay_ip} {peer.underlay_mac} >/dev/null")
-        self._run(["sh", "-ec", "; ".join(script)], "underlay address and neighbours")
+        run(in_netns_of(self.ns_pid, ["ip", "-batch", "-"]), f"{self.host.name}: underlay address",
+            stdin=f"addr replace {ip} dev br-phy\nlink set br-phy multicast off up\n")
+        neighbours = [("tnl/neigh/set", ["br-phy", str(peer.host.underlay_ip), peer.underlay_mac])
+                      for peer in plan.hosts.values() if peer.name != self.host.name]
+        if neighbours:
+            control = self.dir / f"ovs-vswitchd.{self.pidfile('ovs-vswitchd')}.ctl"
+            unixctl.call_all(control, neighbours)
