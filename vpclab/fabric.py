@@ -26,18 +26,19 @@ from vpclab.plan import (
 from vpclab.shell import in_netns_of, links_up, run
 from vpclab.state import LabState, process_start_time, stop_processes
 from vpclab.health import newest
-from vpclab.identity import DONE as IDENTITY_SET, apply_script, hosts_file, not_separate, \
-    own_name_node, private_mounts, remove_files, resolv_conf, vm_hostname, vpc_resolver, \
-    write_files
+from vpclab import nodes_batch
+from vpclab.identity import hosts_file, remove_files, resolv_conf, vm_hostname, vpc_resolver
+from vpclab.nodes_batch import NodeJob, Veth
 from vpclab.supervisor import Supervisor
-from vpclab.topology import MANAGEMENT_CIDR, Vm
+from vpclab.topology import MANAGEMENT_CIDR
 from vpclab.wait import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 UNDERLAY_BRIDGE_MAC = "0e:ff:00:00:00:01"
 MGMT_BRIDGE_MAC = "0e:ff:00:00:00:02"
-NO_IPV6 = ("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
-           " net.ipv6.conf.lo.disable_ipv6=1")
+NO_IPV6_SYSCTLS = {f"net/ipv6/conf/{dev}/disable_ipv6": "1" for dev in ("all", "default", "lo")}
+NO_IPV6 = "sysctl -qw " + " ".join(f"{key.replace('/', '.')}={value}"
+                                   for key, value in NO_IPV6_SYSCTLS.items())
 
 
 class Fabric:
@@ -64,7 +65,6 @@ class Fabric:
     # -- nodes -----------------------------------------------------------------
     def build_nodes(self) -> None:
         from mininet.net import Mininet
-        from mininet.node import Node
 
         # Mininet.init() would run fixLimits(), which raises machine-wide sysctls
         # (fs.file-max, kernel.pty.max, net.core.*): not ours to change on a shared machine.
@@ -73,6 +73,7 @@ class Fabric:
                            autoSetMacs=False, inNamespace=False)
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
         write_host_tools(self.state.dir)
+        self._make(list(self.plan.hosts.values()), list(self.plan.vms.values()), up=True)
         # mcast_snooping 0: a snooping bridge joins 224.0.0.106 and sends IGMP reports
         # through every port, into every host's eth0 and mgmt0 (no IGMP in a VPC lab)
         lab_links = [f"link add underlay address {UNDERLAY_BRIDGE_MAC} mtu {UNDERLAY_MTU} "
@@ -80,71 +81,77 @@ class Fabric:
                      f"link add mgmt address {MGMT_BRIDGE_MAC} type bridge mcast_snooping 0",
                      f"addr add {CONTROLLER_IP}/{MANAGEMENT_CIDR.prefixlen} dev mgmt"]
         for host in self.plan.hosts.values():
-            node = own_name_node(Node)(host.node, inNamespace=True)
-            self._record(node, host.name)
-            self.host_nodes[host.name] = node
-            self.net.nameToNode[host.name] = node
-            self._give_identity(node, host.name, {
-                "hosts": hosts_file(host.name), "resolv.conf": resolv_conf(None)},
-                then=self._host_setup(host))
             lab_links += [f"link set ul-{host.node} master underlay mtu {UNDERLAY_MTU} up",
                           f"link set mg-{host.node} master mgmt up"]
         lab_links += ["link set underlay multicast off up", "link set mgmt multicast off up"]
         run(["ip", "-force", "-batch", "-"], "lab bridges", stdin="\n".join(lab_links))
-        for vm in self.plan.vms.values():
-            self.plug_vm(vm)
-        for host in self.plan.hosts.values():   # the router ends: OVS adds them as it starts
-            self._router_ends_up(host.name, [vm.port_name for vm in self.plan.vms_on(host.name)])
         self.write_nodes()
 
-    def _host_setup(self, host: HostPlan) -> str:
+    def _make(self, hosts: list[HostPlan], vms: list[VmPlan], up: bool) -> None:
+        """Hosts and VMs as Mininet nodes of this runner's net, all at once
+        (vpclab.nodes_batch), each with its identity; `up`: raise the VMs' router ends."""
+        from mininet.node import Host, Node
+
+        shown = {h.node: h.name for h in hosts} | {vm.node: vm.name for vm in vms}
+        jobs = [self._host_job(h, Node) for h in hosts] + [self._vm_job(vm, Host) for vm in vms]
+        links = {vm.name: Veth(vm.node, self.plan.hosts[vm.vm.host].node, vm.port_name,
+                               vm.vm.mac, VM_MTU, up) for vm in vms}
+        known = {self.plan.hosts[h].node: node for h, node in self.host_nodes.items()}
+        steps = nodes_batch.build(jobs, list(links.values()), known, self.state.node_dir,
+                                  lambda node: self._record(node, shown[node.name]))
+        if up:      # where `up`'s largest phase goes (bench/bench_scale.py reads it)
+            self.state.progress.write("steps", phase="nodes and links", seconds=steps)
+        made = {job.name: job.node for job in jobs}
+        for host in hosts:
+            self.host_nodes[host.name] = self.net.nameToNode[host.name] = made[host.node]
+        for plan in vms:
+            node = made[plan.node]
+            self.vm_nodes[plan.name], self.vm_plans[plan.name] = node, plan
+            self.net.hosts.append(node)
+            self.net.nameToNode[plan.node] = self.net.nameToNode[plan.name] = node
+            nodes_batch.mininet_link(self.net, node, self.host_nodes[plan.vm.host],
+                                     links[plan.name])
+
+    def _host_job(self, host: HostPlan, base: type) -> NodeJob:
         pid = os.getpid()  # the runner's namespace is the lab namespace
-        return "; ".join([
+        return NodeJob(
+            host.node, base, host.name,
+            {"hosts": hosts_file(host.name), "resolv.conf": resolv_conf(None)},
+            sysctls={**NO_IPV6_SYSCTLS, "net/ipv4/conf/all/arp_ignore": "1"},
             # the host's own Open vSwitch for OVS tools typed in its shell (`vpclab run`)
-            *(f"export {name}={shlex.quote(value)}" for name, value in
-              tool_environment(self.state.host_dir(host.node), self.state.dir / TOOLS).items()),
-            NO_IPV6, "sysctl -qw net.ipv4.conf.all.arp_ignore=1",
-            f"ip link add eth0 mtu {UNDERLAY_MTU} type veth peer name ul-{host.node} netns {pid}",
-            f"ip link add mgmt0 type veth peer name mg-{host.node} netns {pid}",
-            f"ip addr add {host.mgmt_ip}/{MANAGEMENT_CIDR.prefixlen} dev mgmt0",
-            # known up front: the controller connection must not wait on ARP
-            f"ip neigh replace {CONTROLLER_IP} lladdr {MGMT_BRIDGE_MAC} dev mgmt0 nud permanent",
-            # no multicast anywhere in a VPC lab: no IGMP reports in anyone's capture
-            "ip link set lo up", "ip link set eth0 multicast off up",
-            "ip link set mgmt0 multicast off up"])
+            shell=[f"export {name}={shlex.quote(value)}" for name, value in
+                   tool_environment(self.state.host_dir(host.node),
+                                    self.state.dir / TOOLS).items()],
+            ip=[f"link add eth0 mtu {UNDERLAY_MTU} type veth peer name ul-{host.node} netns {pid}",
+                f"link add mgmt0 type veth peer name mg-{host.node} netns {pid}",
+                f"addr add {host.mgmt_ip}/{MANAGEMENT_CIDR.prefixlen} dev mgmt0",
+                # known up front: the controller connection must not wait on ARP
+                f"neigh replace {CONTROLLER_IP} lladdr {MGMT_BRIDGE_MAC} dev mgmt0 nud permanent",
+                # no multicast anywhere in a VPC lab: no IGMP reports in anyone's capture
+                "link set lo up", "link set eth0 multicast off up",
+                "link set mgmt0 multicast off up"])
 
     # -- VMs: the one plumbing path, for `up` and for live changes -----------------------
     def plug_vm(self, plan: VmPlan):
         """A VM as a Mininet host of this runner's own net (so `vpclab run`'s CLI knows it,
         by display name too), linked to its host; its router end is left down and unplugged.
         Mininet's `mnexec -n` gives it a private mount namespace with its own sysfs."""
-        from mininet.node import Host
+        self._make([], [plan], up=False)
+        return self.vm_nodes[plan.name]
 
-        vm, host = plan.vm, self.host_nodes[plan.vm.host]
-        node = self.net.addHost(plan.node, cls=own_name_node(Host), ip=None)
-        self._record(node, vm.name)
-        name = vm_hostname(vm.ip)
-        self._give_identity(node, name, {
-            "hosts": hosts_file(name, vm.ip, (vm.name,)),
-            "resolv.conf": resolv_conf(vpc_resolver(self.plan.topology.vpcs[vm.vpc].cidr))},
-            then=f"{NO_IPV6}; sysctl -qw net.ipv4.ip_default_ttl={vm.ttl}")
-        self.vm_nodes[vm.name], self.vm_plans[vm.name] = node, plan
-        self.net.nameToNode[vm.name] = node
-        # up=None: Mininet would bring each end up through its node's shell; the host's
-        # shell may be in use by the interactive CLI, so the router end is ours to raise.
-        self.net.addLink(node, host, intfName1="eth0", intfName2=plan.port_name,
-                         params1={"up": None}, params2={"up": None})
-        node.cmd(self._vm_setup(vm))
-        return node
-
-    def _vm_setup(self, vm: Vm) -> str:
+    def _vm_job(self, plan: VmPlan, base: type) -> NodeJob:
+        """The VM's identity and eth0 (made with its MAC and MTU by the host's link batch)."""
+        vm, name = plan.vm, vm_hostname(plan.vm.ip)
         prefix = self.plan.topology.vpcs[vm.vpc].cidr.prefixlen
-        return "; ".join([
-            f"ip link set eth0 down address {vm.mac} mtu {VM_MTU} multicast off",
-            f"ip addr add {vm.ip}/{prefix} dev eth0",
+        return NodeJob(
+            plan.node, base, name,
+            {"hosts": hosts_file(name, vm.ip, (vm.name,)),
+             "resolv.conf": resolv_conf(vpc_resolver(self.plan.topology.vpcs[vm.vpc].cidr))},
+            sysctls={**NO_IPV6_SYSCTLS, "net/ipv6/conf/eth0/disable_ipv6": "1",
+                     "net/ipv4/ip_default_ttl": str(vm.ttl)},
             # TCP across the userspace tunnel needs real checksums (PLATFORM.md)
-            "ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1",
-            "ip link set eth0 up", "ip link set lo up"])
+            shell=["{ ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 || :; }"],
+            ip=[f"addr add {vm.ip}/{prefix} dev eth0", "link set eth0 up", "link set lo up"])
 
     def _router_ends_up(self, host: str, ports: list[str]) -> None:
         if ports:
@@ -216,21 +223,6 @@ class Fabric:
 
     def _record(self, node, name: str) -> None:
         self.state.record_process(node.pid, "node", node=name)
-
-    def _give_identity(self, node, hostname: str, files: dict[str, str], then: str) -> None:
-        """The node's own hostname, hosts and resolv.conf (vpclab.identity), then `then`, the
-        node's own setup, in the same round trip to its shell (one per node matters at scale)."""
-        shared = not_separate(node.pid)
-        if shared:      # never: Mininet's shell runs under unshare --uts, in mnexec's mount ns
-            raise VpclabError(f"{node.name}: its shell shares this runner's {shared} namespace; "
-                              "refusing to set a hostname or bind files there (they would be "
-                              "the machine's)")
-        directory = self.state.node_dir(node.name)
-        write_files(directory, files)
-        said = node.cmd(f"{apply_script(hostname, directory, private_mounts(node.pid))}; {then}")
-        if IDENTITY_SET not in said:
-            raise VpclabError(f"{node.name}: could not give the node its own hostname and "
-                              f"resolver files: {said.strip() or 'no output'}")
 
     def write_nodes(self) -> None:
         """nodes.json: display name -> node, written by this runner only (it owns the fabric)."""
