@@ -316,7 +316,8 @@ def main() -> int:
     return 0
 
 
-def limits(busy: list[float], svc: list[float], ovs: list[float], own: list[float]) -> str:
+def limits(busy: list[float], svc: list[float], ovs: list[float], own: list[float],
+           before: list[float]) -> str:
     """What the figures say limits the rate (from this run's medians)."""
     b, v, o = statistics.median(busy), statistics.median(svc), statistics.median(ovs)
     text = (f"During the load the machine was {b:.0f}% busy of 200%: "
@@ -330,6 +331,10 @@ def limits(busy: list[float], svc: list[float], ovs: list[float], own: list[floa
                  f"on a saturated machine it includes waiting for a core) sums to "
                  f"{statistics.median(own):.0f}% of the wall time; the rest of its CPU is "
                  "os-ken's receive, parsing and dispatch, the sends and the event log's writes. ")
+    if statistics.median(before) > 50:
+        return text + (f"The machine was already {statistics.median(before):.0f}% busy the second "
+                       "before the load: other work was running, so the rate says little; the "
+                       "service's CPU per answered miss still does.")
     return text + ("The 1-min load average is high from the lab's own start (its VMs and "
                    "routers brought up seconds before), not from other work.")
 
@@ -438,7 +443,7 @@ handling time is the sum of events.jsonl `handled_us` over the window.
 | service's own handling, summed / wall time | {fmt_range(svc_time)}% |
 | misses_limited (router meters), all runs | {limited} |
 
-{limits(busy, svc, ovs, svc_time)}
+{limits(busy, svc, ovs, svc_time, before)}
 {profile_table(runs)}
 
 | run | asked | answered | wall ms | answered/s | misses at the service, per router | service CPU | ovs-vswitchd CPU per router | handled_us median | load (1 min) |
