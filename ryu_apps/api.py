@@ -7,7 +7,8 @@ both work. Routes:
 
   GET    /mappings                 every mapping (VPC, VNI, IP, MAC, ENI, host)
   GET    /mappings/VPC/IP          one
-  POST   /vms                      add an ENI: {name, vpc, host, ip, mac?, eni?, port?}
+  POST   /vms                      add an ENI: {name, vpc, host, ip, mac?, eni?, port?,
+                                   source_dest_check?}
   PUT    /vms/NAME                 move it: {host}
   DELETE /vms/NAME                 remove it
   GET    /routers                  what each virtual router caches
@@ -33,7 +34,7 @@ from vpclab.inventory import InventoryError
 from vpclab.vpc_router import route_rows
 from vpclab.state import remove_stale_socket
 
-VM_FIELDS = ("vpc", "host", "ip", "mac", "eni")
+VM_FIELDS = ("vpc", "host", "ip", "mac", "eni", "source_dest_check")
 
 
 class UnixHTTPServer(ThreadingHTTPServer):
@@ -174,7 +175,8 @@ def _add(service, body: dict) -> dict:
     fields = {k: body.get(k) for k in VM_FIELDS}
     result = service.apply(f"add {name}", lambda inv: inv.add(name, fields, port))
     vm = service.inventory.topology.vms[name]
-    return {**result, **_port(service, name), "mac": vm.mac, "eni": vm.eni}
+    return {**result, **_port(service, name), "mac": vm.mac, "eni": vm.eni, "subnet": vm.subnet,
+            "source_dest_check": vm.source_dest_check}
 
 
 def _routes(service) -> list[dict]:

@@ -361,12 +361,17 @@ class Lab:
         return self._confirmed(live.move_vm(self.state, vm, host))
 
     def add_vm(self, name: str, *, vpc: str, host: str, ip: str, mac: str | None = None,
-               eni: str | None = None) -> ChangeReport:
-        """Add a VM and its ENI mapping (validated like a topology file's); returns once it is
-        plugged in and every affected router confirmed. report.details has its mac, eni, port."""
+               eni: str | None = None, source_dest_check: bool = True) -> ChangeReport:
+        """Add a VM and its ENI mapping (validated like a topology file's; in a VPC with
+        subnets, its subnet is the one its address is in); returns once it is plugged in and
+        every affected router confirmed. report.details has its mac, eni, port, subnet.
+        `source_dest_check=False`: an appliance (a NAT, a firewall) that forwards for others."""
         for value, what in ((name, "VM name"), (vpc, "VPC name"), (host, "host name")):
             check_display_name(value, what)
-        return self._confirmed(live.add_vm(self.state, name, vpc, host, ip, mac, eni))
+        if not isinstance(source_dest_check, bool):
+            raise VpclabError(f"source_dest_check must be True or False, not {source_dest_check!r}")
+        return self._confirmed(live.add_vm(self.state, name, vpc, host, ip, mac, eni,
+                                           None if source_dest_check else False))
 
     def delete_vm(self, name: str) -> ChangeReport:
         """Remove a VM and its mapping; returns once every router that cached it confirmed."""

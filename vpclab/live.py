@@ -35,9 +35,10 @@ from vpclab.topology import Vm
 FAULT_ENV = "VPCLAB_FAULT"
 log = logging.getLogger("vpclab.live")
 
-REQUESTS = {"add": (("name", "vpc", "host", "ip"), ("mac", "eni")),
+REQUESTS = {"add": (("name", "vpc", "host", "ip"), ("mac", "eni", "source_dest_check")),
             "move": (("vm", "host"), ()),
             "delete": (("vm",), ())}
+FLAGS = ("source_dest_check",)      # a request's yes/no arguments; every other one is text
 
 
 def _inject(fault: str) -> None:
@@ -61,8 +62,9 @@ class LiveChanges:
         required, optional = REQUESTS[op]
         args = {key: request.get(key) for key in required + optional}
         for key, value in args.items():
-            if (key in required or value is not None) and not isinstance(value, str):
-                raise VpclabError(f"{op}: {key!r} must be text, got {value!r}")
+            kind = bool if key in FLAGS else str
+            if (key in required or value is not None) and not isinstance(value, kind):
+                raise VpclabError(f"{op}: {key!r} must be {kind.__name__}, got {value!r}")
         return {"add": self.add_vm, "move": self.move_vm, "delete": self.delete_vm}[op](**args)
 
     # -- checks that name what exists ------------------------------------------------------
@@ -114,14 +116,17 @@ class LiveChanges:
         return f"rolled back: {vm} is on {old} again, and so is its mapping"
 
     def add_vm(self, name: str, vpc: str, host: str, ip: str, mac: str | None = None,
-               eni: str | None = None) -> dict:
+               eni: str | None = None, source_dest_check: bool | None = None) -> dict:
         if name in self.fabric.vm_nodes or name in self.fabric.host_nodes:
             raise VpclabError(f"lab {self.state.name!r} already has a node named {name!r}")
         self._host(host)
-        result = api_client.call(self.state, "POST", "/vms", {"name": name, "vpc": vpc, "host": host,
-                                                               "ip": ip, "mac": mac, "eni": eni})
+        result = api_client.call(self.state, "POST", "/vms", {
+            "name": name, "vpc": vpc, "host": host, "ip": ip, "mac": mac, "eni": eni,
+            "source_dest_check": source_dest_check})
+        # as the mapping service validated it (its subnet inferred from its address)
         vm = Vm(name, eni_key(result["port"]), vpc, host, IPv4Address(ip), result["mac"],
-                result["eni"], ttl=self.fabric.plan.topology.default_ttl)
+                result["eni"], result.get("source_dest_check", True),
+                ttl=self.fabric.plan.topology.default_ttl, subnet=result.get("subnet"))
         plan = vm_plan(vm, result["port"])
         try:
             if plan.port_name != result["port_name"]:   # one naming rule, or ports go astray
@@ -166,8 +171,10 @@ def move_vm(state: LabState, name: str, host: str) -> dict:
 
 
 def add_vm(state: LabState, name: str, vpc: str, host: str, ip: str,
-           mac: str | None = None, eni: str | None = None) -> dict:
-    return control.request(state, "add", name=name, vpc=vpc, host=host, ip=ip, mac=mac, eni=eni)
+           mac: str | None = None, eni: str | None = None,
+           source_dest_check: bool | None = None) -> dict:
+    return control.request(state, "add", name=name, vpc=vpc, host=host, ip=ip, mac=mac, eni=eni,
+                           source_dest_check=source_dest_check)
 
 
 def delete_vm(state: LabState, name: str) -> dict:

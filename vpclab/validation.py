@@ -21,7 +21,7 @@ from vpclab.names import DISPLAY_NAME_RULE, LAB_NAME_RULE, is_display_name, is_l
 from vpclab.routes_validation import RoutesChecks
 from vpclab.topology import (
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ENTRIES, DEFAULT_MISS_RATE, DEFAULT_UNDERLAY_CIDR, ENCAPS,
-    DEFAULT_TTL, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES, Host, Subnet, Topology, Vm, Vpc,
+    DEFAULT_TTL, FIRST_VNI, MANAGEMENT_CIDR, MAPPING_MODES, ROUTER_MAC, Host, Subnet, Topology, Vm, Vpc,
 )
 
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -550,6 +550,10 @@ class _Checker(RoutesChecks):
             return False
         if int(text[:2], 16) & 1 or text == "00:00:00:00:00:00":
             self.add(path, f"{text} is not a unicast MAC", "the first byte must be even, e.g. 02:...")
+            return False
+        if text == ROUTER_MAC:
+            self.add(path, f"{text} is the VPC router's own MAC (every subnet's .1)",
+                     "give the VM another MAC, or leave `mac` out for a generated one")
             return False
         return text
 

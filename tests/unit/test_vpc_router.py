@@ -15,7 +15,7 @@ from vpclab.pipeline import (
 from vpclab.plan import TUNNEL_PORT
 from vpclab.sync import change_ops, static_flows
 from vpclab.topology import ROUTER_MAC
-from vpclab.validation import load_topology
+from vpclab.validation import TopologyError, check_topology, load_topology, topology_to_raw
 from tests.unit.conftest import TOPOLOGIES
 
 A, B, C = 1, 2, 3          # hv-a (web-1), hv-b (fw), hv-c (app-1)
@@ -169,3 +169,10 @@ def test_a_route_change_invalidates_only_the_routers_that_cached_that_table():
     _, (sent,) = run(new, C, static_flows(new.routers()[C], new.table()),
                      ip_from(new, "app-1", "10.50.1.10"))
     assert sent[2]["eth_dst"] == new.topology.vms["web-1"].mac      # straight to web-1 now
+
+
+def test_no_vm_may_take_the_router_s_mac():
+    raw = topology_to_raw(load_topology(TOPOLOGIES / "vpc-router.yaml"))
+    raw["vms"]["web-1"]["mac"] = ROUTER_MAC.upper()
+    with pytest.raises(TopologyError, match="vms.web-1.mac: 02:76:70:63:00:01 is the VPC router's"):
+        check_topology(raw)

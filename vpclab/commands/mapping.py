@@ -52,6 +52,8 @@ def add_vm_arguments(p) -> None:
     p.add_argument("--ip", required=True)
     p.add_argument("--mac", help="default: generated")
     p.add_argument("--eni", help="default: generated")
+    p.add_argument("--no-source-dest-check", dest="source_dest_check", action="store_false",
+                   help="an appliance (NAT, firewall) that may send and receive for others")
 
 
 def main(args) -> int:
@@ -68,7 +70,8 @@ def main(args) -> int:
         print(json.dumps(lab.mapping(args.vpc, args.ip), indent=1))
     elif args.action == "add":
         return print_change(lambda: lab.add_vm(args.name, vpc=args.vpc, host=args.host,
-                                               ip=args.ip, mac=args.mac, eni=args.eni))[0]
+                                               ip=args.ip, mac=args.mac, eni=args.eni,
+                                               source_dest_check=args.source_dest_check))[0]
     elif args.action == "routes":
         rows = lab.routes()
         print(json.dumps(rows, indent=1) if args.json else routes_table(rows))

@@ -23,7 +23,8 @@ def main(args) -> int:
     lab = Lab.attach(args.lab)
     if args.action == "add":
         code, report = print_change(lambda: lab.add_vm(args.name, vpc=args.vpc, host=args.host,
-                                                       ip=args.ip, mac=args.mac, eni=args.eni))
+                                                       ip=args.ip, mac=args.mac, eni=args.eni,
+                                                       source_dest_check=args.source_dest_check))
         added = report.details
         print(f"  {args.name}: {args.ip} {added['mac']} {added['eni']} on {args.host}, "
               f"port {added['port_name']}")
