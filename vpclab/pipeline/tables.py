@@ -11,6 +11,7 @@ too and decide.py hands it the tunnel's misses: below both, they keep imports on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
@@ -154,10 +155,19 @@ class Router:
         return next((v for v in self.routing if v.vni == vni), None)
 
     def port_of(self, mapping: Mapping) -> int | None:
-        return next((p.ofport for p in self.ports if p.mapping == mapping), None)
+        return self._by_mapping.get(mapping)
 
     def port_by_number(self, ofport: int) -> LocalPort | None:
-        return next((p for p in self.ports if p.ofport == ofport), None)
+        return self._by_number.get(ofport)
+
+    # indexes, built once per Router (the service asks on every miss; a router has many ports)
+    @cached_property
+    def _by_mapping(self) -> dict[Mapping, int]:
+        return {p.mapping: p.ofport for p in reversed(self.ports)}      # the first one wins
+
+    @cached_property
+    def _by_number(self) -> dict[int, LocalPort]:
+        return {p.ofport: p for p in reversed(self.ports)}
 
 
 @dataclass(frozen=True)
