@@ -25,7 +25,7 @@ step() { printf '%-44s' "$1"; }
 
 # python-is-python3: `sudo python examples/first_ping.py` (sudo's PATH has no other `python`)
 APT_PACKAGES=(openvswitch-switch openvswitch-common mininet tcpdump ethtool iputils-ping
-              iputils-arping iperf3 traceroute python3-venv python3-pip iproute2 net-tools procps util-linux
+              iputils-arping iperf3 traceroute busybox python3-venv python3-pip iproute2 net-tools procps util-linux
               python-is-python3)
 
 step "Debian packages"

@@ -130,6 +130,9 @@ def _asks(flow: FlowEntry) -> bool:
 def _classify(flow: FlowEntry, view: LabView, meters: dict[int, Meter]) -> str | None:
     if flow.priority == PRIO_DEFAULT and not flow.match and flow.is_drop:
         return "anything else: dropped (anti-spoofing, or no VPC here for its VNI)"
+    dhcp = explain_routes.service(flow, view, meters, SHARED)
+    if dhcp is not None:
+        return dhcp
     vni = _metadata_vni(flow)
     if _is_tunnel_port(flow, view) and flow.has("tun_id"):
         tunnel_vni = flow.number("tun_id")

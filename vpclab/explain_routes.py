@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from vpclab.flowtext import FlowEntry, Meter
-from vpclab.labview import Eni, LabView
+from vpclab.labview import RESOLVER, Eni, LabView
 from vpclab.pipeline import COOKIE_ROUTE, PRIO_DEFAULT, PRIO_MISS, PRIO_ROUTE
 from vpclab.topology import ROUTER_MAC
 
@@ -23,12 +23,30 @@ def gateway_arp(flow: FlowEntry, view: LabView, vni: int | None) -> str | None:
     if mac != ROUTER_MAC or "IN_PORT" not in flow.outputs():
         return None
     subnet = view.gateway_of(vni, ip)
-    which = f"subnet {subnet}'s .1" if subnet else "no subnet's .1 now: STALE"
+    which = ("the VPC's DNS resolver, .2" if subnet == RESOLVER else
+             f"subnet {subnet}'s .1" if subnet else "no subnet's .1 now: STALE")
     return f"{ip} in {view.vpc_of(vni)} is-at {mac} (the VPC router: {which})"
+
+
+def service(flow: FlowEntry, view: LabView, meters: dict[int, Meter], shared: Helpers) -> str | None:
+    """A VM's DHCP messages (CLASSIFY) and DNS queries to .2 (ROUTE), sent to the service."""
+    if "CONTROLLER" not in flow.outputs() or not flow.has("udp"):
+        return None
+    eni = view.local_port(flow.number("in_port"))
+    who = f"{shared['vm'](eni, 'port')} (port {flow.field('in_port')})"
+    asks = f"the mapping service answers, on the host{shared['meter'](flow, meters)}"
+    if flow.field("tp_src") == "68" and flow.field("tp_dst") == "67":
+        return f"DHCP from {who}: {asks}"
+    if flow.field("tp_dst") == "53":
+        return f"DNS from {who} to the VPC's resolver {flow.field('nw_dst')}: {asks}"
+    return None
 
 
 def route(flow: FlowEntry, view: LabView, vni: int | None, meters: dict[int, Meter],
           shared: Helpers) -> str | None:
+    dns = service(flow, view, meters, shared)
+    if dns is not None:
+        return dns
     if flow.priority == PRIO_DEFAULT and not flow.match and flow.action_value("goto_table"):
         return "anything not for the router (same subnet) -> FORWARD"
     if flow.priority == PRIO_MISS and flow.field("dl_dst") == ROUTER_MAC:

@@ -20,6 +20,8 @@ from vpclab.plan import TUNNEL_PORT, VM_PORT_BASE
 from vpclab.topology import NEGATIVE_TTL
 from vpclab.vpc_router import table_ids
 
+RESOLVER = ".2"      # what `gateways` says of the VPC's resolver address
+
 
 @dataclass(frozen=True)
 class Eni:
@@ -149,6 +151,8 @@ class LabView:
                 tables[f"{vpc.vni}/{table_id}"] = name or "main"
             for subnet in vpc.subnets.values():
                 gateways[f"{vpc.vni}/{subnet.gateway}"] = subnet.name
+            if vpc.subnets:
+                gateways[f"{vpc.vni}/{vpc.cidr.network_address + 2}"] = RESOLVER
         return cls(lab=lab, host=host, encap=topology.encap, mode=topology.mapping_mode,
                    enis=tuple(enis), hosts=hosts, vpcs=vpcs, idle_timeout=topology.idle_timeout,
                    miss_rate=topology.miss_rate, route_tables=tables, gateways=gateways)

@@ -9,7 +9,8 @@ import pytest
 from tests.unit.flowsim import tunnel, walk
 from vpclab.inventory import Inventory
 from vpclab.pipeline import (
-    ARP, CHECK, COOKIE_KIND_MASK, COOKIE_ROUTE, NEXTHOP, OFPP_IN_PORT, ROUTE, Miss, decide_miss,
+    ARP, CHECK, COOKIE_KIND_MASK, COOKIE_ROUTE, NEXTHOP, OFPP_IN_PORT, ROUTE, Miss, decide_miss, entry_flows,
+    mapping_cookie,
     route_cookie, router_flows,
 )
 from vpclab.plan import TUNNEL_PORT
@@ -176,3 +177,10 @@ def test_no_vm_may_take_the_router_s_mac():
     raw["vms"]["web-1"]["mac"] = ROUTER_MAC.upper()
     with pytest.raises(TopologyError, match="vms.web-1.mac: 02:76:70:63:00:01 is the VPC router's"):
         check_topology(raw)
+
+
+def test_a_next_hop_is_part_of_its_mapping_s_entry():
+    inventory = lab("on-demand")
+    web = inventory.table().lookup(1001, IPv4Address("10.50.1.10"))
+    (hop,) = [f for f in entry_flows(inventory.routers()[C], web, 300) if f.table == NEXTHOP]
+    assert hop.cookie == mapping_cookie(1001, web.ip) and hop.idle_timeout == 300

@@ -28,7 +28,7 @@ from vpclab.pipeline.arp import arp_answer_actions
 from vpclab.pipeline.tables import (
     ARP, ARP_REQUEST, ETH_ARP, ETH_IP, FORWARD, NEXTHOP, NEXT_HOP_REG, PRIO_DEFAULT, PRIO_ENTRY,
     PRIO_MISS, PRIO_ROUTE, ROUTE, ROUTE_TABLE_REG, Action, Flow, RouteEntry, RouteTable, Router,
-    route_cookie,
+    mapping_cookie, route_cookie,
 )
 from vpclab.topology import ROUTER_MAC
 
@@ -89,7 +89,8 @@ def answer_flows(vni: int, table: RouteTable, route: RouteEntry, idle_timeout: i
 def nexthop_flow(mapping: Mapping) -> Flow:
     """A VM as a routed packet's next hop: the frame rewritten as a router does."""
     return Flow(NEXTHOP, PRIO_ENTRY, {"metadata": mapping.vni, NEXT_HOP_REG: int(mapping.ip)},
-                (("set", "eth_src", ROUTER_MAC), ("set", "eth_dst", mapping.mac)), goto=FORWARD)
+                (("set", "eth_src", ROUTER_MAC), ("set", "eth_dst", mapping.mac)), goto=FORWARD,
+                cookie=mapping_cookie(mapping.vni, mapping.ip))
 
 
 def router_route_flows(router: Router) -> list[Flow]:

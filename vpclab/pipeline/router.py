@@ -9,6 +9,7 @@ from __future__ import annotations
 from vpclab.pipeline.classify import classify_port_flows
 from vpclab.pipeline.deliver import deliver_flow
 from vpclab.pipeline.route import router_route_flows
+from vpclab.pipeline.services import service_flows
 from vpclab.pipeline.tables import (
     ARP, ARP_REQUEST, CHECK, CLASSIFY, COOKIE_CHECK_FAILED, DELIVER, DESTINATION_ENI_REG, ENI_FIELD, ETH_ARP,
     ETH_IP, FORWARD, MULTICAST, PRIO_APPLIANCE, PRIO_DEFAULT, PRIO_DROP_MCAST, PRIO_ENTRY, PRIO_MISS,
@@ -40,6 +41,7 @@ def router_flows(router: Router) -> list[Flow]:
         flows.append(Flow(CHECK, PRIO_MISS, {"eth_type": ETH_IP}, (("controller",),),
                           meter=TUNNEL_PORT))
     flows += router_route_flows(router)          # a VPC router, where a VPC has subnets
+    flows += service_flows(router)               # ...and its DHCP and .2 resolver
     flows += [Flow(t, PRIO_DEFAULT, {}) for t in (CLASSIFY, ARP, FORWARD, DELIVER)]
     flows.append(Flow(CHECK, PRIO_DEFAULT, {}, cookie=COOKIE_CHECK_FAILED))   # counted drops
     return flows

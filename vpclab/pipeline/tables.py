@@ -129,6 +129,7 @@ class RoutedVpc:
     vni: int
     gateways: tuple[IPv4Address, ...]
     tables: tuple[RouteTable, ...]
+    resolver: IPv4Address | None = None     # the VPC's .2 (its DNS), answered on the host
 
     def table(self, table_id: int) -> RouteTable | None:
         return next((t for t in self.tables if t.id == table_id), None)

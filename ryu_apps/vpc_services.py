@@ -1,0 +1,88 @@
+"""DHCP and the .2 resolver of a VPC with subnets, answered by the mapping service.
+
+The router sends a VM's DHCP client messages (from CLASSIFY) and its queries to the
+VPC's .2 (from ROUTE) here (vpclab/pipeline/services.py); the answer is built from the
+mapping table (ryu_apps.dhcp_answer, ryu_apps.dns_answer) and sent back out of the port
+it came in. The DHCP answer is the mapping's own address, so a VM that moves keeps it;
+the resolver answers the VPC's own names only. Pure but for the caches: no os-ken here.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from ryu_apps import dhcp_answer, dns_answer
+from vpclab.identity import vm_hostname
+from vpclab.pipeline import CLASSIFY, ROUTE, Router
+from vpclab.plan import VM_MTU
+from vpclab.topology import ROUTER_MAC, Topology, Vm
+
+LEASE_SECONDS = 86400       # a lab lives for hours at most: no renewal while it runs
+DHCP_PORTS, DNS_PORT = (68, 67), 53
+
+
+@dataclass(frozen=True)
+class Answer:
+    frame: bytes
+    event: str                  # "dhcp" or "dns", for the event log (and the diagram)
+    fields: dict
+
+
+def udp_ports(frame: bytes) -> tuple[int, int] | None:
+    """(source, destination) port of an untagged IPv4/UDP frame; None for anything else."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
+        return None
+    start = 14 + (frame[14] & 0x0F) * 4
+    if len(frame) < start + 4:
+        return None
+    return struct.unpack_from("!HH", frame, start)
+
+
+def is_service(table_id: int, frame: bytes) -> bool:
+    """A DHCP client message (CLASSIFY) or a DNS query (ROUTE): not a miss to decide."""
+    ports = udp_ports(frame)
+    return ports is not None and ((table_id == CLASSIFY and ports == DHCP_PORTS) or
+                                  (table_id == ROUTE and ports[1] == DNS_PORT))
+
+
+class VpcServices:
+    def __init__(self):
+        self._names: dict[tuple[int, str], tuple[Topology, dns_answer.Names]] = {}
+
+    def answer(self, topology: Topology, router: Router, in_port: int, table_id: int,
+               frame: bytes) -> Answer | None:
+        port = router.port_by_number(in_port)
+        vm = topology.vm_by_address(port.mapping.vpc, port.mapping.ip) if port else None
+        if vm is None or vm.subnet is None:
+            return None
+        vpc = topology.vpcs[vm.vpc]
+        if table_id == CLASSIFY:
+            reply = dhcp_answer.reply(frame, vm.mac, lease_for(topology, vm))
+            return Answer(reply, "dhcp", {"vm": vm.name, "ip": str(vm.ip)}) if reply else None
+        resolver = vpc.cidr.network_address + 2
+        reply = dns_answer.reply(frame, self.names(topology, vm.vpc), ROUTER_MAC, resolver)
+        return Answer(reply, "dns", {"vm": vm.name}) if reply else None
+
+    def names(self, topology: Topology, vpc: str) -> dns_answer.Names:
+        """The VPC's names, built once per inventory (a change makes a new Topology)."""
+        key = (id(topology), vpc)
+        cached = self._names.get(key)
+        if cached is None or cached[0] is not topology:
+            if len(self._names) > 64:
+                self._names.clear()
+            cached = self._names[key] = (topology, dns_answer.names_for(topology, vpc))
+        return cached[1]
+
+
+def lease_for(topology: Topology, vm: Vm) -> dhcp_answer.Lease:
+    """What DHCP gives a VM: its mapping's address in its subnet, the subnet's .1 as its
+    router (and the server), the VPC's .2 as its resolver, the ENI's MTU, its EC2-style
+    hostname and the VPC's domain (NAME.VPC.internal resolves)."""
+    vpc = topology.vpcs[vm.vpc]
+    subnet = vpc.subnets[vm.subnet]
+    return dhcp_answer.Lease(ip=vm.ip, network=subnet.cidr, router=subnet.gateway,
+                             dns=IPv4Address(int(vpc.cidr.network_address) + 2), mtu=VM_MTU,
+                             server_mac=ROUTER_MAC, server_ip=subnet.gateway,
+                             lease_seconds=LEASE_SECONDS, hostname=vm_hostname(vm.ip),
+                             domain=f"{vpc.name.lower()}.internal")
