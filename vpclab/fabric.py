@@ -17,6 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from vpclab.errors import VpclabError
 from vpclab.ovs import TOOLS, OvsInstance, tool_environment, write_host_tools
@@ -73,7 +74,14 @@ class Fabric:
                            autoSetMacs=False, inNamespace=False)
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
         write_host_tools(self.state.dir)
-        self._make(list(self.plan.hosts.values()), list(self.plan.vms.values()), up=True)
+        self._make(list(self.plan.hosts.values()), list(self.plan.vms.values()), up=True,
+                   hosts_made=self._lab_bridges)
+        self.write_nodes()
+
+    def _lab_bridges(self) -> None:
+        """The underlay and management bridges with every host's end, as soon as the hosts
+        exist: a bridge's carrier reaches its operstate through the kernel's linkwatch up
+        to a second later (wait_links_up), and the VMs' links and setup fill that second."""
         # mcast_snooping 0: a snooping bridge joins 224.0.0.106 and sends IGMP reports
         # through every port, into every host's eth0 and mgmt0 (no IGMP in a VPC lab)
         lab_links = [f"link add underlay address {UNDERLAY_BRIDGE_MAC} mtu {UNDERLAY_MTU} "
@@ -85,9 +93,9 @@ class Fabric:
                           f"link set mg-{host.node} master mgmt up"]
         lab_links += ["link set underlay multicast off up", "link set mgmt multicast off up"]
         run(["ip", "-force", "-batch", "-"], "lab bridges", stdin="\n".join(lab_links))
-        self.write_nodes()
 
-    def _make(self, hosts: list[HostPlan], vms: list[VmPlan], up: bool) -> None:
+    def _make(self, hosts: list[HostPlan], vms: list[VmPlan], up: bool,
+              hosts_made: Callable[[], None] = lambda: None) -> None:
         """Hosts and VMs as Mininet nodes of this runner's net, all at once
         (vpclab.nodes_batch), each with its identity; `up`: raise the VMs' router ends."""
         from mininet.node import Host, Node
@@ -98,7 +106,8 @@ class Fabric:
                                vm.vm.mac, VM_MTU, up) for vm in vms}
         known = {self.plan.hosts[h].node: node for h, node in self.host_nodes.items()}
         steps = nodes_batch.build(jobs, list(links.values()), known, self.state.node_dir,
-                                  lambda node: self._record(node, shown[node.name]))
+                                  lambda node: self._record(node, shown[node.name]),
+                                  hosts_made)
         if up:      # where `up`'s largest phase goes (bench/bench_scale.py reads it)
             self.state.progress.write("steps", phase="nodes and links", seconds=steps)
         made = {job.name: job.node for job in jobs}

@@ -125,10 +125,12 @@ class Steps:
 
 
 def build(jobs: list[NodeJob], links: list[Veth], hosts: dict[str, object],
-          node_dir: Callable[[str], Path], record: Callable[[object], None]) -> dict[str, float]:
+          node_dir: Callable[[str], Path], record: Callable[[object], None],
+          hosts_made: Callable[[], None] = lambda: None) -> dict[str, float]:
     """Make every node of `jobs` and every link of `links` (their VMs among `jobs`, their
     hosts in `hosts` by node name, already made, or among `jobs`). `record(node)` is called
-    the moment a node's shell exists, so a failure later leaves nothing unrecorded.
+    the moment a node's shell exists, so a failure later leaves nothing unrecorded;
+    `hosts_made()` once the hosts of `jobs` are set up, before the VMs' links.
     Returns how long each step took, in seconds."""
     timeout = 60.0 + 0.1 * len(jobs)     # generous: a slow machine is not a broken lab
     steps = Steps()
@@ -146,6 +148,7 @@ def build(jobs: list[NodeJob], links: list[Veth], hosts: dict[str, object],
     vms = {link.vm for link in links}
     # hosts first, awaited: a VM's router end is born in a host whose IPv6 is off already
     _configure([job for job in jobs if job.name not in vms], node_dir, timeout)
+    hosts_made()
     steps.done("hosts set up")
     make_links(links, {**hosts, **{job.name: job.node for job in jobs}}, timeout)
     steps.done("links")
