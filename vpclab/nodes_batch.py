@@ -28,7 +28,6 @@ import select
 import subprocess
 import termios
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -134,17 +133,17 @@ def build(jobs: list[NodeJob], links: list[Veth], hosts: dict[str, object],
     Returns how long each step took, in seconds."""
     timeout = 60.0 + 0.1 * len(jobs)     # generous: a slow machine is not a broken lab
     steps = Steps()
-    with ThreadPoolExecutor(max_workers=1) as files:   # on disk, beside the shells' start
-        written = files.submit(lambda: [write_files(node_dir(job.name), job.files)
-                                        for job in jobs])
-        for job in jobs:
-            job.node = batched(job.base)(job.name, inNamespace=True)
-            record(job.node)
-        _await([job.node for job in jobs], "start its shell", timeout)
-        for job in jobs:
-            _refuse_shared(job.node)
-        written.result()
-    steps.done("shells")
+    for job in jobs:
+        job.node = batched(job.base)(job.name, inNamespace=True)
+        record(job.node)
+    steps.done("shells started")
+    for job in jobs:            # while the shells start (not in a thread: the GIL would
+        write_files(node_dir(job.name), job.files)      # slow every spawn down)
+    steps.done("files")
+    _await([job.node for job in jobs], "start its shell", timeout)
+    for job in jobs:
+        _refuse_shared(job.node)
+    steps.done("prompts")
     vms = {link.vm for link in links}
     # hosts first, awaited: a VM's router end is born in a host whose IPv6 is off already
     _configure([job for job in jobs if job.name not in vms], node_dir, timeout)
@@ -159,8 +158,11 @@ def build(jobs: list[NodeJob], links: list[Veth], hosts: dict[str, object],
 
 def _configure(jobs: list[NodeJob], node_dir: Callable[[str], Path], timeout: float) -> None:
     """Each node's one command, sent to all before any is awaited."""
-    for job in jobs:
-        job.node.sendCmd(script(job, node_dir(job.name)))
+    # every line before any is sent: reading a node's mount table waits on the mounts
+    # the nodes already sent theirs are making (one lock for all mount namespaces)
+    lines = [script(job, node_dir(job.name)) for job in jobs]
+    for job, line in zip(jobs, lines):
+        job.node.sendCmd(line)
     said = _await([job.node for job in jobs], "set its identity and interfaces", timeout)
     for job in jobs:
         check(job.name, said[job.node])
