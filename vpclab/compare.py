@@ -59,12 +59,25 @@ def aliases(topology: Topology) -> dict[str, str]:
     return names
 
 
+# where a DNS line holds a DNS name (`DNS A? web-1.shop.internal`): never an alias
+DNS_NAME_SLOT = re.compile(r"^DNS (?:\S+\? |answer |[A-Z]+ )$|(?:, | PTR | CNAME | NS )$")
+
+
 def apply_aliases(lines: list[str], names: dict[str, str]) -> list[str]:
+    """VM and host names in expected lines -> their addresses (`ZIGI-VM1.mac` -> its MAC),
+    but not in a DNS line's name slots: `DNS A? web-1.shop.internal` asks for a name (a
+    VM's name is its first label), it is no address; `... A web-1` is one."""
     if not names:
         return lines
     pattern = re.compile(r"(?<![\w.:-])(" + "|".join(
         re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![\w-])")
-    return [pattern.sub(lambda m: names[m.group(1)], line) for line in lines]
+
+    def alias(found: re.Match) -> str:
+        before = found.string[:found.start()]
+        in_dns_name = before.startswith("DNS ") and DNS_NAME_SLOT.search(before)
+        return found.group(0) if in_dns_name else names[found.group(1)]
+
+    return [pattern.sub(alias, line) for line in lines]
 
 
 def load_trace(path: Path, names: dict[str, str] | None = None,

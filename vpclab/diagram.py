@@ -15,11 +15,12 @@ from pathlib import Path
 
 from vpclab.errors import VpclabError
 from vpclab.ownership import OutputFile
-from vpclab.topology import Topology
-from vpclab.trace import read_pcap
+from vpclab.topology import ROUTER_MAC, Topology
+from vpclab.trace import Packet, read_pcap
 from vpclab.validation import load_topology
 
 MAPPING_SERVICE = "mapping service"
+ANSWERED_LINES = ("DHCP ", "DNS ")    # what the virtual router may answer itself, but ARP
 SOURCE = [re.compile(p) for p in (r"^ARP request who-has \S+ tell (\S+)$", r"^ARP reply (\S+) is-at",
                                   r"^\w+ (?:echo \w+ |unreachable )?(\d+\.\d+\.\d+\.\d+)[: ]")]
 
@@ -114,6 +115,11 @@ def _vm_arrows(packets: dict, vm: str, nodes: dict, topology: Topology,
     arrows = []
     for packet in packets[vm]:
         sender = source_ip(packet.line)
+        if packet.line.startswith(ANSWERED_LINES):      # DHCP, DNS: the line names no sender
+            if answered_by_router(packet, topology, me["vpc"]):
+                arrows.append(Arrow(packet.time, home, vm, packet.line, "packet"))
+                continue
+            sender = me["ip"] if packet.src_mac == me.get("mac") else packet.src_ip
         if sender == me["ip"]:
             arrows.append(Arrow(packet.time, vm, home, packet.line, "packet"))
             continue
@@ -129,6 +135,19 @@ def _vm_arrows(packets: dict, vm: str, nodes: dict, topology: Topology,
                                 _tunnel_label(topology, host, nodes.get(name, {}), me), "tunnel"))
         arrows.append(Arrow(packet.time, home, vm, packet.line, "packet"))
     return arrows
+
+
+def answered_by_router(packet: Packet, topology: Topology, vpc: str) -> bool:
+    """A DHCP or DNS answer of the VM's own virtual router: sent from ROUTER_MAC, or from
+    the VPC router's addresses (a subnet's .1, the VPC's .2), as its ARP answers for .1
+    are. Drawn like those: from the VM's host's router lane, with no tunnel before it."""
+    if packet.src_mac == ROUTER_MAC:
+        return True
+    known = topology.vpcs.get(vpc)
+    if known is None or packet.src_ip is None:
+        return False
+    own = {str(s.gateway) for s in known.subnets.values()} | {str(known.cidr.network_address + 2)}
+    return packet.src_ip in own
 
 
 def _after_lookup(service: list[Arrow], sender: str, sent: float, arrived: float) -> float:

@@ -11,22 +11,36 @@ compares against it:
     ICMP echo request 10.0.0.148 > 10.0.0.185
     TCP 10.0.0.148:41000 > 10.0.0.185:80 [S]
     Geneve 192.168.100.1 > 192.168.100.2 vni 1001 eni 1>2: ICMP echo request 10.0.0.148 > 10.0.0.185
+    DHCP DISCOVER                                   DHCP OFFER 10.50.2.20
+    DHCP REQUEST 10.50.2.20                         DHCP ACK 10.50.2.20        DHCP NAK
+    DNS A? web-1.shop.internal                      DNS answer web-1.shop.internal A 10.50.1.10
+    DNS PTR? 10.1.50.10.in-addr.arpa                DNS answer 10.1.50.10.in-addr.arpa PTR web-1.shop.internal
+    DNS NXDOMAIN nosuch.example                     DNS NODATA web-1.shop.internal AAAA
 
 `eni 1>2` is vpclab's Geneve option (source and destination ENI keys). A pcap
 always shows it; tcpdump's one-line text does not (only `-vv` prints options),
 so an expected line without `eni` accepts any option (see compare.line_matches).
+
+DHCP and DNS lines say what the message means, not its ports. tcpdump's one-line text
+hides that: for DHCP it prints no message type (`-v` does, on the lines below the
+packet's), for a DNS answer no name (`-v` does), and for NXDOMAIN and NODATA not even
+the question (only `-vv`'s `q:`). Such text becomes an `other: ...` line that says which
+flag shows the rest, never a canonical line that could be wrong. (DHCP: OFFER and ACK
+carry the offered address, yiaddr; REQUEST the requested one, or ciaddr when renewing.
+DNS names are lower-cased, without the final dot: DNS is case-insensitive.)
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpclab.pipeline import ENI_OPTION_CLASS, ENI_OPTION_LEN, ENI_OPTION_TYPE
 
 IP = r"(\d+\.\d+\.\d+\.\d+|\*)"            # '*': a wildcard in an expected trace
 MAC = r"([0-9a-f]{2}(?::[0-9a-f]{2}){5}|\*)"
-CANONICAL = re.compile(r"^(ARP request|ARP reply|ICMP \w|TCP \S+ >|UDP \S+ >|Geneve \S+ >|VXLAN \S+ >|other: )")
+CANONICAL = re.compile(r"^(ARP request|ARP reply|ICMP \w|TCP \S+ >|UDP \S+ >|Geneve \S+ >|VXLAN \S+ >|other: "
+                       r"|DHCP [A-Z]+\b|DNS (?:\S+\? |answer |[A-Z]+ ))")
 TIMESTAMP = re.compile(r"^\s*(\d{2}):(\d{2}):(\d{2}\.\d+)\s+")
 NOISE_PREFIXES = ("IP6 ", "LLDP", "STP ", "802.1d", "CDP")
 TCPDUMP_CHATTER = ("tcpdump:", "listening on", "packets captured", "packets received by",
@@ -49,6 +63,128 @@ TUNNEL_TEXT = re.compile(
 ENI_OPTION_TEXT = re.compile(r"class Experimental \(0xffff\) type 0x80\(C\) len 12 data ([0-9a-f]{8}) ([0-9a-f]{8})")
 VERBOSE_IP_HEADER = re.compile(r"^(\s*(?:\d{2}:\d{2}:\d{2}\.\d+\s+)?)IP \(tos .*\)$")
 
+# -- DHCP and DNS: one canonical form, written by both readers -----------------------
+DHCP_KINDS = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK",
+              7: "RELEASE", 8: "INFORM"}
+DHCP_TEXT_KINDS = {"Discover": 1, "Offer": 2, "Request": 3, "Decline": 4, "ACK": 5, "NACK": 6,
+                   "Release": 7, "Inform": 8}
+# tcpdump's names of the rcodes (print-domain.c); the canonical name is its upper case
+TCPDUMP_RCODES = ("", "FormErr", "ServFail", "NXDomain", "NotImp", "Refused", "YXDomain",
+                  "YXRRSet", "NXRRSet", "NotAuth", "NotZone")
+DNS_WITH_DATA = ("A", "AAAA", "PTR", "CNAME", "NS")     # whose data a line shows
+UNSET = "0.0.0.0"
+
+
+def dhcp_line(kind: int, yiaddr: str, requested: str | None, ciaddr: str) -> str:
+    """`DHCP OFFER 10.50.2.20`: OFFER and ACK with the address given, REQUEST with the
+    address asked for (the requested-ip option, or ciaddr when renewing), others bare."""
+    name = DHCP_KINDS.get(kind, f"TYPE{kind}")
+    if kind in (2, 5):
+        return f"DHCP {name} {yiaddr}"
+    asked = requested or (ciaddr if ciaddr != UNSET else None)
+    return f"DHCP {name} {asked}" if kind == 3 and asked else f"DHCP {name}"
+
+
+def dns_name(name: str) -> str:
+    return name.rstrip(".").lower() or "."
+
+
+def dns_record(name: str, rtype: str, data: str) -> str:
+    """One answer record as `NAME TYPE DATA` (DATA only for the types vpclab answers)."""
+    if rtype not in DNS_WITH_DATA:
+        return f"{dns_name(name)} {rtype}"
+    value = dns_name(data) if rtype in ("PTR", "CNAME", "NS") else data
+    return f"{dns_name(name)} {rtype} {value}"
+
+
+def rcode_name(rcode: int) -> str:
+    return TCPDUMP_RCODES[rcode].upper() if 0 < rcode < len(TCPDUMP_RCODES) else f"RESP{rcode}"
+
+
+def dns_response_line(rcode: int, qtype: str, qname: str, records: list[str]) -> str:
+    """`DNS answer R, R..`; `DNS NODATA NAME TYPE` (no error, no record); `DNS NXDOMAIN
+    NAME` and the like for an error."""
+    if rcode:
+        return f"DNS {rcode_name(rcode)} {dns_name(qname)}"
+    if not records:
+        return f"DNS NODATA {dns_name(qname)} {qtype}"
+    return "DNS answer " + ", ".join(records)
+
+
+DHCP_TEXT = re.compile(rf"^IP {IP}\.(?:67|68) > {IP}\.(?:67|68): (?:\[[^]]*\] )?BOOTP/DHCP, "
+                       r"(Request from [0-9a-f:]+|Reply)(.*)$")
+DHCP_TEXT_FIELDS = {"kind": re.compile(r"DHCP-Message \(53\), length 1: (\w+)"),
+                    "yiaddr": re.compile(rf"Your-IP {IP}"), "ciaddr": re.compile(rf"Client-IP {IP}"),
+                    "requested": re.compile(rf"Requested-IP \(50\), length 4: {IP}")}
+
+
+def _dhcp_text(body: str) -> str | None:
+    """tcpdump -v's DHCP (its detail lines joined by fold_details) -> a DHCP line."""
+    found = DHCP_TEXT.match(body)
+    if not found:
+        return None
+    what, rest = found.group(3), found.group(4)
+    fields = {k: (m.group(1) if (m := p.search(rest)) else None) for k, p in DHCP_TEXT_FIELDS.items()}
+    if fields["kind"] in DHCP_TEXT_KINDS:
+        return dhcp_line(DHCP_TEXT_KINDS[fields["kind"]], fields["yiaddr"] or UNSET,
+                         fields["requested"], fields["ciaddr"] or UNSET)
+    if "Vendor-rfc1048" in rest:
+        return f"other: BOOTP {what} without a DHCP message type"
+    return f"other: DHCP {what}, message type not shown (tcpdump -v shows it)"
+
+
+DNS_QUERY_TEXT = re.compile(rf"^IP {IP}\.\d+ > {IP}\.53: (?:\[[^]]*\] )?\d+[+%$]*(?: \[[^]]*\])* "
+                            r"(\S+)\? (\S+)")
+DNS_RESPONSE_TEXT = re.compile(
+    rf"^IP {IP}\.53 > {IP}\.\d+: (?:\[[^]]*\] )?\d+(?: ([A-Z][A-Za-z]+\d*))?[*|$-]*(?: \[[^]]*\])*"
+    r"(?: q: (\S+)\? (\S+))? (\d+)/\d+/\d+(.*?)(?: \(\d+\))?$")
+
+
+def _rcode_text(word: str | None) -> int:
+    """tcpdump's rcode word (` NXDomain`, ` Resp12`) -> the number; none printed: 0."""
+    if not word:
+        return 0
+    if word.startswith("Resp") and word[4:].isdigit():
+        return int(word[4:])
+    return TCPDUMP_RCODES.index(word) if word in TCPDUMP_RCODES else -1
+
+
+def _dns_text(body: str) -> str | None:
+    """tcpdump's DNS over UDP -> a DNS line; a response whose names tcpdump left out (no
+    -v for answers, no -vv for a negative one) -> an `other:` line that says so."""
+    query = DNS_QUERY_TEXT.match(body)
+    if query:
+        return f"DNS {query.group(3)}? {dns_name(query.group(4))}"
+    found = DNS_RESPONSE_TEXT.match(body)
+    if not found:
+        return None
+    rcode_word, qtype, qname, count, rest = found.groups()[2:]
+    rcode = _rcode_text(rcode_word)
+    if rcode < 0:
+        return None
+    records = _dns_text_records(rest, int(count))
+    if records is None:
+        return f"other: DNS answer {rest.strip()}, names not shown (tcpdump -v shows them)"
+    if (rcode or not records) and qname is None:
+        shown = rcode_name(rcode) if rcode else "NODATA"
+        return f"other: DNS {shown}, question not shown (tcpdump -vv shows it)"
+    return dns_response_line(rcode, qtype, qname or "", records)
+
+
+def _dns_text_records(rest: str, count: int) -> list[str] | None:
+    """The answer section as records; None if tcpdump printed them without names."""
+    answers = re.split(r" (?:ns|ar): ", rest, maxsplit=1)[0].strip()
+    if not count:
+        return []
+    records = []
+    for text in answers.split(",")[:count]:
+        parts = text.split()
+        if len(parts) < 2 or not parts[0].endswith("."):
+            return None
+        records.append(dns_record(parts[0], parts[1], parts[2] if len(parts) > 2 else ""))
+    return records
+
+
 
 def is_noise(body: str) -> bool:
     """IPv6 ND/MLD, LLDP, STP and IGMP: what interfaces say when they come up."""
@@ -58,6 +194,9 @@ def is_noise(body: str) -> bool:
 def _inner_text(body: str) -> str:
     if CANONICAL.match(body):       # an expected trace may be written in canonical lines
         return body
+    app = _dhcp_text(body) or _dns_text(body)
+    if app:
+        return app
     for pattern, form in TEXT_FORMS:
         found = pattern.match(body)
         if found:
@@ -84,9 +223,21 @@ def fold_verbose(lines: list[str]) -> list[str]:
     return out
 
 
+def fold_details(lines: list[str]) -> list[str]:
+    """tcpdump -v prints a DHCP packet's fields (its message type among them) on lines of
+    their own, each starting with a tab: join them to the packet's line."""
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("\t") and out and "BOOTP/DHCP" in out[-1]:
+            out[-1] = f"{out[-1].rstrip()} {line.strip()}"
+        else:
+            out.append(line)
+    return out
+
+
 def parse_text(lines: list[str], keep_noise: bool = False) -> list["Packet"]:
     """tcpdump -nn text (as tcpdump prints it, -v/-vv too, or pasted by hand) -> packets."""
-    lines = fold_verbose(lines)
+    lines = fold_details(fold_verbose(lines))
     packets: list[Packet] = []
     pending_tunnel: tuple[str, float | None] | None = None   # VXLAN puts its inner packet on the next line
     for raw in lines:
@@ -127,10 +278,14 @@ def _seconds(stamp: re.Match) -> float:
 
 @dataclass(frozen=True)
 class Packet:
-    """A packet as the traces see it: its canonical line, and when (if known)."""
+    """A packet as the traces see it: its canonical line, and when (if known). From a
+    pcap also its Ethernet and IPv4 sources, which a DHCP or DNS line does not carry
+    but the diagram needs (who sent it: the VM, or its virtual router); not compared."""
 
     line: str
     time: float | None = None
+    src_mac: str | None = field(default=None, compare=False)
+    src_ip: str | None = field(default=None, compare=False)
 
 
 # -- pcap (scapy) -----------------------------------------------------------------
@@ -176,10 +331,50 @@ def _packet_line(pkt) -> str | None:
         return f"TCP {ip.src}:{tcp.sport} > {ip.dst}:{tcp.dport} [{_tcp_flags(tcp.flags)}]"
     if pkt.haslayer(UDP):
         udp = pkt[UDP]
-        return f"UDP {ip.src}:{udp.sport} > {ip.dst}:{udp.dport}"
+        return _dhcp_packet(pkt, udp) or _dns_packet(pkt, udp) or f"UDP {ip.src}:{udp.sport} > {ip.dst}:{udp.dport}"
     if ip.proto == 2:       # IGMP: noise, like IPv6's MLD
         return None
     return f"other: IP {ip.src} > {ip.dst} proto {ip.proto}"
+
+
+def _dhcp_packet(pkt, udp) -> str | None:
+    """The DHCP line of a scapy packet with a DHCP message type, else None."""
+    from scapy.layers.dhcp import BOOTP, DHCP
+
+    if not pkt.haslayer(DHCP) or {udp.sport, udp.dport} != {67, 68}:
+        return None
+    options = {o[0]: o[1] for o in pkt[DHCP].options if isinstance(o, tuple) and len(o) == 2}
+    kind = options.get("message-type")
+    if not isinstance(kind, int):
+        return None
+    bootp = pkt[BOOTP]
+    return dhcp_line(kind, bootp.yiaddr, options.get("requested_addr"), bootp.ciaddr)
+
+
+def _dns_packet(pkt, udp) -> str | None:
+    """The DNS line of a scapy DNS message over UDP port 53, else None."""
+    from scapy.layers.dns import DNS
+
+    if 53 not in (udp.sport, udp.dport) or not pkt.haslayer(DNS) or not pkt[DNS].qd:
+        return None
+    dns = pkt[DNS]
+    question = dns.qd[0]
+    qtype, qname = _dns_type(question.qtype), question.qname.decode("ascii", "replace")
+    if not dns.qr:
+        return f"DNS {qtype}? {dns_name(qname)}"
+    records = [dns_record(rr.rrname.decode("ascii", "replace"), _dns_type(rr.type), _rdata(rr.rdata))
+               for rr in (dns.an or [])]
+    return dns_response_line(dns.rcode, qtype, qname, records)
+
+
+def _dns_type(value: int) -> str:
+    """A type as tcpdump spells it (scapy says ALL for 255, tcpdump ANY)."""
+    from scapy.layers.dns import dnstypes
+    return "ANY" if value == 255 else dnstypes.get(value, f"Type{value}")
+
+
+def _rdata(value) -> str:
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _eni_option(geneve) -> str:
@@ -193,7 +388,7 @@ def _eni_option(geneve) -> str:
 
 def read_pcap(path: Path, keep_noise: bool = False) -> list[Packet]:
     from scapy.contrib import geneve  # noqa: F401  binds UDP 6081
-    from scapy.layers import vxlan  # noqa: F401  binds UDP 4789
+    from scapy.layers import dhcp, dns, vxlan  # noqa: F401  bind UDP 67/68, 53, 4789
     from scapy.utils import rdpcap
 
     packets = []
@@ -203,8 +398,17 @@ def read_pcap(path: Path, keep_noise: bool = False) -> list[Packet]:
             if not keep_noise:
                 continue
             line = "other: " + pkt.summary()
-        packets.append(Packet(line, float(pkt.time)))
+        packets.append(Packet(line, float(pkt.time), *_sources(pkt)))
     return packets
+
+
+def _sources(pkt) -> tuple[str | None, str | None]:
+    """(Ethernet source, IPv4 source) of a scapy packet, where it has them."""
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import Ether
+
+    mac = pkt[Ether].src.lower() if pkt.haslayer(Ether) else None
+    return mac, (pkt[IP].src if pkt.haslayer(IP) else None)
 
 
 def is_pcap(path: Path) -> bool:
