@@ -34,7 +34,7 @@ from os_ken.controller.handler import (
 )
 from os_ken.ofproto import ofproto_v1_3
 
-from ryu_apps import api, arp_reply, geneve_option, learner_arp, ofmsg, packet_in
+from ryu_apps import api, arp_reply, geneve_option, learner_arp, ofmsg, packet_in, vpc_services
 from ryu_apps.learner_check import LearnerReceiveCheck
 from ryu_apps.learner_move import LearnerMove, moved_drops, moved_mappings
 from ryu_apps.learner_tunnel import LearnerTunnel
@@ -126,6 +126,7 @@ class MappingService(app_manager.OSKenApp):
         self.inventory = Inventory.load(self.state_dir / "mappings.json", topology)
         self.event_log = EventLog(self.state_dir / "events.jsonl")
         self.encoder = ofmsg.FlowEncoder()
+        self.services = vpc_services.VpcServices()     # DHCP and the .2 resolver
         self.lock = threading.RLock()           # the inventory, the caches, the pending requests
         self.datapaths: dict[int, object] = {}
         self.outboxes: dict[int, Outbox] = {}
@@ -258,6 +259,8 @@ class MappingService(app_manager.OSKenApp):
         received, start = time.time(), time.perf_counter()
         msg = ev.msg
         datapath = msg.datapath
+        if vpc_services.is_service(msg.table_id, msg.data) and self._answer_service(msg):
+            return                              # DHCP, or DNS to the VPC's .2: answered here
         miss = miss_from_packet_in(msg)         # the frame alone: no lock needed
         if miss is None:
             return
@@ -310,6 +313,24 @@ class MappingService(app_manager.OSKenApp):
                                   answer=decision.mapping.mac if decision.mapping else None,
                                   reason=decision.reason, flows_installed=len(decision.flows),
                                   handled_us=round((time.perf_counter() - start) * 1e6))
+
+    def _answer_service(self, msg) -> bool:
+        """A VM's DHCP message or DNS query to the VPC's .2: the answer, out of its port.
+        False: not one of ours (DNS routed elsewhere, a route miss to decide as any other)."""
+        datapath, in_port = msg.datapath, msg.match["in_port"]
+        with self.lock:
+            router = self.inventory.routers().get(datapath.id)
+            outbox = self.outboxes.get(datapath.id)
+            topology = self.inventory.topology
+        if router is None or outbox is None:
+            return True
+        if not self.services.ours(topology, router, in_port, msg.table_id, msg.data):
+            return False
+        answer = self.services.answer(topology, router, in_port, msg.table_id, msg.data)
+        if answer is not None:
+            outbox.put([ofmsg.packet_out(datapath, OFPP_CONTROLLER, in_port, answer.frame)])
+            self.event_log.write_soon(answer.event, host=router.host, **answer.fields)
+        return True
 
     def _arp_answer(self, datapath, miss: Miss, decision: Decision, request: bytes) -> bytes | None:
         """An ARP request for a known target, answered by the service itself with the

@@ -50,6 +50,18 @@ class VpcServices:
     def __init__(self):
         self._names: dict[tuple[int, str], tuple[Topology, dns_answer.Names]] = {}
 
+    @staticmethod
+    def ours(topology: Topology, router: Router, in_port: int, table_id: int,
+             frame: bytes) -> bool:
+        """DHCP from a VM port is always ours; a DNS query only if it is for the VPC's .2
+        (one for another server is routed like any packet)."""
+        if table_id == CLASSIFY:
+            return True
+        port = router.port_by_number(in_port)
+        vpc = topology.vpcs.get(port.mapping.vpc) if port else None
+        return vpc is not None and len(frame) >= 34 and \
+            frame[30:34] == (vpc.cidr.network_address + 2).packed
+
     def answer(self, topology: Topology, router: Router, in_port: int, table_id: int,
                frame: bytes) -> Answer | None:
         port = router.port_by_number(in_port)
