@@ -99,13 +99,36 @@ def _lanes(vms: list[str], nodes: dict) -> list[str]:
 
 
 def _sent_at(packets: dict, nodes: dict, sender_ip: str, vpc: str, line: str,
-             arrival: float) -> float | None:
-    """When a captured VM sent this packet (the latest identical send before it arrived)."""
+             arrival: float, sender: str | None = None) -> float | None:
+    """When a captured VM (`sender`, or the one with the source address) sent this packet:
+    the latest identical send before it arrived."""
     for vm, captured in packets.items():
-        if nodes[vm]["ip"] == sender_ip and nodes[vm]["vpc"] == vpc:
+        if vm == sender or (sender is None and nodes[vm]["ip"] == sender_ip
+                            and nodes[vm]["vpc"] == vpc):
             sends = [p.time for p in captured if p.line == line and p.time <= arrival]
             return max(sends) if sends else None
     return None
+
+
+def _forwarded_by(packet: Packet, me: dict) -> bool:
+    """A packet the VM itself put on the wire though not its own source (an appliance,
+    source/destination check off, forwarding for others): its Ethernet source is the VM's."""
+    return packet.src_mac is not None and packet.src_mac == me.get("mac")
+
+
+def _forwarder(packets: dict, nodes: dict, vm: str, arrived: Packet) -> tuple[str, str] | None:
+    """The captured appliance that last forwarded this very packet before it arrived (the
+    VPC router sent it there by a route): the tunnel came from that VM's host."""
+    last = None
+    for other, captured in packets.items():
+        if other == vm:
+            continue
+        for p in captured:
+            if p.line == arrived.line and p.time <= arrived.time and \
+                    _forwarded_by(p, nodes[other]) and source_ip(p.line) != nodes[other]["ip"]:
+                if last is None or p.time > last[0]:
+                    last = (p.time, other)
+    return (last[1], nodes[last[1]]["host"]) if last else None
 
 
 def _vm_arrows(packets: dict, vm: str, nodes: dict, topology: Topology,
@@ -120,15 +143,16 @@ def _vm_arrows(packets: dict, vm: str, nodes: dict, topology: Topology,
                 arrows.append(Arrow(packet.time, home, vm, packet.line, "packet"))
                 continue
             sender = me["ip"] if packet.src_mac == me.get("mac") else packet.src_ip
-        if sender == me["ip"]:
+        if sender == me["ip"] or _forwarded_by(packet, me):
             arrows.append(Arrow(packet.time, vm, home, packet.line, "packet"))
             continue
-        peer = _peer(nodes, topology, me["vpc"], sender) if sender else None
+        peer = _forwarder(packets, nodes, vm, packet) or \
+            (_peer(nodes, topology, me["vpc"], sender) if sender else None)
         if peer is not None and peer[1] != me["host"] and not packet.line.startswith("ARP"):
             name, host = peer
             if router(host) not in lanes:
                 lanes.append(router(host))
-            left = _sent_at(packets, nodes, sender, me["vpc"], packet.line, packet.time)
+            left = _sent_at(packets, nodes, sender, me["vpc"], packet.line, packet.time, name)
             left = left + 1e-6 if left is not None else packet.time - 1e-6
             arrows.append(Arrow(_after_lookup(service, router(host), left, packet.time),
                                 router(host), home,
@@ -199,6 +223,9 @@ def _service_arrows(capture_dir: Path, topology: Topology) -> list[Arrow]:
                         f"{event['outer_source']} in VNI {event['vni']}?")
             answer = (f"yes, {event['target']} is-at {event['answer']}: cached on {event['host']}"
                       if event["answer"] else "no: dropped (receive check failed)")
+        elif _routed(event):        # the VPC router's table (or a route's next hop)
+            question = f"packet-in (for the VPC router): route to {event['target']} in VNI {event['vni']}?"
+            answer = f"{event['reason']}: cached on {event['host']}"
         else:
             asked = "ARP" if event["arp"] else "IP"
             question = f"packet-in ({asked}): who is {event['target']} in VNI {event['vni']}?"
@@ -208,6 +235,12 @@ def _service_arrows(capture_dir: Path, topology: Topology) -> list[Arrow]:
         done = event["t"] + event.get("handled_us", 0) / 1e6
         arrows.append(Arrow(done, MAPPING_SERVICE, router(event["host"]), answer, "answer"))
     return arrows
+
+
+def _routed(event: dict) -> bool:
+    """A miss the VPC router's route table answered (pipeline.decide.decide_route)."""
+    reason = event.get("reason") or ""
+    return reason.startswith(("routed:", "no route to ", "next hop ")) or ": blackhole" in reason
 
 
 # -- renderers ------------------------------------------------------------------------

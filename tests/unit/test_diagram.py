@@ -112,3 +112,17 @@ def test_a_packet_that_missed_at_its_sender_s_router_enters_the_tunnel_after_the
     assert kinds[request + 1:request + 4] == [("lookup", "router host1"),
                                               ("answer", "mapping service"),
                                               ("tunnel", "router host1")]
+
+
+def test_a_ping_through_an_appliance_is_drawn_hop_by_hop(tmp_path):
+    """A real capture (vpc-router lab, on-demand): app-1 -> fw -> web-1, the reply direct."""
+    capture = tmp_path / "cap"
+    shutil.copytree(Path(__file__).parent / "data" / "vpc_router_ping", capture)
+    seq = build_sequence(capture)
+    tunnels = [(a.src, a.dst) for a in seq.arrows if a.kind == "tunnel"]
+    assert tunnels == [("router hv-c", "router hv-b"), ("router hv-b", "router hv-a"),
+                       ("router hv-a", "router hv-c")]
+    forwarded = [a for a in seq.arrows if a.src == "fw" and "ICMP echo request" in a.label]
+    assert len(forwarded) == 1 and forwarded[0].dst == "router hv-b"
+    routes = [a.label for a in seq.arrows if a.kind == "answer" and a.label.startswith("routed:")]
+    assert routes[0] == "routed: 10.50.1.0/24 -> fw (10.50.9.9): cached on hv-c"
