@@ -137,9 +137,6 @@ def build(jobs: list[NodeJob], links: list[Veth], hosts: dict[str, object],
         job.node = batched(job.base)(job.name, inNamespace=True)
         record(job.node)
     steps.done("shells started")
-    for job in jobs:            # while the shells start (not in a thread: the GIL would
-        write_files(node_dir(job.name), job.files)      # slow every spawn down)
-    steps.done("files")
     _await([job.node for job in jobs], "start its shell", timeout)
     for job in jobs:
         _refuse_shared(job.node)
@@ -157,12 +154,14 @@ def build(jobs: list[NodeJob], links: list[Veth], hosts: dict[str, object],
 
 
 def _configure(jobs: list[NodeJob], node_dir: Callable[[str], Path], timeout: float) -> None:
-    """Each node's one command, sent to all before any is awaited."""
-    # every line before any is sent: reading a node's mount table waits on the mounts
+    """Each node's files, then its one command, sent to all before any is awaited: the
+    runner writes the next node's files while the shells already sent run theirs."""
+    # every mount table read before any command is sent: reading one waits on the mounts
     # the nodes already sent theirs are making (one lock for all mount namespaces)
-    lines = [script(job, node_dir(job.name)) for job in jobs]
-    for job, line in zip(jobs, lines):
-        job.node.sendCmd(line)
+    private = [private_mounts(job.node.pid) for job in jobs]
+    for job, private_ in zip(jobs, private):
+        write_files(node_dir(job.name), job.files)
+        job.node.sendCmd(script(job, node_dir(job.name), private_))
     said = _await([job.node for job in jobs], "set its identity and interfaces", timeout)
     for job in jobs:
         check(job.name, said[job.node])
@@ -176,10 +175,11 @@ def _refuse_shared(node) -> None:
                           "the machine's)")
 
 
-def script(job: NodeJob, directory: Path) -> str:
-    """The node's one command line (see the module's doc), for its shell."""
+def script(job: NodeJob, directory: Path, private: bool) -> str:
+    """The node's one command line (see the module's doc), for its shell; `private`: its
+    mount table showed no shared mount (vpclab.identity.private_mounts)."""
     parts = ["unset HISTFILE; set +m",      # what Mininet's startShell runs, less stty
-             apply_script(job.hostname, directory, private_mounts(job.node.pid))]
+             apply_script(job.hostname, directory, private)]
     if job.sysctls:
         writes = "; ".join(f"echo {value} > /proc/sys/{path}" for path, value in job.sysctls.items())
         parts.append(f"{{ {writes}; }} 2>/dev/null")

@@ -2,11 +2,9 @@
 without a lab: the one command line each node gets, how its answer is checked, and a
 daemon's JSON replies read back."""
 import json
-import os
 import socket
 import subprocess
 import threading
-from types import SimpleNamespace
 
 import pytest
 
@@ -29,14 +27,13 @@ def test_several_lines_become_one_word_bash_reads_back_exactly(text):
 
 
 def job(**kwargs) -> NodeJob:
-    made = NodeJob("v1", object, "ip-10-0-0-148", {}, **kwargs)
-    made.node = SimpleNamespace(pid=os.getpid())
-    return made
+    return NodeJob("v1", object, "ip-10-0-0-148", {}, **kwargs)
 
 
 def test_a_node_s_one_command_sets_identity_then_sysctls_then_its_own_steps(tmp_path):
-    line = script(job(sysctls={"net/ipv4/ip_default_ttl": "255"},
-                      shell=["export A=1"], ip=["link set lo up", "link set eth0 up"]), tmp_path)
+    made = job(sysctls={"net/ipv4/ip_default_ttl": "255"}, shell=["export A=1"],
+               ip=["link set lo up", "link set eth0 up"])
+    line = script(made, tmp_path, True)
     assert "\n" not in line
     identity, sysctl, steps = (line.index(f"echo {DONE}"), line.index("ip_default_ttl"),
                                line.index("export A=1"))
@@ -49,16 +46,21 @@ def test_a_node_s_one_command_sets_identity_then_sysctls_then_its_own_steps(tmp_
 
 
 def test_a_node_without_steps_still_says_its_setup_is_done(tmp_path):
-    line = script(job(), tmp_path)
+    line = script(job(), tmp_path, True)
     assert "ip -batch" not in line and f"echo {SETUP_DONE}" in line
+
+
+def test_mounts_are_made_private_first_unless_the_node_s_table_showed_them_private(tmp_path):
+    assert "mount --make-rprivate /" in script(job(), tmp_path, False)
+    assert "--make-rprivate" not in script(job(), tmp_path, True)
 
 
 def test_the_steps_of_the_command_really_run_in_order_and_report(tmp_path):
     """The part after the identity, run by bash as the node's shell would."""
-    line = script(job(shell=["echo one", "echo two"]), tmp_path)
+    line = script(job(shell=["echo one", "echo two"]), tmp_path, True)
     out = bash(line.split("2>&1; ", 1)[1])        # the identity needs a node: leave it out
     assert out.split() == ["one", "two", SETUP_DONE]
-    failing = script(job(shell=["false", "echo two"]), tmp_path).split("2>&1; ", 1)[1]
+    failing = script(job(shell=["false", "echo two"]), tmp_path, True).split("2>&1; ", 1)[1]
     assert SETUP_DONE not in bash(failing)
 
 
