@@ -58,7 +58,7 @@ class Fabric:
     def phases(self):
         """The build steps in order, named for the progress report."""
         return [("nodes and links", self.build_nodes),
-                ("mapping service", self.start_mapping_service),
+                ("mapping service", self.await_mapping_service),   # launched by build_nodes
                 ("links up", self.wait_links_up),
                 ("virtual routers", self.start_routers),
                 ("routers programmed", self.wait_routers_ready)]
@@ -75,8 +75,13 @@ class Fabric:
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
         write_host_tools(self.state.dir)
         self._make(list(self.plan.hosts.values()), list(self.plan.vms.values()), up=True,
-                   hosts_made=self._lab_bridges)
+                   hosts_made=self._hosts_made)
         self.write_nodes()
+
+    def _hosts_made(self) -> None:
+        """What needs the hosts but not their VMs, begun before the VMs are made."""
+        self._lab_bridges()
+        self.launch_mapping_service()       # it listens on the management bridge
 
     def _lab_bridges(self) -> None:
         """The underlay and management bridges with every host's end, as soon as the hosts
@@ -251,6 +256,13 @@ class Fabric:
 
     # -- mapping service ---------------------------------------------------------
     def start_mapping_service(self) -> None:
+        """Start the mapping service and wait until it listens (how a dead one restarts)."""
+        self.launch_mapping_service()
+        self.await_mapping_service()
+
+    def launch_mapping_service(self) -> None:
+        """Start the mapping service, recorded at once; `up` does it as soon as its address
+        exists (_hosts_made), so it starts while the VMs are made."""
         env = {**os.environ, "VPCLAB_STATE_DIR": str(self.state.dir), "PYTHONPATH": str(REPO)}
         with self.state.log("mapping-service").open("a") as log:
             proc = subprocess.Popen([sys.executable, "-m", "ryu_apps.launcher", str(CONTROLLER_IP),
@@ -258,7 +270,11 @@ class Fabric:
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.service = proc
         self.state.record_process(proc.pid, "mapping-service")
-        api = self.state.dir / "mapping.sock"
+
+    def await_mapping_service(self) -> None:
+        """Return once the service launched last listens (OpenFlow and its API); raise if it
+        exited instead."""
+        proc, api = self.service, self.state.dir / "mapping.sock"
         wait_until(lambda: proc.poll() is not None or
                    (api.exists() and _listening(CONTROLLER_IP, CONTROLLER_PORT)),
                    "the mapping service to listen", timeout=20, on_failure=self._service_log)
