@@ -74,6 +74,7 @@ class Fabric:
                            autoSetMacs=False, inNamespace=False)
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
         write_host_tools(self.state.dir)
+        nodes_batch.enough_descriptors(len(self.plan.hosts) + len(self.plan.vms))
         self._make(list(self.plan.hosts.values()), list(self.plan.vms.values()), up=True,
                    hosts_made=self._hosts_made)
         self.write_nodes()

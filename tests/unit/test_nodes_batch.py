@@ -10,7 +10,8 @@ import pytest
 
 from vpclab.errors import VpclabError
 from vpclab.identity import DONE
-from vpclab.nodes_batch import SETUP_DONE, NodeJob, ansi_c, check, script
+from vpclab import nodes_batch
+from vpclab.nodes_batch import SETUP_DONE, NodeJob, ansi_c, check, enough_descriptors, script
 from vpclab.unixctl import call_all
 
 
@@ -127,3 +128,40 @@ def test_a_daemon_s_error_names_the_request(tmp_path):
 def test_no_daemon_is_an_error_not_a_hang(tmp_path):
     with pytest.raises(VpclabError, match="ovs-vswitchd.9.ctl"):
         call_all(tmp_path / "ovs-vswitchd.9.ctl", [("version", [])], timeout=2)
+
+
+class Limits:
+    """resource's NOFILE limits, as the runner would see them (never the test's own)."""
+
+    def __init__(self, soft, hard):
+        self.now, self.set = (soft, hard), []
+
+    def getrlimit(self, kind):
+        return self.now
+
+    def setrlimit(self, kind, value):
+        self.set.append(value)
+        self.now = value
+
+
+@pytest.mark.parametrize("soft, hard, nodes, wanted", [
+    (1024, 1048576, 1056, (1024 + 4 * 1056, 1048576)),    # a 1,024-VM lab on a default limit
+    (20000, 20000, 1056, None),                             # enough already: left alone
+    (1024, -1, 300, (1024 + 4 * 300, -1))])                 # hard limit unlimited
+def test_the_runner_raises_only_its_own_soft_limit_to_fit_the_lab(monkeypatch, soft, hard,
+                                                                  nodes, wanted):
+    limits = Limits(soft, hard)
+    monkeypatch.setattr(nodes_batch.resource, "getrlimit", limits.getrlimit)
+    monkeypatch.setattr(nodes_batch.resource, "setrlimit", limits.setrlimit)
+    monkeypatch.setattr(nodes_batch.resource, "RLIM_INFINITY", -1)
+    enough_descriptors(nodes)
+    assert limits.set == ([wanted] if wanted else [])
+
+
+def test_a_hard_limit_too_low_for_the_lab_is_said_plainly(monkeypatch):
+    limits = Limits(1024, 2048)
+    monkeypatch.setattr(nodes_batch.resource, "getrlimit", limits.getrlimit)
+    monkeypatch.setattr(nodes_batch.resource, "setrlimit", limits.setrlimit)
+    with pytest.raises(VpclabError, match="1056 nodes needs about 5248 open files.*2048"):
+        enough_descriptors(1056)
+    assert limits.set == []
