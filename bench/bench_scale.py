@@ -193,8 +193,16 @@ def summary(label: str, runs: list[dict[str, Any]]) -> str:
     text = (f"{label}: up median {statistics.median(ups):.2f} s (range {min(ups):.2f}-"
             f"{max(ups):.2f}, {len(ok)}/{len(runs)} runs; target {TARGETS.get(label, '-')}); " +
             "; ".join(f"{p} {min(v):.2f}-{max(v):.2f} s" for p, v in phases.items()))
+    steps = {step: [r["steps"][step] for r in ok if step in r.get("steps", {})]
+             for step in ok[0].get("steps", {})}
+    if steps:
+        text += "; nodes and links by step: " + ", ".join(
+            f"{step} {min(v):.2f}-{max(v):.2f} s" for step, v in steps.items() if v)
     downs = [r["down"] for r in ok]
-    return text + f"; down {min(downs):.2f}-{max(downs):.2f} s"
+    pss = [r["memory"]["total_pss"] for r in ok]
+    drops = [r["mem_available_before"] - r["mem_available_ready"] for r in ok]
+    return text + (f"; down {min(downs):.2f}-{max(downs):.2f} s; lab PSS {mib(max(pss))}, "
+                   f"MemAvailable drop {mib(min(drops))}-{mib(max(drops))}")
 
 
 def main() -> int:
@@ -214,11 +222,11 @@ def main() -> int:
             run = run_scale(*SIZES[label], name=f"hb-s{label}-{i}")
             runs.append(run)
             print(markdown([run]), flush=True)
+            if args.json:       # after every lab: a later one that fails loses nothing
+                args.json.write_text(json.dumps(results + runs, indent=1))
         results += runs
         lines.append(summary(label, runs))
     print("\n" + "\n".join(lines))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
     return 0
 
 
