@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+from vpclab import dhcp_client, vm_network
 from vpclab.errors import VpclabError
 from vpclab.ovs import TOOLS, OvsInstance, tool_environment, write_host_tools
 from vpclab.plan import (
@@ -61,7 +62,8 @@ class Fabric:
                 ("mapping service", self.await_mapping_service),   # launched by build_nodes
                 ("links up", self.wait_links_up),
                 ("virtual routers", self.start_routers),
-                ("routers programmed", self.wait_routers_ready)]
+                ("routers programmed", self.wait_routers_ready),
+                *([("DHCP leases", self.lease_dhcp)] if self._dhcp_vms() else [])]
 
     # -- nodes -----------------------------------------------------------------
     def build_nodes(self) -> None:
@@ -157,16 +159,18 @@ class Fabric:
     def _vm_job(self, plan: VmPlan, base: type) -> NodeJob:
         """The VM's identity and eth0 (made with its MAC and MTU by the host's link batch)."""
         vm, name = plan.vm, vm_hostname(plan.vm.ip)
-        prefix = self.plan.topology.vpcs[vm.vpc].cidr.prefixlen
+        topology = self.plan.topology
         return NodeJob(
             plan.node, base, name,
             {"hosts": hosts_file(name, vm.ip, (vm.name,)),
-             "resolv.conf": resolv_conf(vpc_resolver(self.plan.topology.vpcs[vm.vpc].cidr))},
+             "resolv.conf": resolv_conf(vpc_resolver(topology.vpcs[vm.vpc].cidr))},
             sysctls={**NO_IPV6_SYSCTLS, "net/ipv6/conf/eth0/disable_ipv6": "1",
-                     "net/ipv4/ip_default_ttl": str(vm.ttl)},
+                     "net/ipv4/ip_default_ttl": str(vm.ttl),
+                     **vm_network.forwarding_sysctls(topology, vm)},
             # TCP across the userspace tunnel needs real checksums (PLATFORM.md)
             shell=["{ ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 || :; }"],
-            ip=[f"addr add {vm.ip}/{prefix} dev eth0", "link set eth0 up", "link set lo up"])
+            ip=[*vm_network.address_commands(topology, vm), "link set eth0 up", "link set lo up",
+                *vm_network.route_commands(topology, vm)])
 
     def _router_ends_up(self, host: str, ports: list[str]) -> None:
         if ports:
@@ -361,6 +365,15 @@ class Fabric:
             return want <= {e["dpid"] for e in self.state.events.read() if e["event"] == "router_ready"}
         wait_until(ready, "every virtual router to connect to the mapping service", timeout=30,
                    on_failure=self._service_log)
+
+    def _dhcp_vms(self) -> list[str]:
+        return [name for name, vm in self.plan.topology.vms.items() if vm.dhcp]
+
+    def lease_dhcp(self) -> None:
+        """Every `dhcp: true` VM asks its router for its address (vpclab/dhcp_client.py),
+        once the routers are programmed: the DHCP exchange is answered on its host."""
+        script = dhcp_client.write_script(self.state.dir / TOOLS)
+        dhcp_client.lease_all(script, {name: self.vm_nodes[name].pid for name in self._dhcp_vms()})
 
     # -- interactive ---------------------------------------------------------------
     def cli(self) -> None:

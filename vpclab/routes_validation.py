@@ -20,8 +20,6 @@ from typing import Any, Callable
 from vpclab.names import DISPLAY_NAME_RULE, is_display_name
 from vpclab.topology import LOCAL, Route, Subnet, Vm, Vpc
 
-# DHCP (issue 13, point 3) is not built yet: `dhcp: true` is refused until it is.
-DHCP_AVAILABLE = False
 SUBNET_KEYS = ("cidr", "route_table")
 ROUTE_KEYS = ("destination", "target")
 SUBNET_PREFIXES = (16, 28)          # what AWS allows a subnet (as a VPC)
@@ -296,10 +294,6 @@ class RoutesChecks:
         if not isinstance(value, bool):
             self.add(f"{path}.dhcp", f"{value!r} is not true or false",
                      "true: the VM gets its address from the VPC router's DHCP")
-            return None
-        if value and not DHCP_AVAILABLE:
-            self.add(f"{path}.dhcp", "DHCP is not available yet in this version (issue 13, "
-                     "point 3)", "give the VM its ip and remove `dhcp: true`")
             return None
         if value and vpc is not None and not vpc.routed:
             self.add(f"{path}.dhcp", f"DHCP is answered by the VPC router, and VPC {vpc.name} "

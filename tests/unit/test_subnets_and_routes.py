@@ -133,9 +133,6 @@ BAD = [
      "vms.f1.subnet", "VPC flat has no subnets", "or add a `subnets:` section to vpcs.flat"),
     ("dhcp not a boolean", lambda r: vm(r, "app-1").update(dhcp="yes"),
      "vms.app-1.dhcp", "'yes' is not true or false", "DHCP"),
-    ("dhcp refused for now", lambda r: vm(r, "app-1").update(dhcp=True),
-     "vms.app-1.dhcp", "DHCP is not available yet in this version (issue 13, point 3)",
-     "give the VM its ip"),
 ]
 
 
@@ -155,7 +152,7 @@ def test_the_shipped_router_file_is_valid_and_as_the_issue_draws_it():
     assert shop_.subnets["app"].route_table == "via-fw"
     assert shop_.routes("via-fw") == (Route(shop_.cidr, LOCAL), Route(shop_.subnets["web"].cidr, "fw"))
     assert topology.vms["fw"].subnet == "dmz" and not topology.vms["fw"].source_dest_check
-    assert topology.warnings == () and not any(vm.dhcp for vm in topology.vms.values())
+    assert topology.warnings == () and [vm.name for vm in topology.vms.values() if vm.dhcp] == ["app-1"]
 
 
 @pytest.mark.parametrize("ip", ["10.50.9.0", "10.50.9.1", "10.50.9.2", "10.50.9.3", "10.50.9.255"])
@@ -198,8 +195,7 @@ def test_a_route_outside_the_vpc_may_go_to_an_appliance():
     assert topology.vpcs["shop"].route_tables["via-fw"][1].destination.prefixlen == 0
 
 
-def test_dhcp_is_one_constant_away(monkeypatch):
-    monkeypatch.setattr(routes_validation, "DHCP_AVAILABLE", True)
+def test_dhcp_is_for_a_vpc_with_subnets():
     topology = check_topology(router(lambda r: vm(r, "app-1").update(dhcp=True)))
     assert topology.vms["app-1"].dhcp and not topology.vms["web-1"].dhcp
     assert check_topology(topology_to_raw(topology)) == topology
