@@ -1,16 +1,31 @@
 """The VPC router, for real, in both mapping modes (topologies/vpc-router.yaml): app-1's
 subnet routes web's through fw, a firewall appliance on another host; every subnet's .1 is
 answered on the host; the router never shows in a traceroute, the appliance does; a route
-removed bypasses the appliance; a deleted target is a blackhole until it is back."""
+removed bypasses the appliance; a deleted target is a blackhole until it is back; app-1
+gets its address by DHCP and names from the VPC's .2, all answered on its host."""
+import hashlib
 import re
+from pathlib import Path
 
 import pytest
 
 from tests.integration.labtools import REPO
+from vpclab import dhcp_client
+from vpclab.ovs import TOOLS
 from vpclab.topology import ROUTER_MAC
 
 TOPOLOGY = REPO / "topologies" / "vpc-router.yaml"
+TRACES = REPO / "traces" / "vpc-router"
 WEB, FW, APP = "10.50.1.10", "10.50.9.9", "10.50.2.20"
+MACHINE_RESOLV = hashlib.sha256(Path("/etc/resolv.conf").read_bytes()).hexdigest()  # before any lab
+
+
+def lookup(lab, vm: str, call: str) -> str:
+    """A name lookup through the VM's own resolver (glibc, /etc/resolv.conf): its answer, or
+    the error's name."""
+    code = (f"import socket\ntry: print(socket.{call})\n"
+            "except OSError as e: print(type(e).__name__, e.args[0])")
+    return lab.exec(vm, "python3", "-c", code).stdout.strip()
 
 
 @pytest.fixture(scope="module", params=["on-demand", "preload"])
@@ -46,10 +61,11 @@ def test_traceroute_shows_the_appliance_and_not_the_router(lab):
 
 def test_routes_show_the_tables_and_who_caches_them(lab):
     lab.exec("app-1", "ping", "-n", "-c", "1", "-W", "2", WEB)
-    rows = {(r["table"], r["destination"]): r for r in lab.routes()}
-    via_fw = rows[("via-fw", "10.50.1.0/24")]
+    rows = {(r["vpc"], r["table"], r["destination"]): r for r in lab.routes()}
+    via_fw = rows[("shop", "via-fw", "10.50.1.0/24")]
     assert (via_fw["target"], via_fw["target_ip"], via_fw["state"]) == ("fw", FW, "active")
-    assert rows[("main", "10.50.0.0/16")]["subnets"] == ["dmz", "web"]
+    assert rows[("shop", "main", "10.50.0.0/16")]["subnets"] == ["dmz", "web"]
+    assert rows[("staging", "main", "10.50.0.0/16")]["subnets"] == ["web"]
     if lab.topology.mapping_mode == "preload":
         assert via_fw["cached_on"] is None
     else:
@@ -96,3 +112,54 @@ def test_every_flow_of_the_vpc_router_is_explained(lab):
     texts = "\n".join(str(line) for line in lab.flows("hv-c"))
     assert f"10.50.2.1 in shop is-at {ROUTER_MAC} (the VPC router: subnet app's .1)" in texts
     assert "DNS from app-1" in texts and "DHCP from app-1" in texts
+
+
+def test_the_first_ping_matches_the_documented_traces(lab, tmp_path):
+    """A fresh lab (cold caches and ARP): app-1 -> fw -> web-1 as traces/vpc-router/ says."""
+    fresh = lab.__class__(TOPOLOGY, name=f"vpcr-t{lab.name[-3:-1]}",
+                          mode=lab.topology.mapping_mode)
+    with fresh:
+        with fresh.capture(["app-1", "fw", "web-1"], tmp_path, filter="icmp or arp") as cap:
+            assert fresh.exec("app-1", "ping", "-n", "-c", "1", "-W", "2", WEB).ok
+        comparison = cap.compare(TRACES)
+    assert comparison.match, str(comparison)
+
+
+def test_the_dhcp_vm_booted_with_the_mapping_s_address_and_the_vpc_s_resolver(lab):
+    assert f"inet {APP}/24 " in lab.exec("app-1", "ip", "-4", "addr", "show", "eth0").stdout
+    assert lab.exec("app-1", "ip", "route", "show", "default").stdout.startswith(
+        "default via 10.50.2.1 dev eth0")
+    resolv = lab.exec("app-1", "cat", "/etc/resolv.conf").stdout
+    assert "nameserver 10.50.0.2" in resolv and "search shop.internal" in resolv
+    # the client wrote the VM's own files only: the machine's resolver is untouched
+    assert hashlib.sha256(Path("/etc/resolv.conf").read_bytes()).hexdigest() == MACHINE_RESOLV
+
+
+def test_a_dhcp_exchange_is_answered_on_the_host_and_never_crosses_the_underlay(lab, tmp_path):
+    script = lab.state.dir / TOOLS / dhcp_client.SCRIPT_NAME
+    with lab.capture(["app-1", "hv-c:eth0"], tmp_path) as cap:
+        done = lab.exec("app-1", *dhcp_client.command(script))
+    assert done.ok, done.stdout + done.stderr
+    comparison = cap.compare(TRACES / "dhcp")
+    assert comparison.match, str(comparison)
+    assert lab.ping("app-1", WEB)                   # its address and route are back
+
+
+def test_the_vpc_s_resolver_answers_its_own_names_only(lab):
+    assert lookup(lab, "app-1", "gethostbyname('web-1.shop.internal')") == WEB
+    assert lookup(lab, "app-1", "gethostbyname('ip-10-50-9-9.internal')") == FW
+    assert lookup(lab, "app-1", "gethostbyname('web-1')") == WEB          # the DHCP search domain
+    assert lookup(lab, "app-1", "gethostbyaddr('10.50.1.10')[0]") == "web-1.shop.internal"
+    assert lookup(lab, "app-1", "gethostbyname('nosuch.example')").startswith("gaierror")
+    # staging reuses shop's addresses: its names are not shop's, and not visible from shop
+    assert lookup(lab, "app-1", "gethostbyname('stg-web.staging.internal')").startswith("gaierror")
+    assert lookup(lab, "stg-web", "gethostbyname('stg-web.staging.internal')") == WEB
+    assert lookup(lab, "stg-web", "gethostbyname('web-1.shop.internal')").startswith("gaierror")
+
+
+def test_isolation_holds_with_subnets(lab, tmp_path):
+    """stg-web has web-1's address, on app-1's own host: app-1's ping reaches web-1 only."""
+    with lab.capture(["web-1", "stg-web"], tmp_path, filter="icmp") as cap:
+        assert lab.ping("app-1", WEB)
+    assert cap.lines()["web-1"] and cap.lines()["stg-web"] == []
+    assert not lab.ping("stg-web", APP, wait=1)     # no route from staging to shop

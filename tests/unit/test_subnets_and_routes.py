@@ -172,7 +172,7 @@ def test_a_subnet_address_next_to_the_reserved_ones_is_fine():
 def test_a_vm_without_subnet_gets_the_one_holding_its_ip():
     topology = check_topology(router(lambda r: [vm(r, n).pop("subnet") for n in r["vms"]]))
     assert {n: v.subnet for n, v in topology.vms.items()} == {"web-1": "web", "fw": "dmz",
-                                                              "app-1": "app"}
+                                                              "app-1": "app", "stg-web": "web"}
 
 
 def test_an_appliance_with_source_dest_check_on_is_accepted_with_a_warning():
