@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.labtools import REPO
 from vpclab import dhcp_client
@@ -28,9 +29,13 @@ def lookup(lab, vm: str, call: str) -> str:
     return lab.exec(vm, "python3", "-c", code).stdout.strip()
 
 
-@pytest.fixture(scope="module", params=["on-demand", "preload"])
+@pytest.fixture(scope="module", params=["on-demand", "preload", "on-demand-vxlan"])
 def lab(request, vpclab_module_lab):
-    return vpclab_module_lab(TOPOLOGY, name=f"vpcr-{request.param[:3]}", mode=request.param)
+    mode, _, encap = request.param.partition("-vxlan")
+    raw = yaml.safe_load(TOPOLOGY.read_text())
+    raw["encap"] = "vxlan" if request.param.endswith("vxlan") else "geneve"
+    name = {"on-demand": "vpcr-od", "preload": "vpcr-pre", "on-demand-vxlan": "vpcr-vx"}
+    return vpclab_module_lab(raw, name=name[request.param], mode=mode)
 
 
 def test_app_reaches_web_through_the_firewall(lab, tmp_path):
@@ -116,8 +121,9 @@ def test_every_flow_of_the_vpc_router_is_explained(lab):
 
 def test_the_first_ping_matches_the_documented_traces(lab, tmp_path):
     """A fresh lab (cold caches and ARP): app-1 -> fw -> web-1 as traces/vpc-router/ says."""
-    fresh = lab.__class__(TOPOLOGY, name=f"vpcr-t{lab.name[-3:-1]}",
-                          mode=lab.topology.mapping_mode)
+    raw = yaml.safe_load(TOPOLOGY.read_text())
+    raw["encap"] = lab.topology.encap
+    fresh = lab.__class__(raw, name=f"{lab.name}-t", mode=lab.topology.mapping_mode)
     with fresh:
         with fresh.capture(["app-1", "fw", "web-1"], tmp_path, filter="icmp or arp") as cap:
             assert fresh.exec("app-1", "ping", "-n", "-c", "1", "-W", "2", WEB).ok
@@ -163,3 +169,17 @@ def test_isolation_holds_with_subnets(lab, tmp_path):
         assert lab.ping("app-1", WEB)
     assert cap.lines()["web-1"] and cap.lines()["stg-web"] == []
     assert not lab.ping("stg-web", APP, wait=1)     # no route from staging to shop
+
+
+def test_only_the_appliance_may_forward_for_others(lab, tmp_path):
+    """Anti-spoofing still holds behind the VPC router: web-1 (its check on) speaking as an
+    address not its own is dropped at its own port; fw (check off) forwards for app-1."""
+    lab.exec("web-1", "ip", "addr", "add", "10.50.1.99/32", "dev", "eth0", check=True)
+    try:
+        with lab.capture(["fw"], tmp_path, filter="icmp") as cap:
+            lab.exec("web-1", "ping", "-n", "-c", "2", "-i", "0.2", "-W", "1", "-I",
+                     "10.50.1.99", FW)
+        assert cap.lines()["fw"] == []              # never left web-1's host
+    finally:
+        lab.exec("web-1", "ip", "addr", "del", "10.50.1.99/32", "dev", "eth0")
+    assert lab.ping("app-1", WEB) and lab.ping("web-1", FW)
