@@ -4,15 +4,20 @@
 
 1. seed `up` to ready and `down`;
 2. first-ping RTT (cold caches) vs steady RTT, in each mapping mode;
-3. `up`/`down` of a generated 8 hosts x 8 VMs topology in 4 VPCs;
+3. bigger labs (bench/bench_scale.py): 256 VMs / 16 hosts / 8 VPCs (--repeat times) and
+   1,024 VMs / 32 hosts / 16 VPCs (once): `up` by phase, first ping, `down`, memory;
+   the mapping service under load (bench/bench_misses.py, --rounds runs); an on-demand
+   first ping's anatomy (bench/first_ping_anatomy.py);
 4. a lower bound (not a peer): two namespaces joined by ONE userspace-OVS L2 bridge;
 5. the fair peer (issue 14): vpclab's seed, on-demand and preload, beside the lab a teacher
    builds without vpclab (two hosts, each its own userspace OVS as a NORMAL L2 switch,
    joined by a veth, one VM on each; bench/peer.py), alternating, --rounds rounds: first
    ping, ARP answer at the asking VM, steady RTT, iperf3 TCP, as ratios
-   (bench/versus_peer.py). A run that includes it writes bench/RESULTS.md.
+   (bench/versus_peer.py). A run that includes it writes bench/RESULTS.md, with issue 14's
+   table filled from this run's parts (bench/issue_table.py).
 
---only runs one part: seed (1), first-ping (2), scale (3), baseline (4) or peer (5).
+--only runs one part: seed (1), first-ping (2), anatomy, scale or misses (3), baseline (4)
+or peer (5).
 """
 from __future__ import annotations
 
@@ -35,6 +40,8 @@ import vpclab  # noqa: E402
 from vpclab.state import namespace_id, processes_in  # noqa: E402
 from vpclab.wait import wait_until  # noqa: E402
 
+from bench_scale import markdown as scale_markdown  # noqa: E402
+from issue_table import markdown as table_markdown, misses_row, peer_rows, scale_rows  # noqa: E402
 from peer import Daemon  # noqa: E402
 from versus_peer import versus_peer, write_results  # noqa: E402
 
@@ -100,22 +107,37 @@ def generated_topology(hosts: int = 8, per_host: int = 8, vpcs: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scale() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "scale.yaml"
-        path.write_text(generated_topology())
-        phases: list[str] = []
-        lab, up = timed(lambda: vpclab.Lab(path).start(
-            on_phase=lambda n, s: phases.append(f"{n} {s:.2f}")))
-        try:
-            a, b = "vm-1-0", "vm-5-0"   # same VPC, different hosts
-            ip = str(lab.topology.vms[b].ip)
-            assert lab.topology.vms[a].vpc == lab.topology.vms[b].vpc
-            first = rtts(lab, a, ip, 1)
-        finally:
-            _, down = timed(lab.down)
-    say(f"8 hosts x 8 VMs, 4 VPCs: up {up:.2f} s ({'; '.join(phases)}), down {down:.2f} s; "
-          f"first cross-host ping {first[0] if first else float('nan'):.3f} ms (target up < 15 s)")
+def scale(repeat: int) -> dict[str, list[dict]]:
+    """Issue 14, point 5 (bench/bench_scale.py): 256 VMs `repeat` times, 1,024 VMs once."""
+    from bench_scale import SIZES, run_scale, summary
+    by_size: dict[str, list[dict]] = {}
+    for label, times in (("256", repeat), ("1024", 1)):
+        hosts, per_host, vpcs = SIZES[label]
+        by_size[label] = [run_scale(hosts, per_host, vpcs, name=f"b14-s{label}-{i}")
+                          for i in range(times)]
+        say(summary(label, by_size[label]))
+    return by_size
+
+
+def misses(runs: int) -> list[dict]:
+    """Issue 14, point 2 (bench/bench_misses.py, with its defaults): its own RESULTS.md
+    section is written here, and its figures go in the issue's table."""
+    import bench_misses
+    args = argparse.Namespace(runs=runs, hosts=4, vms=96, askers=16, timeout=10.0, settle=10.0)
+    when = time.strftime("%Y-%m-%d %H:%M %Z")
+    done = [bench_misses.one_run(i, args.hosts, args.vms, args.askers, args.timeout, args.settle,
+                                 f"b14-m{i}") for i in range(runs)]
+    bench_misses.write_section(bench_misses.section(done, args, when))
+    say("mapping service under load: " + bench_misses.fmt_range([r["rate"] for r in done])
+        + " answered misses/s (its section of RESULTS.md)")
+    return done
+
+
+def anatomy(repeat: int) -> None:
+    """Issue 14, point 3: where an on-demand first ping's time goes (first_ping_anatomy)."""
+    from first_ping_anatomy import anatomy as measure, lines
+    for line in lines(measure(repeat, say=lambda _: None)):
+        say(line)
 
 
 def l2_baseline(count: int = 30) -> None:
@@ -207,7 +229,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="cold labs per figure (default 3)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of vpclab beside the two-switch peer (default 3)")
+                        help="rounds of vpclab beside the two-switch peer, and load runs of the "
+                             "mapping service (default 3)")
     parser.add_argument("--only", choices=PARTS, help="run only this part (default: all)")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -215,16 +238,25 @@ def main() -> int:
         return 2
     started = time.strftime("%Y-%m-%d %H:%M %Z")
     print(f"vpclab bench on {os.cpu_count()} cores, {started}\n")
-    peer = None
+    peer, load, sizes = None, None, {}
     for part in [args.only] if args.only else PARTS:
         if part == "peer":
             before = len(PRINTED)
             peer = versus_peer(args.rounds, say)
             del PRINTED[before:]        # RESULTS.md has them in its own section
+        elif part == "misses":
+            load = misses(args.rounds)
+        elif part == "scale":
+            sizes = scale(args.repeat)
         else:
             PARTS[part](args.repeat)
     if peer is not None:
-        write_results(*peer, PRINTED, started)
+        rows = peer_rows(peer[0]) + ([misses_row(load)] if load else []) + scale_rows(sizes)
+        extra = ("## Bigger labs (issue 14, point 5)\n\nbench/bench_scale.py's labs in this run "
+                 "(256 VMs " + str(args.repeat) + " times, 1,024 once):\n\n"
+                 + scale_markdown([r for runs in sizes.values() for r in runs]) + "\n"
+                 if sizes else "")
+        write_results(*peer, PRINTED, started, table=table_markdown(rows), extra=extra)
         print(f"\nwritten: {Path(__file__).with_name('RESULTS.md')}")
     return 0
 
@@ -233,9 +265,11 @@ PARTS = {   # in the order a full run prints them
     "seed": seed_up_down,
     "first-ping": lambda repeat: [first_vs_steady(mode, repeat)
                                   for mode in ("on-demand", "preload")],
+    "anatomy": anatomy,
     "baseline": lambda repeat: l2_baseline(),
-    "scale": lambda repeat: scale(),
-    "peer": None,       # main() runs it with --rounds and writes bench/RESULTS.md
+    "scale": None,      # main() runs these three: their figures go in the issue's table
+    "misses": None,
+    "peer": None,       # ...and writes bench/RESULTS.md when the peer ran
 }
 
 

@@ -284,7 +284,10 @@ def machine() -> dict[str, str]:
                      + (" ..." if len(dirty) > 12 else ""))}
 
 
-def write_results(results: list[dict], notes: list[str], other: list[str], started: str) -> None:
+def write_results(results: list[dict], notes: list[str], other: list[str], started: str,
+                  table: str = "", extra: str = "") -> None:
+    """RESULTS.md: `table` (issue 14's, from this run's parts) first, this module's section,
+    `extra` (other parts' sections of this run), then the sections other benches keep."""
     s, m = summary(results), machine()
     n = len(results)
     per_round = "\n".join(
@@ -300,7 +303,7 @@ Written by `.venv/bin/python bench/bench_lab.py` (do not edit by hand; rerun the
 - commit: {m['commit']} (working tree: {m['tree']})
 - machine: {m['cpu']}; kernel {m['kernel']}; {m['ovs']}; {m['iperf']}
 
-## vpclab beside the two-switch peer (issue 14, point 1)
+{"## Issue 14's table, this run" + chr(10) + chr(10) + table + chr(10) + chr(10) if table else ""}## vpclab beside the two-switch peer (issue 14, point 1)
 
 The peer is the lab a teacher builds without vpclab: two hosts, each its own namespace with
 its own userspace Open vSwitch (netdev datapath, private run dirs) as a plain L2 learning
@@ -346,7 +349,7 @@ Per round, each system's first ping ms / ARP answer ms / steady RTT ms / TCP Mbi
 
 {chr(10).join(f"    {line}" for line in other) or "    (not run)"}
 """
-    RESULTS.write_text(text + kept_sections())
+    RESULTS.write_text(text + (chr(10) + extra if extra else "") + kept_sections())
 
 
 def kept_sections() -> str:
