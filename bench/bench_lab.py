@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import vpclab  # noqa: E402
-from vpclab.state import namespace_id, processes_in  # noqa: E402
-from vpclab.wait import wait_until  # noqa: E402
+from vpclab.running.state import namespace_id, processes_in  # noqa: E402
+from vpclab.running.wait import wait_until  # noqa: E402
 
 from bench_scale import markdown as scale_markdown  # noqa: E402
 from issue_table import markdown as table_markdown, misses_row, peer_rows, scale_rows  # noqa: E402

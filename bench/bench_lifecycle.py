@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import vpclab  # noqa: E402
-from vpclab import api_client  # noqa: E402
-from vpclab.wait import wait_until  # noqa: E402
+from vpclab.running import api_client  # noqa: E402
+from vpclab.running.wait import wait_until  # noqa: E402
 
 HOSTS = 10
 PAIRS = 5

@@ -364,7 +364,7 @@ columns, not the units).
 |---|---|---|
 | os-ken's packet-in parse (ofproto_parser.msg: header and match) | 89 us | 85 us |
 | the frame (os-ken's packet.Packet, then packet_in.parse) | 154 us | 28 us |
-| decide (vpclab.pipeline; Router.port_of compares whole Mappings with each of 96 ports) | 163 us | 168 us |
+| decide (vpclab.router.pipeline; Router.port_of compares whole Mappings with each of 96 ports) | 163 us | 168 us |
 | encode the entry's 3 flow-mods (FlowEncoder, pre-encoded at connect) | 46 us | 50 us |
 | the packet-out (os-ken's builder; then struct, with the ARP reply built) | 19 us | 41 us |
 | outbox.put | 27 us | 16 us |

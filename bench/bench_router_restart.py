@@ -25,8 +25,8 @@ import vpclab  # noqa: E402
 # the same crash, pings and outage figure as tests/integration/test_router_restart.py
 from tests.integration.labtools import (ACROSS, PING_INTERVAL, SAME_HOST, current,  # noqa: E402
                                         kill, multi_vpc, outage, restarted, resumed)
-from vpclab import supervisor  # noqa: E402
-from vpclab.wait import wait_until  # noqa: E402
+from vpclab.running import supervisor  # noqa: E402
+from vpclab.running.wait import wait_until  # noqa: E402
 
 
 def restart_seconds(lab: vpclab.Lab, role: str, killed_at: float) -> float:

@@ -34,11 +34,11 @@ from bench.bench_misses import topology  # noqa: E402
 from ryu_apps import mapping_service, ofmsg  # noqa: E402
 from ryu_apps.mapping_service import MappingService  # noqa: E402
 from ryu_apps.outbox import Outbox  # noqa: E402
-from vpclab.cache import RouterCache  # noqa: E402
-from vpclab.events import EventLog  # noqa: E402
-from vpclab.inventory import Inventory  # noqa: E402
-from vpclab.pipeline import ARP, preload_flows  # noqa: E402
-from vpclab.validation import load_topology  # noqa: E402
+from vpclab.router.cache import RouterCache  # noqa: E402
+from vpclab.router.events import EventLog  # noqa: E402
+from vpclab.router.inventory import Inventory  # noqa: E402
+from vpclab.router.pipeline import ARP, preload_flows  # noqa: E402
+from vpclab.model.validation import load_topology  # noqa: E402
 
 
 class Datapath:
@@ -172,7 +172,7 @@ SERVICE: MappingService | None = None
 PARTS = {
     "os-ken packet-in parse (ofproto_parser.msg)": [("ofproto_parser.py", "msg")],
     "frame parse (miss_from_packet_in)": [("mapping_service.py", "miss_from_packet_in")],
-    "decide (vpclab.pipeline, under the lock)": [("mapping_service.py", "_decide")],
+    "decide (vpclab.router.pipeline, under the lock)": [("mapping_service.py", "_decide")],
     "encode flow-mods (FlowEncoder)": [("mapping_service.py", "flow_messages")],
     "ARP answer built (arp_reply + packet-out)": [("mapping_service.py", "_arp_answer")],
     "packet-out via os-ken (serialized)": [("ofmsg.py", "serialized")],

@@ -2,9 +2,9 @@
 
 Two "physical hosts", each its own network namespace running its own userspace Open vSwitch
 (ovsdb-server + ovs-vswitchd, netdev datapath, private run/db/log dirs under one temporary
-directory, as vpclab/ovs.py gives its hosts) with one bridge that is a plain L2 learning
+directory, as vpclab/running/ovs.py gives its hosts) with one bridge that is a plain L2 learning
 switch (no controller, so the NORMAL action); the two hosts joined by one veth with the MTU
-of vpclab's underlay; one VM on each, set up as vpclab/fabric.py _vm_setup sets up its VMs
+of vpclab's underlay; one VM on each, set up as vpclab/running/fabric.py _vm_setup sets up its VMs
 (MTU 1500, IPv6 off, multicast off, tx/tso/gso offloads off, the seed's addresses and MACs).
 No tunnel, no controller, no mapping service.
 
@@ -25,9 +25,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from vpclab.plan import UNDERLAY_MTU, VM_MTU
-from vpclab.state import namespace_id, process_start_time, processes_in
-from vpclab.wait import wait_until
+from vpclab.model.plan import UNDERLAY_MTU, VM_MTU
+from vpclab.running.state import namespace_id, process_start_time, processes_in
+from vpclab.running.wait import wait_until
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 NO_IPV6 = ("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"

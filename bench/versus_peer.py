@@ -26,8 +26,8 @@ from pathlib import Path
 import yaml
 
 import vpclab
-from vpclab.health import newest
-from vpclab.wait import wait_until
+from vpclab.running.health import newest
+from vpclab.running.wait import wait_until
 from datapath_stats import DatapathWindow
 from peer import TwoSwitchPeer
 

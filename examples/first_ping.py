@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True                                  # as root: no root-owned caches here
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # this checkout's vpclab
-from vpclab.venv import use_checkout_venv  # noqa: E402
+from vpclab.running.venv import use_checkout_venv  # noqa: E402
 
 use_checkout_venv()                             # re-runs this script with .venv/bin/python
 import vpclab  # noqa: E402

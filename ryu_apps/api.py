@@ -30,9 +30,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
 
-from vpclab.inventory import InventoryError
-from vpclab.vpc_router import route_rows
-from vpclab.state import remove_stale_socket
+from vpclab.router.inventory import InventoryError
+from vpclab.router.vpc_router import route_rows
+from vpclab.running.state import remove_stale_socket
 
 VM_FIELDS = ("vpc", "host", "ip", "mac", "eni", "source_dest_check")
 

@@ -3,7 +3,7 @@
 The service answers an ARP miss for a known target by installing the entry's flows;
 the asking VM used to get its reply only after the router had installed them and
 re-run the request through its tables. Instead the service applies the entry's ARP
-flow actions (vpclab.pipeline.arp: moves and sets on the Ethernet and ARP fields,
+flow actions (vpclab.router.pipeline.arp: moves and sets on the Ethernet and ARP fields,
 then output to the port it came in) to the request itself, OpenFlow's way: in
 order, each action seeing the frame as the previous ones left it. So the reply is
 byte for byte the one the cached flow gives to the next request, and it is sent
@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from ipaddress import IPv4Address
 
-from vpclab.pipeline.tables import OFPP_IN_PORT, Action
+from vpclab.router.pipeline.tables import OFPP_IN_PORT, Action
 
 # an untagged frame's fields: (offset, length in bytes)
 FIELDS = {"eth_dst": (0, 6), "eth_src": (6, 6), "arp_op": (20, 2), "arp_sha": (22, 6),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from ryu_apps.udp_frame import mac_bytes, parse_udp, udp_frame
-from vpclab.topology import Topology
+from vpclab.model.topology import Topology
 
 DNS_PORT = 53
 TTL = 60

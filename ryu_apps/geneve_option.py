@@ -13,7 +13,7 @@ import struct
 from os_ken.lib import type_desc
 from os_ken.ofproto import ofproto_v1_3, oxm_fields
 
-from vpclab.pipeline import ENI_FIELD, ENI_OPTION_CLASS, ENI_OPTION_LEN, ENI_OPTION_TYPE
+from vpclab.router.pipeline import ENI_FIELD, ENI_OPTION_CLASS, ENI_OPTION_LEN, ENI_OPTION_TYPE
 
 NXT_TLV_TABLE_MOD = 24            # Nicira experimenter message subtype
 NXTTMC_ADD = 0

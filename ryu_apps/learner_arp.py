@@ -28,8 +28,8 @@ from ipaddress import IPv4Address
 
 from ryu_apps import ofmsg
 from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, ipv4, short as _short
-from vpclab.mapping import MappingTable
-from vpclab.pipeline import entry_flows
+from vpclab.router.mapping import MappingTable
+from vpclab.router.pipeline import entry_flows
 
 PORTS = ("in_port", "flood")
 MAX_PORT = 0xffffff00        # OFPP_MAX: the last real port number

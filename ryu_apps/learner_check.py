@@ -12,15 +12,15 @@ underlay IP) and the inner source and destination; `mappings` is the mapping ser
 whole table, each with the host (and its underlay IP) the VM lives on.
 
 The service asks it for every tunnelled packet its router cannot match yet, and carries
-the verdict out as its own check would (vpclab.pipeline.decide_verdict). A failed call or
+the verdict out as its own check would (vpclab.router.pipeline.decide_verdict). A failed call or
 a malformed answer drops the packet: a receive check fails closed.
 """
 from __future__ import annotations
 
 from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, mapping_argument, \
     router_argument, short
-from vpclab.mapping import MappingTable
-from vpclab.pipeline import Miss, Router
+from vpclab.router.mapping import MappingTable
+from vpclab.router.pipeline import Miss, Router
 
 
 def parse_verdict(result: object) -> bool:

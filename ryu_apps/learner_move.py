@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, ipv4, mapping_argument, short
-from vpclab.mapping import Mapping, MappingTable
-from vpclab.pipeline import check_failed_cookie, mapping_cookie
-from vpclab.sync import decode_cookie
+from vpclab.router.mapping import Mapping, MappingTable
+from vpclab.router.pipeline import check_failed_cookie, mapping_cookie
+from vpclab.router.sync import decode_cookie
 
 MAX_MESSAGES = 64
 MESSAGES = ("invalidate", "barrier")

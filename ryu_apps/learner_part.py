@@ -17,8 +17,8 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from vpclab.learner import read_learner
-from vpclab.mapping import Mapping
-from vpclab.pipeline import Router
+from vpclab.router.mapping import Mapping
+from vpclab.router.pipeline import Router
 from vpclab.sandbox import LearnerCode, LearnerError, LearnerTimeout
 
 MAX_EVENT_OUTPUT = 4096      # characters of the learner's prints kept in an event

@@ -28,9 +28,9 @@ from ipaddress import IPv4Address
 
 from ryu_apps.learner_part import BadAnswer, LearnerPart, NoAnswer, mapping_argument, \
     router_argument, short
-from vpclab.mapping import MappingTable
-from vpclab.pipeline import DELIVER, PRIO_ENTRY, Flow, Router
-from vpclab.sync import decode_cookie
+from vpclab.router.mapping import MappingTable
+from vpclab.router.pipeline import DELIVER, PRIO_ENTRY, Flow, Router
+from vpclab.router.sync import decode_cookie
 
 MAX_VNI = (1 << 24) - 1
 

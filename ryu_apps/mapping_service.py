@@ -1,7 +1,7 @@
 """The mapping service: an os-ken app that answers ARP and programs the virtual routers.
 
 The Ryu app shape (simple_switch_13): one short handler per event. Decisions
-live in `vpclab.pipeline` and `vpclab.sync`; this module parses, asks and
+live in `vpclab.router.pipeline` and `vpclab.router.sync`; this module parses, asks and
 sends. It is the only module that imports `os_ken.controller`.
 
 Its state is the lab's inventory (every ENI, its host and port), persisted in
@@ -39,17 +39,17 @@ from ryu_apps.learner_check import LearnerReceiveCheck
 from ryu_apps.learner_move import LearnerMove, moved_drops, moved_mappings
 from ryu_apps.learner_tunnel import LearnerTunnel
 from ryu_apps.outbox import Outbox
-from vpclab.cache import RouterCache
-from vpclab.events import EventLog
-from vpclab.inventory import Inventory
-from vpclab.pipeline import (
+from vpclab.router.cache import RouterCache
+from vpclab.router.events import EventLog
+from vpclab.router.inventory import Inventory
+from vpclab.router.pipeline import (
     ARP, CHECK, COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING, DESTINATION_ENI_REG, FORWARD,
     NEXT_HOP_REG, NEXTHOP, NO_ENI, ROUTE, ROUTE_TABLE_REG, SOURCE_ENI_REG, Decision, Flow, Miss, Router,
     decide_miss, decide_verdict, mapping_cookie, preload_flows,
 )
-from vpclab.plan import TUNNEL_PORT
-from vpclab.sync import InstalledFlow, RouterOps, change_ops, decode_cookie, reconcile, static_flows
-from vpclab.validation import load_topology
+from vpclab.model.plan import TUNNEL_PORT
+from vpclab.router.sync import InstalledFlow, RouterOps, change_ops, decode_cookie, reconcile, static_flows
+from vpclab.model.validation import load_topology
 
 OFPP_TABLE, OFPP_CONTROLLER = ofproto_v1_3.OFPP_TABLE, ofproto_v1_3.OFPP_CONTROLLER
 BARRIER_TIMEOUT = 5.0

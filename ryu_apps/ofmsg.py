@@ -10,8 +10,8 @@ from collections import OrderedDict
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as ofp_parser
 
-from vpclab.pipeline import COOKIE_KIND_MASK, COOKIE_MAPPING, Flow
-from vpclab.sync import canonical_action
+from vpclab.router.pipeline import COOKIE_KIND_MASK, COOKIE_MAPPING, Flow
+from vpclab.router.sync import canonical_action
 
 
 def _action(parser, action: tuple):
@@ -51,7 +51,7 @@ def flow_mod(datapath, flow: Flow):
 
 
 def installed_instructions(instructions) -> frozenset:
-    """A router's report of what a flow does, in `vpclab.sync.instructions_of`'s form."""
+    """A router's report of what a flow does, in `vpclab.router.sync.instructions_of`'s form."""
     parts = set()
     for inst in instructions:
         if isinstance(inst, ofp_parser.OFPInstructionMeter):

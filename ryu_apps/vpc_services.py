@@ -1,7 +1,7 @@
 """DHCP and the .2 resolver of a VPC with subnets, answered by the mapping service.
 
 The router sends a VM's DHCP client messages (from CLASSIFY) and its queries to the
-VPC's .2 (from ROUTE) here (vpclab/pipeline/services.py); the answer is built from the
+VPC's .2 (from ROUTE) here (vpclab/router/pipeline/services.py); the answer is built from the
 mapping table (ryu_apps.dhcp_answer, ryu_apps.dns_answer) and sent back out of the port
 it came in. The DHCP answer is the mapping's own address, so a VM that moves keeps it;
 the resolver answers the VPC's own names only. Pure but for the caches: no os-ken here.
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from ryu_apps import dhcp_answer, dns_answer
-from vpclab.identity import vm_hostname
-from vpclab.pipeline import CLASSIFY, ROUTE, Router
-from vpclab.plan import VM_MTU
-from vpclab.topology import ROUTER_MAC, Topology, Vm
+from vpclab.running.identity import vm_hostname
+from vpclab.router.pipeline import CLASSIFY, ROUTE, Router
+from vpclab.model.plan import VM_MTU
+from vpclab.model.topology import ROUTER_MAC, Topology, Vm
 
 LEASE_SECONDS = 86400       # a lab lives for hours at most: no renewal while it runs
 DHCP_PORTS, DNS_PORT = (68, 67), 53

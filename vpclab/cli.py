@@ -15,7 +15,7 @@ from vpclab.commands import (
     trace, up, validate, vm,
 )
 from vpclab.errors import EXIT_BAD_INPUT, VpclabError
-from vpclab.names import check_lab_name
+from vpclab.model.names import check_lab_name
 
 VERBS = [validate, up, status, execute, down, run, capture, compare, diagram, mapping, stats,
          flows, trace, move, vm, demo, lab]

@@ -7,10 +7,10 @@
 
 This is the one way a lab is driven: the CLI verbs, `vpclab demo`, the benches and
 the tests all go through `Lab`. A lab runs in its own runner process (see
-vpclab/runner.py), so a `Lab` is a handle: it starts the runner and waits until
+vpclab/running/runner.py), so a `Lab` is a handle: it starts the runner and waits until
 the lab is ready, asks it for changes, runs commands in its nodes, and removes
 everything the lab made when the `with` block ends, however it ends
-(vpclab/cleanup.py). Every failure is a `VpclabError` whose text is what the CLI
+(vpclab/running/cleanup.py). Every failure is a `VpclabError` whose text is what the CLI
 prints for the same mistake.
 """
 from __future__ import annotations
@@ -22,22 +22,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from vpclab import api_client, cleanup, health, lifecycle, live
-from vpclab.capture import LabCapture, default_dir
+from vpclab.running import api_client, cleanup, health, lifecycle, live
+from vpclab.packets.capture import LabCapture, default_dir
 from vpclab.errors import VpclabError
 from vpclab.learner import learner_record
-from vpclab.ovs import TOOLS, tool_environment
-from vpclab.ownership import sudo_owner
-from vpclab.names import check_display_name, check_lab_name
-from vpclab.plan import FabricPlan, plan_fabric
+from vpclab.running.ovs import TOOLS, tool_environment
+from vpclab.running.ownership import sudo_owner
+from vpclab.model.names import check_display_name, check_lab_name
+from vpclab.model.plan import FabricPlan, plan_fabric
 from vpclab.results import ChangeReport, ChangeUnconfirmed, ExecResult
-from vpclab.shell import in_netns_of
-from vpclab.state import LabState, process_start_time
-from vpclab.topology import Topology
-from vpclab.validation import load_topology
+from vpclab.running.shell import in_netns_of
+from vpclab.running.state import LabState, process_start_time
+from vpclab.model.topology import Topology
+from vpclab.model.validation import load_topology
 
 if TYPE_CHECKING:
-    from vpclab.pinger import RunningPing
+    from vpclab.packets.pinger import RunningPing
 
 TopologySource = str | Path | Mapping[str, Any]
 OnPhase = Callable[[str, float], None]
@@ -331,7 +331,7 @@ class Lab:
         """Ping `target` every `interval` seconds from `vm` until the `with` block ends (or
         `down()`), with each request's and reply's time captured: `.lost()` lists the
         unanswered requests. Returns once the capture listens and the ping has started."""
-        from vpclab.pinger import RunningPing
+        from vpclab.packets.pinger import RunningPing
         pinger = RunningPing(self, vm, target, interval)
         self._pings.append(pinger)
         return pinger
@@ -420,7 +420,7 @@ class Lab:
         LAB HOST` prints): one FlowLine per flow in pipeline order, with `.stage` (CLASSIFY,
         ARP, FORWARD, CHECK, DELIVER), `.text`, `.packets`, `.flow` (the OpenFlow entry as
         dump-flows reports it) and `.known` (False: a flow vpclab never makes, shown raw)."""
-        from vpclab import router_view
+        from vpclab.inside import router_view
         return router_view.flows(self, host)[1]
 
     def trace(self, vm: str | None, to: str, *, proto: str = "icmp", src: str | None = None,
@@ -435,7 +435,7 @@ class Lab:
         With `from_host`, the packet as it arrives from that host's tunnel at the router of
         `to`'s host (`vm`: the sender it carries, whose routes pick an appliance next hop;
         None: from_host's VM of that VPC)."""
-        from vpclab import router_view
+        from vpclab.inside import router_view
         return router_view.trace(self, vm, to, proto=proto, src=src, src_mac=src_mac,
                                  from_host=from_host)
 

@@ -21,7 +21,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from vpclab.lifecycle import CALLER_CWD
+from vpclab.running.lifecycle import CALLER_CWD
 
 PING_WAIT = 1          # s a pingall ping waits for its reply
 PARALLEL = 8           # pings at once

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Mapping
 
 from vpclab.errors import VpclabError
-from vpclab.ownership import sudo_owner
+from vpclab.running.ownership import sudo_owner
 
 LEARNER_FILE = "learner.json"
 HOOKS = {      # (ryu_apps/learner_*.py wire each into the service)

@@ -15,7 +15,7 @@ and mapping service's logs and events, and every host's Open vSwitch configurati
 and flows, in `vpclab-failures/TEST/LAB/` (`--vpclab-keep DIR` puts it elsewhere; each
 capture's files in `captures/N-FOLDER/`); the report names the folder. Root reads the
 evidence, but under sudo the folder is written by the user behind sudo, so all of it is
-theirs (vpclab/evidence.py). Only labs that started are kept; a test whose labs all
+theirs (vpclab/running/evidence.py). Only labs that started are kept; a test whose labs all
 failed to start keeps nothing. `vpclab_module_lab` is the same factory for a whole module.
 """
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Callable, Iterator
 
 import pytest
 
-from vpclab import evidence
+from vpclab.running import evidence
 from vpclab.errors import VpclabError
 from vpclab.lab import Lab, TopologySource
-from vpclab.names import unique_name  # noqa: F401 - part of the plugin's API
+from vpclab.model.names import unique_name  # noqa: F401 - part of the plugin's API
 
 KEPT = pytest.StashKey[list]()
 
@@ -71,7 +71,7 @@ class LabFactory:
     def keep(self, folder: Path) -> Path | None:
         """Keep every running lab's evidence in a new folder `folder` (-2, -3... if taken),
         one `LAB/` in it per lab; None if no lab is running. Root reads the evidence into
-        memory; under sudo, the folder is written by the user behind sudo (vpclab/evidence.py),
+        memory; under sudo, the folder is written by the user behind sudo (vpclab/running/evidence.py),
         so nothing in it is root's. What was left out is listed in LAB/not-kept.txt."""
         files = evidence.gather(self.labs)
         if not files:

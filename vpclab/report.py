@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from vpclab.plan import FabricPlan
-from vpclab.topology import Topology
+from vpclab.model.plan import FabricPlan
+from vpclab.model.topology import Topology
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from vpclab.errors import VpclabError
-from vpclab.ownership import sudo_owner
+from vpclab.running.ownership import sudo_owner
 from vpclab.sandbox_child import LOAD_TIMEOUT, MAX_REPLY, from_wire, to_wire
 
 __all__ = ["LearnerCode", "LearnerError", "LearnerTimeout", "to_wire", "from_wire"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vpclab.classroom import Failed, Variant, check
-from vpclab.compare import compare_captures
+from vpclab.packets.compare import compare_captures
 
 TITLE = "Predict the first ping between two VMs, then capture it"
 WORK_FILES = ["ZIGI-VM1.txt", "ZIGI-VM2.txt"]

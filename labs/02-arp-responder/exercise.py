@@ -22,8 +22,8 @@ from pathlib import Path
 
 from vpclab.classroom import Failed, Variant, check, learner_events
 from vpclab.classroom.learner_events import mark, printed, since, trouble as learner_trouble
-from vpclab.compare import compare_captures
-from vpclab.pipeline import mapping_cookie
+from vpclab.packets.compare import compare_captures
+from vpclab.router.pipeline import mapping_cookie
 
 TITLE = "Write the virtual router's answer to an ARP miss"
 WORK_FILES = ["arp_responder.py"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 from vpclab.classroom import Failed, Variant, check
-from vpclab.compare import compare_captures
-from vpclab.validation import TopologyError, default_mac, load_topology
+from vpclab.packets.compare import compare_captures
+from vpclab.model.validation import TopologyError, default_mac, load_topology
 
 TITLE = "Write two VPCs with identical addresses, and the traces that prove they are isolated"
 WORK_FILES = ["topology.yaml", "own-vpc.txt", "other-vpc.txt"]

@@ -39,8 +39,8 @@ from vpclab.classroom.variant import random_mac
 from vpclab.classroom import learner_events as events_of
 from vpclab.classroom import openflow_wire
 from vpclab.classroom.learner_events import mark
-from vpclab.health import newest
-from vpclab.pipeline import COOKIE_KIND_MASK, COOKIE_MAPPING, mapping_cookie
+from vpclab.running.health import newest
+from vpclab.router.pipeline import COOKIE_KIND_MASK, COOKIE_MAPPING, mapping_cookie
 from vpclab.results import ChangeUnconfirmed
 
 TITLE = "Invalidate exactly the routers that cached a VM that moved, and confirm it"

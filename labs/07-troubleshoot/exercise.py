@@ -30,9 +30,9 @@ from pathlib import Path
 from vpclab.classroom import Failed, Variant, check
 from vpclab.classroom.variant import random_mac
 from vpclab.errors import VpclabError
-from vpclab.pipeline import ARP, ARP_REPLY, ARP_REQUEST, FORWARD, PRIO_ENTRY
-from vpclab.plan import TUNNEL_PORT, VM_PORT_BASE
-from vpclab.trace import read_pcap
+from vpclab.router.pipeline import ARP, ARP_REPLY, ARP_REQUEST, FORWARD, PRIO_ENTRY
+from vpclab.model.plan import TUNNEL_PORT, VM_PORT_BASE
+from vpclab.packets.trace import read_pcap
 
 TITLE = "Find the one fault injected in a lab's virtual routers, and prove it"
 WORK_FILES = ["diagnosis.txt"]
@@ -209,7 +209,7 @@ def ofctl(lab, host: str, command: str, *args: str) -> str:
 
 
 def _ofport(lab, vm: str) -> int:
-    """The OpenFlow port of `vm` on its router: the port base plus its ENI key (vpclab.plan)."""
+    """The OpenFlow port of `vm` on its router: the port base plus its ENI key (vpclab.model.plan)."""
     return VM_PORT_BASE + lab.nodes()[vm]["eni_key"]
 
 

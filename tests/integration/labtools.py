@@ -12,10 +12,10 @@ from pathlib import Path
 import yaml
 
 from vpclab import Lab, VpclabError
-from vpclab.health import newest
-from vpclab.pinger import RunningPing
-from vpclab.state import RecordedProcess
-from vpclab.wait import wait_until
+from vpclab.running.health import newest
+from vpclab.packets.pinger import RunningPing
+from vpclab.running.state import RecordedProcess
+from vpclab.running.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "topologies" / "seed.yaml"

@@ -13,7 +13,7 @@ import pytest
 import vpclab
 from tests.integration.labtools import REPO, SEED, processes_mentioning
 from vpclab.pytest_plugin import unique_name
-from vpclab.state import LabState, namespace_exists
+from vpclab.running.state import LabState, namespace_exists
 
 PYTHON = "/usr/bin/python"      # `sudo python`: Debian's python, from python-is-python3
 

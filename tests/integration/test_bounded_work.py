@@ -3,7 +3,7 @@ import sys
 import time
 
 from tests.integration.labtools import MULTI_VPC
-from vpclab.topology import NEGATIVE_TTL
+from vpclab.model.topology import NEGATIVE_TTL
 
 # Frames built first, then written on a raw socket in a tight loop: thousands per second
 # whatever the load, far above the port's 100/s meter (scapy's sendp builds as it sends,

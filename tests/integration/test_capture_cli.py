@@ -3,7 +3,7 @@ import json
 import subprocess
 
 from tests.integration.labtools import REPO, SEED, VPCLAB, processes_mentioning
-from vpclab.trace import read_trace
+from vpclab.packets.trace import read_trace
 
 
 def vpclab(*args):

@@ -12,7 +12,7 @@ import yaml
 
 from tests.integration.labtools import REPO, VPCLAB
 from vpclab.classroom.exercises import exercise
-from vpclab.state import list_labs
+from vpclab.running.state import list_labs
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:

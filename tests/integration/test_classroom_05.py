@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.integration.test_classroom_code import no_lab_left, no_learner_process_left, results
 from vpclab.classroom.exercises import exercise
-from vpclab.state import list_labs
+from vpclab.running.state import list_labs
 
 SOLUTION = (Path(__file__).resolve().parents[2] / "labs" / "05-cache-invalidation" / "solution"
             / "invalidation.py").read_text()

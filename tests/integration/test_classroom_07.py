@@ -18,9 +18,9 @@ from tests.integration.labtools import VPCLAB, dump_flows
 from vpclab import Lab
 from vpclab.classroom.checks import CheckContext, run_checks
 from vpclab.classroom.exercises import exercise
-from vpclab.names import unique_name
-from vpclab.state import list_labs
-from vpclab.wait import wait_until
+from vpclab.model.names import unique_name
+from vpclab.running.state import list_labs
+from vpclab.running.wait import wait_until
 
 EX = exercise(7)
 M = EX.module

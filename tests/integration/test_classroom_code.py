@@ -6,7 +6,7 @@ with the right hint and what the code printed, leaving nothing behind."""
 from pathlib import Path
 
 from vpclab.classroom.exercises import exercise
-from vpclab.state import list_labs
+from vpclab.running.state import list_labs
 
 SOLUTION = (Path(__file__).resolve().parents[2] / "labs" / "02-arp-responder" / "solution"
             / "arp_responder.py").read_text()

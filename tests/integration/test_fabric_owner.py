@@ -8,8 +8,8 @@ import uuid
 
 from tests.integration.labtools import MULTI_VPC, REPO, SEED, VPCLAB, dump_flows, host_ovs
 from vpclab import Lab
-from vpclab.state import LabState
-from vpclab.wait import wait_until
+from vpclab.running.state import LabState
+from vpclab.running.wait import wait_until
 
 
 def vpclab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

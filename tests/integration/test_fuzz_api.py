@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.labtools import MULTI_VPC
-from vpclab.api_client import _UnixConnection
+from vpclab.running.api_client import _UnixConnection
 
 NAMES = st.sampled_from(["ZIGI-VM1", "ZIGI-VM2", "WEB-VM1", "NEW", "X Y", "", "../etc", "ZIGI-VM9"])
 FIELD = st.one_of(st.none(), st.integers(-1, 70000), st.text(max_size=10), st.sampled_from(

@@ -10,8 +10,8 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.utils import rdpcap
 
 from tests.integration.labtools import REPO
-from vpclab.validation import load_topology
-from vpclab.wait import wait_until
+from vpclab.model.validation import load_topology
+from vpclab.running.wait import wait_until
 
 TOPOLOGY = REPO / "topologies" / "isolation.yaml"
 VMS = load_topology(TOPOLOGY).vms

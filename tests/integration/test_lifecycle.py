@@ -11,7 +11,7 @@ from tests.integration.labtools import (
 )
 from vpclab import Lab, VpclabError
 from vpclab.pytest_plugin import unique_name
-from vpclab.state import LabState, namespace_exists
+from vpclab.running.state import LabState, namespace_exists
 
 
 def vpclab(*args: str) -> subprocess.CompletedProcess:

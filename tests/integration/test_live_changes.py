@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.integration.labtools import MULTI_VPC, REPO, VPCLAB, dump_flows, signal_recorded
-from vpclab import api_client
+from vpclab.running import api_client
 from vpclab.errors import VpclabError
-from vpclab.pipeline import mapping_cookie
-from vpclab.wait import wait_until
+from vpclab.router.pipeline import mapping_cookie
+from vpclab.running.wait import wait_until
 
 VM2_COOKIE = f"cookie=0x{mapping_cookie(1001, IPv4Address('10.0.0.185')):x}"
 

@@ -15,12 +15,13 @@ import pytest
 from tests.integration.labtools import (
     MULTI_VPC, REPO, VPCLAB, dump_flows, host_ovs, inject, signal_recorded,
 )
-from vpclab import ChangeUnconfirmed, api_client
+from vpclab import ChangeUnconfirmed
+from vpclab.running import api_client
 from vpclab.errors import VpclabError
-from vpclab.pipeline import check_failed_cookie, mapping_cookie, negative_cookie
-from vpclab.plan import CONTROLLER_IP, CONTROLLER_PORT
-from vpclab.topology import NEGATIVE_TTL
-from vpclab.wait import wait_until
+from vpclab.router.pipeline import check_failed_cookie, mapping_cookie, negative_cookie
+from vpclab.model.plan import CONTROLLER_IP, CONTROLLER_PORT
+from vpclab.model.topology import NEGATIVE_TTL
+from vpclab.running.wait import wait_until
 
 VM2_COOKIE = f"cookie={mapping_cookie(1001, IPv4Address('10.0.0.185')):#x},"
 OTHER_VM2_COOKIE = f"cookie={mapping_cookie(1002, IPv4Address('10.0.0.185')):#x},"

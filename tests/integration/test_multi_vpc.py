@@ -5,7 +5,7 @@ import re
 import pytest
 
 from tests.integration.labtools import MULTI_VPC
-from vpclab.validation import load_topology
+from vpclab.model.validation import load_topology
 
 TOPOLOGY = load_topology(MULTI_VPC)
 

@@ -1,4 +1,4 @@
-"""Nodes made in a batch (vpclab.nodes_batch) are what the lab relies on: every VM's eth0 is its
+"""Nodes made in a batch (vpclab.running.nodes_batch) are what the lab relies on: every VM's eth0 is its
 ENI (its MAC and address, MTU 1500, no multicast, no IPv6, no transmit checksum offload, so TCP
 crosses the userspace tunnel), its router end sits on its host, up; a VM added to the running
 lab is made the same way."""

@@ -11,8 +11,8 @@ from scapy.layers.l2 import ARP
 from scapy.utils import rdpcap
 
 from tests.integration.labtools import MULTI_VPC
-from vpclab.plan import CONTROLLER_IP, CONTROLLER_PORT
-from vpclab.shell import run
+from vpclab.model.plan import CONTROLLER_IP, CONTROLLER_PORT
+from vpclab.running.shell import run
 
 IDLE_WINDOW = 30.0          # what the promise says: an idle lab captured for 30 s shows nothing
 ALL_HOSTS_GROUP = "010000E0"    # 224.0.0.1 in /proc/net/igmp: joined by every interface, never reported

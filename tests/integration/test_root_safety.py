@@ -12,8 +12,8 @@ import yaml
 
 from tests.integration.labtools import MULTI_VPC, REPO, SEED, VPCLAB
 from vpclab import Lab
-from vpclab.state import LabState, namespace_exists, namespace_id, processes_in
-from vpclab.wait import wait_until
+from vpclab.running.state import LabState, namespace_exists, namespace_id, processes_in
+from vpclab.running.wait import wait_until
 
 BAD_NAMES = ["/", "..", ".", "a/b", "../../etc", "../sentinel"]
 BAD = "../etc"

@@ -23,7 +23,7 @@ import pytest
 from tests.integration.labtools import (ACROSS, MULTI_VPC, PING_INTERVAL, REPO, SAME_HOST, VPCLAB,
                                         current, dump_flows, host_ovs, kill, multi_vpc, outage,
                                         restarted, resumed, signal_recorded)
-from vpclab.wait import wait_until
+from vpclab.running.wait import wait_until
 
 MAPPING_COOKIE = re.compile(r"cookie=(0x1[0-9a-f]{14}),")
 

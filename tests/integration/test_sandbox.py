@@ -10,7 +10,7 @@ import textwrap
 
 from os_ken.lib.packet import arp, ethernet, packet
 from tests.integration.labtools import REPO, SEED
-from vpclab.plan import CONTROLLER_IP, CONTROLLER_PORT
+from vpclab.model.plan import CONTROLLER_IP, CONTROLLER_PORT
 
 ANSWER_ARP = textwrap.dedent('''\
     from ryu.lib.packet import packet, ethernet, arp

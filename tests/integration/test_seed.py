@@ -2,9 +2,9 @@
 import pytest
 
 from tests.integration.labtools import REPO, SEED, dump_flows
-from vpclab.diagram import build_sequence
-from vpclab.pipeline import mapping_cookie
-from vpclab.trace import normalise
+from vpclab.packets.diagram import build_sequence
+from vpclab.router.pipeline import mapping_cookie
+from vpclab.packets.trace import normalise
 
 TRACES = REPO / "traces" / "seed"
 VM1_EXPECTED = [

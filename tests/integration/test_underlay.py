@@ -3,7 +3,7 @@ Geneve the ENI option naming the sending and the receiving ENI."""
 import pytest
 
 from tests.integration.labtools import SEED
-from vpclab.trace import normalise, read_pcap
+from vpclab.packets.trace import normalise, read_pcap
 
 REQUEST = "ICMP echo request 10.0.0.148 > 10.0.0.185"
 REPLY = "ICMP echo reply 10.0.0.185 > 10.0.0.148"

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from tests.integration.labtools import REPO
-from vpclab import dhcp_client
-from vpclab.ovs import TOOLS
-from vpclab.topology import ROUTER_MAC
+from vpclab.running import dhcp_client
+from vpclab.running.ovs import TOOLS
+from vpclab.model.topology import ROUTER_MAC
 
 TOPOLOGY = REPO / "topologies" / "vpc-router.yaml"
 TRACES = REPO / "traces" / "vpc-router"

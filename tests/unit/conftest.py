@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.inventory import Inventory
-from vpclab.validation import load_topology
+from vpclab.router.inventory import Inventory
+from vpclab.model.validation import load_topology
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from vpclab.pipeline import Flow
-from vpclab.plan import TUNNEL_PORT
+from vpclab.router.pipeline import Flow
+from vpclab.model.plan import TUNNEL_PORT
 
 
 def _mac(value: str) -> int:

@@ -1,6 +1,6 @@
 """The Python API's promises that need no lab: topology mistakes raise with their YAML paths
 before anything is built, names are checked like a file's, results say what the CLI says,
-the cleanup guard defers signals, and `import vpclab.venv` needs only the standard library."""
+the cleanup guard defers signals, and `import vpclab.running.venv` needs only the standard library."""
 import os
 import signal
 import subprocess
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import vpclab
-from vpclab import cleanup
-from vpclab.compare import PointResult
+from vpclab.running import cleanup
+from vpclab.packets.compare import PointResult
 from vpclab.lab import Lab
 from vpclab.results import ChangeReport, ExecResult
 
@@ -114,7 +114,7 @@ def test_signals_wait_until_a_removal_is_done():
 
 def test_the_venv_helper_imports_with_the_standard_library_only():
     """The examples import it first, under whatever `python` started them."""
-    code = ("import sys; sys.path.insert(0, %r); import vpclab.venv; "
+    code = ("import sys; sys.path.insert(0, %r); import vpclab.running.venv; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('yaml', 'scapy', 'os_ken', 'mininet')))" % str(REPO))
     done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
@@ -147,7 +147,7 @@ def test_sigterm_unwinds_while_a_lab_is_owned_and_the_script_s_handler_comes_bac
 def test_a_signal_deferred_during_down_leaves_the_handle_consistent(monkeypatch):
     """Ctrl-C during the removal waits for it; afterwards the handle owns nothing, so the
     exit hook cannot remove the name again (it may be someone else's lab by then)."""
-    from vpclab import lifecycle
+    from vpclab.running import lifecycle
     removed = []
 
     def remove(name):
@@ -171,7 +171,7 @@ class FakeState:
 
 
 def test_a_running_ping_that_never_recovers_has_lost_everything_after_the_break():
-    from vpclab.pinger import REPLY_GRACE, RunningPing
+    from vpclab.packets.pinger import REPLY_GRACE, RunningPing
     ping = RunningPing.__new__(RunningPing)
     ping.requests = {seq: 100.0 + seq for seq in range(1, 21)}        # 20 s of pings
     ping.replies = {seq: 100.0 + seq for seq in range(1, 6)}          # answers stop after 5
@@ -181,7 +181,7 @@ def test_a_running_ping_that_never_recovers_has_lost_everything_after_the_break(
 
 
 def test_a_diagram_is_never_written_through_a_symlink(tmp_path):
-    from vpclab.diagram import draw_for_user
+    from vpclab.packets.diagram import draw_for_user
     victim = tmp_path / "victim"
     victim.write_text("keep me")
     (tmp_path / "diagram.svg").symlink_to(victim)

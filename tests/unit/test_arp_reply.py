@@ -10,10 +10,10 @@ from scapy.layers.l2 import ARP, Dot1Q, Ether
 
 from ryu_apps import arp_reply
 from tests.unit.test_service_changes import service
-from vpclab.mapping import Mapping
-from vpclab.pipeline import ARP as ARP_TABLE
-from vpclab.pipeline.arp import arp_responder_actions
-from vpclab.pipeline.tables import OFPP_IN_PORT
+from vpclab.router.mapping import Mapping
+from vpclab.router.pipeline import ARP as ARP_TABLE
+from vpclab.router.pipeline.arp import arp_responder_actions
+from vpclab.router.pipeline.tables import OFPP_IN_PORT
 
 ASKER_MAC, ASKER_IP = "02:00:0a:00:00:05", "10.0.0.5"
 TARGET = Mapping("vpc1", 100, "eni-7", IPv4Address("10.0.0.7"), "02:00:0a:00:00:07", "host2",

@@ -9,8 +9,8 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
 from tests.unit.binaries import needs_binary
-from vpclab.compare import compare_traces
-from vpclab.trace import read_trace
+from vpclab.packets.compare import compare_traces
+from vpclab.packets.trace import read_trace
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "traces" / "seed"

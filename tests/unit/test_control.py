@@ -5,9 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from vpclab import control
+from vpclab.running import control
 from vpclab.errors import VpclabError
-from vpclab.state import LabState
+from vpclab.running.state import LabState
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from scapy.packet import Raw
 
 from ryu_apps import dhcp_answer
 from ryu_apps.dhcp_answer import Lease
-from vpclab.topology import ROUTER_MAC
+from vpclab.model.topology import ROUTER_MAC
 
 CLIENT = "02:00:0a:32:02:14"
 OTHER = "02:00:0a:32:02:15"

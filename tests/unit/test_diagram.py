@@ -8,7 +8,7 @@ from pathlib import Path
 from scapy.utils import wrpcap
 
 from tests.unit.test_compare import seed_vm1, seed_vm2
-from vpclab.diagram import build_sequence, to_mermaid, write_diagram
+from vpclab.packets.diagram import build_sequence, to_mermaid, write_diagram
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000.0

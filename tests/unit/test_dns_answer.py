@@ -9,7 +9,7 @@ from scapy.layers.l2 import Ether
 
 from ryu_apps import dns_answer
 from ryu_apps.dns_answer import Names, names_for, read_name
-from vpclab.topology import ROUTER_MAC, Host, Topology, Vm, Vpc
+from vpclab.model.topology import ROUTER_MAC, Host, Topology, Vm, Vpc
 
 ASKER_MAC, ASKER_IP = "02:00:0a:32:02:14", "10.50.2.20"
 SERVER = IPv4Address("10.50.0.2")

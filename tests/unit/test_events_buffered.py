@@ -2,8 +2,8 @@
 flushing, never after an event written later, seen by read(), rotated as before."""
 import json
 
-from vpclab.events import EventLog
-from vpclab.wait import wait_until
+from vpclab.router.events import EventLog
+from vpclab.running.wait import wait_until
 
 
 def lines(path) -> list[dict]:

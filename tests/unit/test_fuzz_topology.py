@@ -4,7 +4,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vpclab.validation import TopologyError, parse_topology
+from vpclab.model.validation import TopologyError, parse_topology
 
 KEYS = ["name", "description", "encap", "mapping", "hosts", "vpcs", "vms", "mode", "idle_timeout",
         "max_entries", "miss_rate", "underlay_ip", "cidr", "vni", "vpc", "host", "ip", "mac", "eni",

@@ -8,7 +8,7 @@ from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser as parser
 from ryu_apps import geneve_option
 from ryu_apps.ofmsg import flow_mod
 from tests.unit.binaries import needs_binary
-from vpclab.pipeline import CHECK, ENI_FIELD, Flow
+from vpclab.router.pipeline import CHECK, ENI_FIELD, Flow
 
 geneve_option.register_field()
 DECODED_BY_OVS = needs_binary("ovs-ofctl", "decodes the bytes as OVS reads them")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from vpclab.identity import DONE, apply_script, hosts_file, not_separate, private_mounts, \
+from vpclab.running.identity import DONE, apply_script, hosts_file, not_separate, private_mounts, \
     remove_files, resolv_conf, vm_hostname, vpc_resolver, write_files
 from vpclab.lab_cli import pairs_by_vpc, vpc_matrix
-from vpclab.ovs import tool_environment, write_host_tools
+from vpclab.running.ovs import tool_environment, write_host_tools
 
 REPO = Path(__file__).resolve().parents[2]
 

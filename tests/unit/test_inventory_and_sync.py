@@ -5,9 +5,9 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from vpclab.inventory import Inventory, InventoryError
-from vpclab.pipeline import ARP, CHECK, COOKIE_ROUTER, FORWARD, mapping_cookie, negative_cookie
-from vpclab.sync import InstalledFlow, change_ops, instructions_of, reconcile, static_flows
+from vpclab.router.inventory import Inventory, InventoryError
+from vpclab.router.pipeline import ARP, CHECK, COOKIE_ROUTER, FORWARD, mapping_cookie, negative_cookie
+from vpclab.router.sync import InstalledFlow, change_ops, instructions_of, reconcile, static_flows
 
 VM2 = mapping_cookie(1001, IPv4Address("10.0.0.185"))
 VM3 = mapping_cookie(1001, IPv4Address("10.0.0.20"))
@@ -93,7 +93,7 @@ def test_reconcile_keeps_valid_cache_and_removes_what_is_stale(multi_vpc):
     desired = static_flows(router, table)
     installed = [InstalledFlow(f.table, f.priority, f.cookie, f.match, instructions_of(f)) for f in desired]
     vm2 = table.lookup(1001, IPv4Address("10.0.0.185"))
-    from vpclab.pipeline import mapping_flows
+    from vpclab.router.pipeline import mapping_flows
     installed += [InstalledFlow(f.table, f.priority, f.cookie, f.match, instructions_of(f))
                   for f in mapping_flows(router, vm2, 300)]
     stale_port = InstalledFlow(0, 100, COOKIE_ROUTER, {"in_port": 999, "eth_src": "02:00:00:00:00:01"})

@@ -7,7 +7,7 @@ import pytest
 from ryu_apps.learner_arp import Answer, BadAnswer, Cache, Send, parse_answer
 from vpclab.learner import HOOKS, learner_record, read_learner_file
 from vpclab.errors import VpclabError
-from vpclab.mapping import Mapping, MappingTable
+from vpclab.router.mapping import Mapping, MappingTable
 
 TABLE = MappingTable([Mapping("ZIGI-VPC1", 1001, "eni-1", IPv4Address("10.0.0.185"),
                               "02:93:0e:03:bb:88", "host2", IPv4Address("192.168.100.2"))])
@@ -85,9 +85,9 @@ from types import SimpleNamespace                                   # noqa: E402
 
 from ryu_apps import learner_arp, ofmsg                             # noqa: E402
 from ryu_apps.learner_arp import LearnerHook                        # noqa: E402
-from vpclab.cache import RouterCache                                # noqa: E402
-from vpclab.events import EventLog                                  # noqa: E402
-from vpclab.inventory import Inventory                              # noqa: E402
+from vpclab.router.cache import RouterCache                                # noqa: E402
+from vpclab.router.events import EventLog                                  # noqa: E402
+from vpclab.router.inventory import Inventory                              # noqa: E402
 from vpclab.sandbox import LearnerError                             # noqa: E402
 from tests.unit.test_service_changes import Datapath                # noqa: E402
 

@@ -16,15 +16,15 @@ from os_ken.ofproto import ofproto_v1_3
 from ryu_apps.learner_check import LearnerReceiveCheck, arrival_argument, parse_verdict
 from ryu_apps.learner_part import BadAnswer
 from tests.unit.test_service_changes import service
-from vpclab.events import EventLog
-from vpclab.inventory import Inventory
+from vpclab.router.events import EventLog
+from vpclab.router.inventory import Inventory
 from vpclab.learner import learner_record, write_learner
-from vpclab.pipeline import (
+from vpclab.router.pipeline import (
     CHECK, COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, PRIO_NEGATIVE, Miss, check_failed_cookie,
     decide_verdict, entry_flows,
 )
 from vpclab.sandbox import LearnerCode
-from vpclab.topology import NEGATIVE_TTL
+from vpclab.model.topology import NEGATIVE_TTL
 
 SOLUTION = '''
 def check_source(router, arrival, mappings):

@@ -12,10 +12,10 @@ from ryu_apps.learner_move import (
     BadAnswer, LearnerMove, Step, moved_drops, moved_mappings, parse_steps, routers_argument,
 )
 from tests.unit.test_service_changes import service
-from vpclab.inventory import Inventory
-from vpclab.pipeline import check_failed_cookie, mapping_cookie, negative_cookie
+from vpclab.router.inventory import Inventory
+from vpclab.router.pipeline import check_failed_cookie, mapping_cookie, negative_cookie
 from vpclab.sandbox import LearnerCode
-from vpclab.validation import load_topology
+from vpclab.model.validation import load_topology
 
 SOLUTION = (Path(__file__).resolve().parents[2] / "labs" / "05-cache-invalidation" / "solution"
             / "invalidation.py").read_text()

@@ -13,12 +13,12 @@ import yaml
 
 from ryu_apps.learner_part import BadAnswer
 from ryu_apps.learner_tunnel import LearnerTunnel, parse_header, parse_port
-from vpclab.events import EventLog
-from vpclab.inventory import Inventory
-from vpclab.pipeline import DELIVER, FORWARD, PRIO_ENTRY, entry_flows
+from vpclab.router.events import EventLog
+from vpclab.router.inventory import Inventory
+from vpclab.router.pipeline import DELIVER, FORWARD, PRIO_ENTRY, entry_flows
 from vpclab.sandbox import LearnerCode
-from vpclab.sync import static_flows
-from vpclab.validation import check_topology
+from vpclab.router.sync import static_flows
+from vpclab.model.validation import check_topology
 from tests.unit.conftest import TOPOLOGIES
 
 RIGHT = textwrap.dedent('''\
@@ -265,7 +265,7 @@ def test_a_verified_packet_no_vm_has_goes_where_deliver_says(twins, tmp_path, ma
     the port deliver answers for that (vni, dst_ip, dst_mac): none for a deliver that reads
     the VNI, ZIGI-VM2's for one blind to it."""
     from tests.unit.test_service_changes import service
-    from vpclab.pipeline import Miss
+    from vpclab.router.pipeline import Miss
     source = RIGHT if match is None else RIGHT.replace(
         'if (vm["vni"], vm["ip"], vm["mac"]) == (arrival["vni"], arrival["dst_ip"],\n'
         '                                                arrival["dst_mac"]):', match)

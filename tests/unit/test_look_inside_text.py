@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from vpclab.errors import VpclabError
-from vpclab.explain_flows import explain, explain_all, render
-from vpclab.flowtext import parse_flow, parse_flows, parse_meters, split_actions
-from vpclab.labview import LabView
-from vpclab.pipeline import COOKIE_MAPPING, mapping_cookie
-from vpclab.probe import parse_proto, parse_route, tunnel_probe, unsent, unsent_probe, vm_probe
-from vpclab.router_trace import parse_trace
-from vpclab.trace_verdict import explain_trace, not_sent
+from vpclab.inside.explain_flows import explain, explain_all, render
+from vpclab.inside.flowtext import parse_flow, parse_flows, parse_meters, split_actions
+from vpclab.inside.labview import LabView
+from vpclab.router.pipeline import COOKIE_MAPPING, mapping_cookie
+from vpclab.inside.probe import parse_proto, parse_route, tunnel_probe, unsent, unsent_probe, vm_probe
+from vpclab.inside.router_trace import parse_trace
+from vpclab.inside.trace_verdict import explain_trace, not_sent
 
 DATA = Path(__file__).parent / "data" / "look_inside"
 SCENARIOS = ["seed-geneve", "seed-vxlan", "multi-vpc", "faults", "nat"]
@@ -444,6 +444,6 @@ def test_arguments_of_the_wrong_type_or_script_are_refused():
 def test_next_carries_a_forged_source_mac_too():
     result = traced("seed-geneve", "tunnel")
     forged = dataclasses.replace(result.probe, src_mac="02:00:00:00:00:99", src="10.0.0.99")
-    from vpclab.trace_verdict import follow_up
+    from vpclab.inside.trace_verdict import follow_up
     assert follow_up("lab", forged, result.verdict, view_of("seed-geneve")).endswith(
         "--to 10.0.0.185 --src 10.0.0.99 --src-mac 02:00:00:00:00:99")

@@ -6,14 +6,14 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from vpclab.cache import RouterCache
-from vpclab.events import EventLog
-from vpclab.inventory import Inventory, InventoryError
+from vpclab.router.cache import RouterCache
+from vpclab.router.events import EventLog
+from vpclab.router.inventory import Inventory, InventoryError
 from vpclab.results import ChangeUnconfirmed
-from vpclab.pipeline import (
+from vpclab.router.pipeline import (
     CHECK, FORWARD, check_failed_cookie, entry_flows, mapping_cookie,
 )
-from vpclab.sync import InstalledFlow, change_ops, instructions_of, reconcile, static_flows
+from vpclab.router.sync import InstalledFlow, change_ops, instructions_of, reconcile, static_flows
 
 VM2 = mapping_cookie(1001, IPv4Address("10.0.0.185"))
 

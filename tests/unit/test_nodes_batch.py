@@ -1,4 +1,4 @@
-"""Making many nodes at once (vpclab.nodes_batch) and OVS's control socket (vpclab.unixctl),
+"""Making many nodes at once (vpclab.running.nodes_batch) and OVS's control socket (vpclab.running.unixctl),
 without a lab: the one command line each node gets, how its answer is checked, and a
 daemon's JSON replies read back."""
 import json
@@ -9,10 +9,10 @@ import threading
 import pytest
 
 from vpclab.errors import VpclabError
-from vpclab.identity import DONE
-from vpclab import nodes_batch
-from vpclab.nodes_batch import SETUP_DONE, NodeJob, ansi_c, check, enough_descriptors, script
-from vpclab.unixctl import call_all
+from vpclab.running.identity import DONE
+from vpclab.running import nodes_batch
+from vpclab.running.nodes_batch import SETUP_DONE, NodeJob, ansi_c, check, enough_descriptors, script
+from vpclab.running.unixctl import call_all
 
 
 def bash(line: str) -> str:

@@ -6,7 +6,7 @@ from ipaddress import IPv4Address
 from vpclab.classroom.openflow_wire import (
     BARRIER_REPLY, BARRIER_REQUEST, ECHO_REQUEST, FLOW_MOD, Message, Segment, messages, read,
 )
-from vpclab.pipeline import mapping_cookie
+from vpclab.router.pipeline import mapping_cookie
 
 COOKIE = mapping_cookie(1001, IPv4Address("10.0.0.185"))
 

@@ -3,7 +3,7 @@ the caller (os-ken's event thread, holding the service's lock, would wait on its
 import threading
 
 from ryu_apps.outbox import Outbox
-from vpclab.wait import wait_until
+from vpclab.running.wait import wait_until
 
 
 class StalledRouter:

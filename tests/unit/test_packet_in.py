@@ -11,7 +11,7 @@ from scapy.layers.l2 import ARP, Dot1Q, Ether
 
 from ryu_apps import packet_in
 from ryu_apps.mapping_service import miss_from_packet_in
-from vpclab.pipeline import ARP as ARP_TABLE, CHECK, FORWARD
+from vpclab.router.pipeline import ARP as ARP_TABLE, CHECK, FORWARD
 
 VM, PEER = "02:00:0a:00:00:05", "02:00:0a:00:00:07"
 

@@ -7,10 +7,10 @@ import pytest
 from tests.unit.conftest import routers_for
 from tests.unit.flowsim import tunnel, walk
 
-from vpclab.pipeline import (
+from vpclab.router.pipeline import (
     ARP, CHECK, CLASSIFY, FORWARD, OFPP_IN_PORT, Miss, decide_miss, mapping_cookie, preload_flows, router_flows,
 )
-from vpclab.plan import TUNNEL_PORT, plan_fabric
+from vpclab.model.plan import TUNNEL_PORT, plan_fabric
 
 
 def arp_request(port, mac, spa, tpa):

@@ -1,7 +1,7 @@
 from ipaddress import IPv4Address
 
-from vpclab.inventory import Inventory
-from vpclab.plan import IFNAME_MAX, TUNNEL_PORT, plan_fabric
+from vpclab.router.inventory import Inventory
+from vpclab.model.plan import IFNAME_MAX, TUNNEL_PORT, plan_fabric
 
 
 def test_internal_names_fit_the_kernel_and_numbers_are_unique(multi_vpc):

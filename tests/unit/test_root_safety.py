@@ -5,9 +5,9 @@ import os
 import pytest
 
 from vpclab.errors import VpclabError
-from vpclab.names import check_interface_name, check_lab_name
-from vpclab.ownership import OutputDir
-from vpclab.state import MARKER, LabState, list_labs, remove_stale_socket, remove_state_dir
+from vpclab.model.names import check_interface_name, check_lab_name
+from vpclab.running.ownership import OutputDir
+from vpclab.running.state import MARKER, LabState, list_labs, remove_stale_socket, remove_state_dir
 
 BAD_LAB_NAMES = ["/", "..", ".", "a/b", "../../etc", "seed\n", "", "Seed", "-x", "x" * 21,
                  "seed/..", "se ed"]
@@ -132,7 +132,7 @@ def test_process_records_in_a_folder_vpclab_did_not_mark_are_not_followed(tmp_pa
     """A state folder without the marker is not vpclab's: its 'records' kill nothing."""
     import json
     import subprocess
-    from vpclab.state import process_start_time, remove_lab
+    from vpclab.running.state import process_start_time, remove_lab
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         (tmp_path / "seed").mkdir()

@@ -27,7 +27,7 @@ from vpclab import sandbox
 from vpclab.errors import VpclabError
 from vpclab.sandbox import LearnerCode, LearnerError, LearnerTimeout, from_wire, to_wire
 from vpclab.sandbox_child import MAX_REPLY
-from vpclab.state import process_start_time
+from vpclab.running.state import process_start_time
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = os.geteuid() == 0

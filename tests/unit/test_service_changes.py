@@ -10,9 +10,9 @@ from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
 from ryu_apps import mapping_service, ofmsg
 from ryu_apps.mapping_service import MappingService, Pending
-from vpclab.cache import RouterCache
-from vpclab.events import EventLog
-from vpclab.inventory import Inventory
+from vpclab.router.cache import RouterCache
+from vpclab.router.events import EventLog
+from vpclab.router.inventory import Inventory
 
 
 class Datapath:

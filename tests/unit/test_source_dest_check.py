@@ -6,10 +6,10 @@ import pytest
 
 from tests.unit.flowsim import tunnel, walk
 from tests.unit.test_pipeline import ip_packet, tunnel_miss
-from vpclab.inventory import Inventory
-from vpclab.pipeline import CHECK, Miss, decide_miss, router_flows
-from vpclab.plan import TUNNEL_PORT
-from vpclab.validation import TopologyError, parse_topology
+from vpclab.router.inventory import Inventory
+from vpclab.router.pipeline import CHECK, Miss, decide_miss, router_flows
+from vpclab.model.plan import TUNNEL_PORT
+from vpclab.model.validation import TopologyError, parse_topology
 
 NAT_LAB = """
 name: nat

@@ -11,11 +11,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vpclab import routes_validation
+from vpclab.model import routes_validation
 from vpclab.commands import up as up_command
-from vpclab.inventory import Inventory, InventoryError
-from vpclab.topology import LOCAL, Route
-from vpclab.validation import TopologyError, check_topology, load_topology, topology_to_raw
+from vpclab.router.inventory import Inventory, InventoryError
+from vpclab.model.topology import LOCAL, Route
+from vpclab.model.validation import TopologyError, check_topology, load_topology, topology_to_raw
 
 REPO = Path(__file__).resolve().parents[2]
 TOPOLOGIES = REPO / "topologies"

@@ -10,11 +10,11 @@ import threading
 
 import pytest
 
-from vpclab import health, supervisor
+from vpclab.running import health, supervisor
 from vpclab.commands.status import _state_line
-from vpclab.health import lab_status
+from vpclab.running.health import lab_status
 from vpclab.errors import VpclabError
-from vpclab.state import LabState
+from vpclab.running.state import LabState
 
 
 class FakeLab:

@@ -8,8 +8,8 @@ from scapy.contrib.geneve import GENEVE
 from scapy.layers.inet import ICMP
 
 from tests.unit.binaries import needs_binary
-from vpclab.compare import PointResult
-from vpclab.trace import _packet_line, normalise, parse_text
+from vpclab.packets.compare import PointResult
+from vpclab.packets.trace import _packet_line, normalise, parse_text
 
 SEED_TRACES = Path(__file__).resolve().parents[2] / "traces" / "seed"
 VM2_EXPECTED = [
@@ -83,7 +83,7 @@ def test_the_geneve_eni_option_reads_the_same_from_pcap_and_tcpdump_vv(tmp_path)
     from scapy.contrib.geneve import GeneveOptions
     from scapy.utils import wrpcap
 
-    from vpclab.trace import read_pcap
+    from vpclab.packets.trace import read_pcap
 
     option = GeneveOptions(classid=0xFFFF, type=0x80, data=struct.pack("!II", 1, 2))
     inner = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / \
@@ -111,7 +111,7 @@ def test_verbose_arp_and_tcp_fold_into_the_usual_forms():
 
 
 def test_an_expected_line_without_the_option_accepts_any_but_one_with_it_must_agree():
-    from vpclab.compare import line_matches
+    from vpclab.packets.compare import line_matches
 
     captured = "Geneve 192.168.100.1 > 192.168.100.2 vni 1001 eni 1>2: ICMP echo request 10.0.0.148 > 10.0.0.185"
     assert line_matches(captured.replace(" eni 1>2", ""), captured)

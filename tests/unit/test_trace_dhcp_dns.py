@@ -17,10 +17,10 @@ from scapy.utils import wrpcap
 from ryu_apps import dhcp_answer, dns_answer
 from ryu_apps.dhcp_answer import Lease
 from tests.unit.binaries import needs_binary
-from vpclab.compare import apply_aliases, compare_captures
-from vpclab.diagram import answered_by_router, build_sequence
-from vpclab.trace import CANONICAL, Packet, normalise, read_pcap
-from vpclab.validation import load_topology
+from vpclab.packets.compare import apply_aliases, compare_captures
+from vpclab.packets.diagram import answered_by_router, build_sequence
+from vpclab.packets.trace import CANONICAL, Packet, normalise, read_pcap
+from vpclab.model.validation import load_topology
 
 VM_MAC, VM_IP = "02:00:0a:32:02:14", "10.50.2.20"
 ROUTER_MAC = "02:76:70:63:00:01"

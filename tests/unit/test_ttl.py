@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vpclab.inventory import Inventory
-from vpclab.topology import DEFAULT_TTL
-from vpclab.validation import TopologyError, check_topology, parse_topology, topology_to_raw
+from vpclab.router.inventory import Inventory
+from vpclab.model.topology import DEFAULT_TTL
+from vpclab.model.validation import TopologyError, check_topology, parse_topology, topology_to_raw
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = yaml.safe_load((REPO / "topologies" / "seed.yaml").read_text())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vpclab.validation import TopologyError, default_mac, load_topology, parse_topology
+from vpclab.model.validation import TopologyError, default_mac, load_topology, parse_topology
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = yaml.safe_load((REPO / "topologies" / "seed.yaml").read_text())

@@ -7,16 +7,16 @@ from ipaddress import IPv4Address
 import pytest
 
 from tests.unit.flowsim import tunnel, walk
-from vpclab.inventory import Inventory
-from vpclab.pipeline import (
+from vpclab.router.inventory import Inventory
+from vpclab.router.pipeline import (
     ARP, CHECK, COOKIE_KIND_MASK, COOKIE_ROUTE, NEXTHOP, OFPP_IN_PORT, ROUTE, Miss, decide_miss, entry_flows,
     mapping_cookie,
     route_cookie, router_flows,
 )
-from vpclab.plan import TUNNEL_PORT
-from vpclab.sync import change_ops, static_flows
-from vpclab.topology import ROUTER_MAC
-from vpclab.validation import TopologyError, check_topology, load_topology, topology_to_raw
+from vpclab.model.plan import TUNNEL_PORT
+from vpclab.router.sync import change_ops, static_flows
+from vpclab.model.topology import ROUTER_MAC
+from vpclab.model.validation import TopologyError, check_topology, load_topology, topology_to_raw
 from tests.unit.conftest import TOPOLOGIES
 
 A, B, C = 1, 2, 3          # hv-a (web-1), hv-b (fw), hv-c (app-1)

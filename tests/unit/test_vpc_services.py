@@ -8,10 +8,10 @@ from scapy.layers.l2 import Ether
 
 from ryu_apps.vpc_services import VpcServices, is_service, lease_for
 from tests.unit.conftest import TOPOLOGIES
-from vpclab.inventory import Inventory
-from vpclab.pipeline import CLASSIFY, FORWARD, ROUTE
-from vpclab.topology import ROUTER_MAC
-from vpclab.validation import load_topology
+from vpclab.router.inventory import Inventory
+from vpclab.router.pipeline import CLASSIFY, FORWARD, ROUTE
+from vpclab.model.topology import ROUTER_MAC
+from vpclab.model.validation import load_topology
 
 TOPOLOGY = load_topology(TOPOLOGIES / "vpc-router.yaml")
 INVENTORY = Inventory.from_topology(TOPOLOGY)

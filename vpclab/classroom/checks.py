@@ -25,7 +25,7 @@ from vpclab.classroom.variant import Variant
 from vpclab.errors import VpclabError
 from vpclab.lab import Lab, TopologySource
 from vpclab.learner import read_learner_file
-from vpclab.names import unique_name
+from vpclab.model.names import unique_name
 
 
 class Failed(Exception):

@@ -16,8 +16,8 @@ from typing import Callable
 from vpclab.classroom.checks import CheckResult, Report
 from vpclab.classroom.exercises import Exercise
 from vpclab.errors import VpclabError
-from vpclab.names import STUDENT_ID, check_student_id
-from vpclab.ownership import OutputDir
+from vpclab.model.names import STUDENT_ID, check_student_id
+from vpclab.running.ownership import OutputDir
 
 
 def grade(exercise: Exercise, submissions: Path, out: Path, timeout: float | None = None,

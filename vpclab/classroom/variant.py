@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
-from vpclab.names import check_student_id
+from vpclab.model.names import check_student_id
 
 SEED_VMS = {"ZIGI-VM1": ("host1", "10.0.0.148", "02:00:5e:ad:58:40"),
             "ZIGI-VM2": ("host2", "10.0.0.185", "02:93:0e:03:bb:88")}

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from vpclab.classroom.checks import Report
 from vpclab.classroom.exercises import LABS, Exercise
-from vpclab.names import check_student_id
+from vpclab.model.names import check_student_id
 from vpclab.errors import VpclabError
-from vpclab.ownership import OutputDir
+from vpclab.running.ownership import OutputDir
 
 RESULT = ".vpclab-result.json"
 STUDENT = ".vpclab-student"

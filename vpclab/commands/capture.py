@@ -1,10 +1,10 @@
 """vpclab capture LAB --on NODE[:IFACE],... -- NODE CMD: capture while a command runs."""
 from pathlib import Path
 
-from vpclab.capture import default_dir
+from vpclab.packets.capture import default_dir
 from vpclab.errors import EXIT_OK, VpclabError
 from vpclab.lab import Lab
-from vpclab.trace import TIMESTAMP
+from vpclab.packets.trace import TIMESTAMP
 
 
 def add_parser(verbs):

@@ -1,9 +1,9 @@
 """vpclab compare CAPTURE EXPECTED: does a capture show the documented trace?"""
 from pathlib import Path
 
-from vpclab.compare import compare_captures
+from vpclab.packets.compare import compare_captures
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
-from vpclab.validation import load_topology
+from vpclab.model.validation import load_topology
 
 NEEDS_ROOT = False
 

@@ -9,11 +9,11 @@ import re
 import time
 from pathlib import Path
 
-from vpclab.capture import default_dir
+from vpclab.packets.capture import default_dir
 from vpclab.errors import EXIT_CHECK_FAILED, EXIT_OK
 from vpclab.lab import Lab
 from vpclab.report import comparison, print_phase
-from vpclab.topology import MAPPING_MODES
+from vpclab.model.topology import MAPPING_MODES
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "topologies" / "seed.yaml"

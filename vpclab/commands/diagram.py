@@ -1,7 +1,7 @@
 """vpclab diagram CAPTURE [-o FILE]: the sequence diagram of a capture folder."""
 from pathlib import Path
 
-from vpclab.diagram import draw_for_user
+from vpclab.packets.diagram import draw_for_user
 from vpclab.errors import EXIT_OK
 
 NEEDS_ROOT = False

@@ -1,7 +1,7 @@
 """vpclab down LAB|--all: remove labs and everything they created; idempotent."""
 from vpclab.errors import EXIT_OK, VpclabError
 from vpclab.lab import Lab
-from vpclab.state import list_labs
+from vpclab.running.state import list_labs
 
 
 def add_parser(verbs):

@@ -2,10 +2,10 @@
 import json
 
 from vpclab.errors import EXIT_OK
-from vpclab.explain_flows import render
+from vpclab.inside.explain_flows import render
 from vpclab.lab import Lab
-from vpclab.names import check_display_name
-from vpclab.router_view import flows
+from vpclab.model.names import check_display_name
+from vpclab.inside.router_view import flows
 
 
 def add_parser(verbs):

@@ -1,10 +1,10 @@
 """vpclab status [LAB] [--json]: what labs run, and what is in one."""
 import json
 
-from vpclab import health
+from vpclab.running import health
 from vpclab.errors import EXIT_OK, VpclabError
 from vpclab.report import table
-from vpclab.state import LabState, list_labs
+from vpclab.running.state import LabState, list_labs
 
 NEEDS_ROOT = False
 

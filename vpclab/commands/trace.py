@@ -4,7 +4,7 @@ import json
 
 from vpclab.errors import EXIT_OK, VpclabError
 from vpclab.lab import Lab
-from vpclab.probe import PROTOCOLS
+from vpclab.inside.probe import PROTOCOLS
 
 
 def add_parser(verbs):

@@ -4,7 +4,7 @@ import time
 from vpclab.errors import EXIT_OK
 from vpclab.lab import Lab
 from vpclab.report import host_table, print_phase, print_warnings, summary, vm_table
-from vpclab.topology import MAPPING_MODES
+from vpclab.model.topology import MAPPING_MODES
 
 
 def add_parser(verbs):

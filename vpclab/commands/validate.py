@@ -1,7 +1,7 @@
 """vpclab validate FILE: check a topology file; no root needed."""
 from vpclab.errors import EXIT_OK
 from vpclab.report import print_warnings, summary
-from vpclab.validation import load_topology
+from vpclab.model.validation import load_topology
 
 NEEDS_ROOT = False
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import yaml
 
 from vpclab import Lab
-from vpclab.pipeline import ARP, FORWARD, PRIO_ENTRY
-from vpclab.plan import TUNNEL_PORT
-from vpclab.probe import tunnel_probe, vm_probe
-from vpclab.router_view import lab_view
+from vpclab.router.pipeline import ARP, FORWARD, PRIO_ENTRY
+from vpclab.model.plan import TUNNEL_PORT
+from vpclab.inside.probe import tunnel_probe, vm_probe
+from vpclab.inside.router_view import lab_view
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[3]
