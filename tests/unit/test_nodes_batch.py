@@ -11,7 +11,9 @@ import pytest
 from vpclab.errors import VpclabError
 from vpclab.running.identity import DONE
 from vpclab.running import nodes_batch
-from vpclab.running.nodes_batch import SETUP_DONE, NodeJob, ansi_c, check, enough_descriptors, script
+from vpclab.running import limits as rlimits
+from vpclab.running.limits import enough_descriptors
+from vpclab.running.nodes_batch import SETUP_DONE, NodeJob, ansi_c, check, script
 from vpclab.running.unixctl import call_all
 
 
@@ -151,17 +153,17 @@ class Limits:
 def test_the_runner_raises_only_its_own_soft_limit_to_fit_the_lab(monkeypatch, soft, hard,
                                                                   nodes, wanted):
     limits = Limits(soft, hard)
-    monkeypatch.setattr(nodes_batch.resource, "getrlimit", limits.getrlimit)
-    monkeypatch.setattr(nodes_batch.resource, "setrlimit", limits.setrlimit)
-    monkeypatch.setattr(nodes_batch.resource, "RLIM_INFINITY", -1)
+    monkeypatch.setattr(rlimits.resource, "getrlimit", limits.getrlimit)
+    monkeypatch.setattr(rlimits.resource, "setrlimit", limits.setrlimit)
+    monkeypatch.setattr(rlimits.resource, "RLIM_INFINITY", -1)
     enough_descriptors(nodes)
     assert limits.set == ([wanted] if wanted else [])
 
 
 def test_a_hard_limit_too_low_for_the_lab_is_said_plainly(monkeypatch):
     limits = Limits(1024, 2048)
-    monkeypatch.setattr(nodes_batch.resource, "getrlimit", limits.getrlimit)
-    monkeypatch.setattr(nodes_batch.resource, "setrlimit", limits.setrlimit)
+    monkeypatch.setattr(rlimits.resource, "getrlimit", limits.getrlimit)
+    monkeypatch.setattr(rlimits.resource, "setrlimit", limits.setrlimit)
     with pytest.raises(VpclabError, match="1056 nodes needs about 5248 open files.*2048"):
         enough_descriptors(1056)
     assert limits.set == []

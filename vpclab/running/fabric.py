@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from vpclab.running import dhcp_client, vm_network
+from vpclab.running import dhcp_client, limits, vm_network
 from vpclab.errors import VpclabError
 from vpclab.running.ovs import TOOLS, OvsInstance, tool_environment, write_host_tools
 from vpclab.model.plan import (
@@ -76,7 +76,7 @@ class Fabric:
                            autoSetMacs=False, inNamespace=False)
         run(["sh", "-ec", f"{NO_IPV6}; ip link set lo up"], "lab namespace")
         write_host_tools(self.state.dir)
-        nodes_batch.enough_descriptors(len(self.plan.hosts) + len(self.plan.vms))
+        limits.enough_descriptors(len(self.plan.hosts) + len(self.plan.vms))
         self._make(list(self.plan.hosts.values()), list(self.plan.vms.values()), up=True,
                    hosts_made=self._hosts_made)
         self.write_nodes()

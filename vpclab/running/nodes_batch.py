@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import pty
-import resource
 import select
 import subprocess
 import termios
@@ -109,21 +108,6 @@ def _echo_off(tty: int) -> None:
     attrs = termios.tcgetattr(tty)
     attrs[3] &= ~termios.ECHO
     termios.tcsetattr(tty, termios.TCSANOW, attrs)
-
-
-def enough_descriptors(nodes: int) -> None:
-    """Each node holds two descriptors in the runner (its pty's two ends, as Mininet keeps
-    them): a lab of 1,024 VMs needs more than the common soft limit of 1,024. Raise this
-    process's own soft limit (never the machine's) to fit `nodes` twice over; say plainly
-    when the hard limit cannot."""
-    wanted = 1024 + 4 * nodes
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        if hard != resource.RLIM_INFINITY and hard < wanted:
-            raise VpclabError(f"a lab of {nodes} nodes needs about {wanted} open files in its "
-                              f"runner; the hard limit here is {hard} (`ulimit -Hn`): raise "
-                              "it, or make the lab smaller")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 class Steps:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Container, Iterator
 
 from vpclab.errors import VpclabError
+from vpclab.running import limits
 from vpclab.router.events import EventLog
 from vpclab.model.names import check_lab_name, is_lab_name
 from vpclab.model.plan import namespace_for
@@ -330,6 +331,7 @@ def remove_lab(state: LabState) -> bool:
 def _remove_lab(state: LabState) -> bool:
     found = state.exists()
     refuse_if_not_ours(state)
+    limits.enough_descriptors(len(state.processes()))     # one held namespace per node
     with HeldNamespaces() as namespaces:
         namespaces.hold_lab(state)
         runner = [p for p in state.processes() if p.role == "runner"]
