@@ -46,6 +46,7 @@ builders, then what a router holds, then the decisions):
   forward   FORWARD and the tunnel: where a known destination goes
   deliver   DELIVER: a tunnel packet to a local VM only
   route     ROUTE and NEXTHOP: the VPC router (gateways, routes, next hops)
+  services  the VPC's DHCP and .2 resolver: a VM's messages to the mapping service
   router    the flows a router always has: its ports, the tunnel per VPC, misses, defaults
   entries   the cache: one mapping's flows (ARP answer, forwarding, CHECK trust, appliance)
   check     the receive-side check's decisions (decide_check, decide_verdict)
@@ -65,6 +66,7 @@ from vpclab.router.pipeline.route import (
     answer_flows, gateway_flows, nexthop_flow, route_flow, router_route_flows, table_flows,
 )
 from vpclab.router.pipeline.router import miss_flows, router_flows
+from vpclab.router.pipeline.services import port_service_flows, service_flows
 from vpclab.router.pipeline.tables import (
     ARP, ARP_REPLY, ARP_REQUEST, CHECK, CLASSIFY, COOKIE_CHECK_FAILED, COOKIE_KIND_MASK, COOKIE_MAPPING,
     COOKIE_NEGATIVE, COOKIE_ROUTE, COOKIE_ROUTER, DELIVER, DESTINATION_ENI_REG, ENI_FIELD, ENI_OPTION_CLASS,
@@ -89,7 +91,7 @@ __all__ = [
     "classify_port_flows", "arp_responder_actions", "arp_answer_actions", "forward_actions",
     "deliver_flow", "gateway_flows", "route_flow", "table_flows", "answer_flows", "nexthop_flow",
     # what a router holds
-    "router_flows", "miss_flows", "router_route_flows", "mapping_flows", "check_flow", "preload_flows",
+    "router_flows", "miss_flows", "router_route_flows", "service_flows", "port_service_flows", "mapping_flows", "check_flow", "preload_flows",
     "entry_flows", "appliance_flows",
     # the decisions
     "decide_miss", "negative_flows", "decide_check", "decide_verdict", "decide_route",
