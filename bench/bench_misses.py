@@ -21,7 +21,7 @@ marker comments); bench_lab.py keeps that section when it rewrites the file.
 Where the time went: the service's CPU per answered miss (its utime+stime over the window /
 answered), and with --py-spy a sampled profile of the service during the load (only samples
 holding the GIL, i.e. its Python CPU), summarised by bench/profile_summary.py into
---profile-dir (default /tmp/ha-profile) and into the section. Labs are named
+--profile-dir (default: a new folder of the run's own) and into the section. Labs are named
 NAME_PREFIX + run number (default bm0, bm1, ...), so several people can run it at once.
 """
 from __future__ import annotations
@@ -128,9 +128,14 @@ def service_events(lab: vpclab.Lab, since: float, until: float) -> list[dict]:
     return found
 
 
-def start_profiler(py_spy: str | None, pid: int | None, out: Path) -> subprocess.Popen | None:
+def _own_folder() -> Path:
+    """A folder this run made itself (mkdtemp: new, root's, 0700): profiles go there."""
+    return Path(tempfile.mkdtemp(prefix="vpclab-bench-profile-"))
+
+
+def start_profiler(py_spy: str | None, pid: int | None, out: Path | None) -> subprocess.Popen | None:
     """py-spy sampling the service (GIL holders only: its Python CPU) until stopped."""
-    if not py_spy or pid is None:
+    if not py_spy or pid is None or out is None:
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([py_spy, "record", "-p", str(pid), "--nonblocking", "--gil",
@@ -148,6 +153,8 @@ def stop_profiler(proc: subprocess.Popen | None, out: Path) -> dict | None:
 
 def one_run(index: int, hosts: int, vms: int, askers: int, timeout: float, settle: float,
             name: str = "bm0", py_spy: str | None = None, profile_out: Path | None = None) -> dict:
+    if py_spy and profile_out is None:
+        profile_out = _own_folder() / "profile.txt"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "misses.yaml"
         path.write_text(topology(hosts, vms))
@@ -186,7 +193,7 @@ def one_run(index: int, hosts: int, vms: int, askers: int, timeout: float, settl
             idle_busy = (machine_busy_ticks() - idle0) / TICK / (time.time() - t_idle)
             stats_before = lab.stats()
             profiler = start_profiler(py_spy, service[0].pid if service else None,
-                                      profile_out or Path("/tmp/ha-profile/profile.txt"))
+                                      profile_out)
             start_at = time.time() + 0.5
             for gen in gens:
                 gen.stdin.write(f"{start_at:.6f}\n")
@@ -212,7 +219,7 @@ def one_run(index: int, hosts: int, vms: int, askers: int, timeout: float, settl
             last = max(replies) if replies else first
             done.set()
             sampler.join()
-            profile = stop_profiler(profiler, profile_out or Path("/tmp/ha-profile/profile.txt"))
+            profile = stop_profiler(profiler, profile_out)
             # CPU over the samples that bracket [first request, last reply]
             before = [s for s in samples if s[0] <= first] or samples[:1]
             after = [s for s in samples if s[0] >= last] or samples[-1:]
@@ -279,16 +286,19 @@ def main() -> int:
                         help="labs are named PREFIX0, PREFIX1, ... (default bm)")
     parser.add_argument("--py-spy", metavar="PATH",
                         help="py-spy to profile the service during each load (not in the venv)")
-    parser.add_argument("--profile-dir", type=Path, default=Path("/tmp/ha-profile"))
+    parser.add_argument("--profile-dir", type=Path,
+                        help="where --py-spy writes (default: a new folder of this run's own)")
     parser.add_argument("--label", default="run", help="profile files' name prefix")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench needs root", file=sys.stderr)
         return 2
     when = time.strftime("%Y-%m-%d %H:%M %Z")
+    if args.profile_dir is None and args.py_spy:    # never a fixed /tmp path written as root
+        args.profile_dir = _own_folder()
     runs = []
     for i in range(args.runs):
-        out = args.profile_dir / f"{args.label}-{i + 1}.raw.txt"
+        out = args.profile_dir / f"{args.label}-{i + 1}.raw.txt" if args.py_spy else None
         r = one_run(i, args.hosts, args.vms, args.askers, args.timeout, args.settle,
                     f"{args.name_prefix}{i}", args.py_spy, out)
         runs.append(r)

@@ -328,7 +328,8 @@ class MappingService(app_manager.OSKenApp):
             return False
         answer = self.services.answer(topology, router, in_port, msg.table_id, msg.data)
         if answer is not None:
-            outbox.put([ofmsg.packet_out(datapath, OFPP_CONTROLLER, in_port, answer.frame)])
+            with self.lock:         # the datapath's xids are taken under the lock
+                outbox.put([ofmsg.packet_out(datapath, OFPP_CONTROLLER, in_port, answer.frame)])
             self.event_log.write_soon(answer.event, host=router.host, **answer.fields)
         return True
 

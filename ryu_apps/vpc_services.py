@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
 from ryu_apps import dhcp_answer, dns_answer
 from vpclab.running.identity import vm_hostname
@@ -60,7 +59,7 @@ class VpcServices:
         port = router.port_by_number(in_port)
         vpc = topology.vpcs.get(port.mapping.vpc) if port else None
         return vpc is not None and len(frame) >= 34 and \
-            frame[30:34] == (vpc.cidr.network_address + 2).packed
+            frame[30:34] == vpc.resolver.packed
 
     def answer(self, topology: Topology, router: Router, in_port: int, table_id: int,
                frame: bytes) -> Answer | None:
@@ -72,8 +71,7 @@ class VpcServices:
         if table_id == CLASSIFY:
             reply = dhcp_answer.reply(frame, vm.mac, lease_for(topology, vm))
             return Answer(reply, "dhcp", {"vm": vm.name, "ip": str(vm.ip)}) if reply else None
-        resolver = vpc.cidr.network_address + 2
-        reply = dns_answer.reply(frame, self.names(topology, vm.vpc), ROUTER_MAC, resolver)
+        reply = dns_answer.reply(frame, self.names(topology, vm.vpc), ROUTER_MAC, vpc.resolver)
         return Answer(reply, "dns", {"vm": vm.name}) if reply else None
 
     def names(self, topology: Topology, vpc: str) -> dns_answer.Names:
@@ -94,7 +92,7 @@ def lease_for(topology: Topology, vm: Vm) -> dhcp_answer.Lease:
     vpc = topology.vpcs[vm.vpc]
     subnet = vpc.subnets[vm.subnet]
     return dhcp_answer.Lease(ip=vm.ip, network=subnet.cidr, router=subnet.gateway,
-                             dns=IPv4Address(int(vpc.cidr.network_address) + 2), mtu=VM_MTU,
+                             dns=vpc.resolver, mtu=VM_MTU,
                              server_mac=ROUTER_MAC, server_ip=subnet.gateway,
                              lease_seconds=LEASE_SECONDS, hostname=vm_hostname(vm.ip),
                              domain=f"{vpc.name.lower()}.internal")

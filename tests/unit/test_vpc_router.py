@@ -10,7 +10,7 @@ from tests.unit.flowsim import tunnel, walk
 from vpclab.router.inventory import Inventory
 from vpclab.router.pipeline import (
     ARP, CHECK, COOKIE_KIND_MASK, COOKIE_ROUTE, NEXTHOP, OFPP_IN_PORT, ROUTE, Miss, decide_miss, entry_flows,
-    mapping_cookie,
+    mapping_cookie, negative_cookie,
     route_cookie, router_flows,
 )
 from vpclab.model.plan import TUNNEL_PORT
@@ -134,7 +134,7 @@ def test_same_subnet_traffic_is_not_routed():
     assert asked[:2] == ("controller", 20)                  # FORWARD's miss, not ROUTE's
 
 
-def test_no_route_is_dropped_and_remembered_briefly():
+def test_no_route_is_dropped_and_remembered_briefly_until_the_routes_change():
     inventory = lab("on-demand")
     router = inventory.routers()[C]
     miss = Miss(vm(inventory, "app-1")[1], 1001, IPv4Address("8.8.8.8"), False, ROUTER_MAC,
@@ -142,6 +142,39 @@ def test_no_route_is_dropped_and_remembered_briefly():
     decision = decide_miss(router, miss, inventory.table())
     (drop,) = decision.flows
     assert not decision.resubmit and drop.actions == () and drop.goto is None and drop.hard_timeout
+    assert drop.cookie == negative_cookie(1001, IPv4Address("8.8.8.8"))   # not the table's
+    changed = inventory.add_route("shop", "via-fw", "0.0.0.0/0", "fw")
+    ops = change_ops(router, changed.routers()[C], inventory.table(), changed.table(),
+                     {drop.cookie, route_cookie(1001, 2)})
+    assert drop.cookie in ops.invalidate and route_cookie(1001, 2) in ops.invalidate
+
+
+def test_a_table_s_cached_answers_do_not_expire_one_by_one():
+    """An idle more specific route expiring alone would hand its traffic to the covering
+    route, past the appliance it names: a table's answers live and go together."""
+    inventory = lab("on-demand")
+    miss = Miss(vm(inventory, "app-1")[1], 1001, IPv4Address("10.50.9.9"), False, ROUTER_MAC,
+                table=ROUTE, route_table=2)
+    decision = decide_miss(inventory.routers()[C], miss, inventory.table())
+    routes = [f for f in decision.flows if f.table == ROUTE]
+    assert len(routes) == 2 and {f.idle_timeout for f in routes} == {0}
+    assert {f.cookie for f in routes} == {route_cookie(1001, 2)}
+
+
+def test_a_next_hop_no_vm_is_is_remembered_briefly_until_the_address_appears():
+    inventory = lab("on-demand")
+    router = inventory.routers()[B]                 # fw's subnet, dmz: the main table, local
+    port = vm(inventory, "fw")[1]
+    routed = decide_miss(router, Miss(port, 1001, IPv4Address("10.50.1.77"), False, ROUTER_MAC,
+                                      table=ROUTE, route_table=1), inventory.table())
+    (drop,) = [f for f in routed.flows if f.table == NEXTHOP]
+    assert drop.cookie == negative_cookie(1001, IPv4Address("10.50.1.77")) and drop.hard_timeout
+    again = decide_miss(router, Miss(port, 1001, IPv4Address("10.50.1.77"), False, ROUTER_MAC,
+                                     table=NEXTHOP), inventory.table())
+    assert [f.cookie for f in again.flows] == [drop.cookie] and not again.resubmit
+    added = inventory.add("web-2", {"vpc": "shop", "host": "hv-a", "ip": "10.50.1.77"})
+    ops = change_ops(router, added.routers()[B], inventory.table(), added.table(), {drop.cookie})
+    assert drop.cookie in ops.invalidate
 
 
 @pytest.mark.parametrize("mode", ["on-demand", "preload"])

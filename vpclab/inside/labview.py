@@ -152,7 +152,7 @@ class LabView:
             for subnet in vpc.subnets.values():
                 gateways[f"{vpc.vni}/{subnet.gateway}"] = subnet.name
             if vpc.subnets:
-                gateways[f"{vpc.vni}/{vpc.cidr.network_address + 2}"] = RESOLVER
+                gateways[f"{vpc.vni}/{vpc.resolver}"] = RESOLVER
         return cls(lab=lab, host=host, encap=topology.encap, mode=topology.mapping_mode,
                    enis=tuple(enis), hosts=hosts, vpcs=vpcs, idle_timeout=topology.idle_timeout,
                    miss_rate=topology.miss_rate, route_tables=tables, gateways=gateways)

@@ -77,6 +77,11 @@ class Vpc:
     def routed(self) -> bool:
         return bool(self.subnets)
 
+    @property
+    def resolver(self) -> IPv4Address:
+        """The VPC's DNS resolver, its CIDR's base + 2, as in AWS."""
+        return self.cidr.network_address + 2
+
     def subnet_of(self, ip: IPv4Address) -> Subnet | None:
         return next((s for s in self.subnets.values() if ip in s.cidr), None)
 

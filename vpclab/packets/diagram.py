@@ -170,7 +170,7 @@ def answered_by_router(packet: Packet, topology: Topology, vpc: str) -> bool:
     known = topology.vpcs.get(vpc)
     if known is None or packet.src_ip is None:
         return False
-    own = {str(s.gateway) for s in known.subnets.values()} | {str(known.cidr.network_address + 2)}
+    own = {str(s.gateway) for s in known.subnets.values()} | {str(known.resolver)}
     return packet.src_ip in own
 
 

@@ -1,7 +1,7 @@
 """The mapping service's event log: one JSON object per line, with a timestamp.
 
 The runner waits on it (every router "ready"), the CLI shows it, and the
-trace tools (later) draw the mapping service's lane from it. A plain
+diagrams (vpclab/packets/diagram.py) draw the mapping service's lane from it. A plain
 append-only file survives a crash and needs no server.
 
 Bounded: a miss writes a line, so a busy lab would grow the file forever.

@@ -113,6 +113,10 @@ def change_ops(old: Router, new: Router, old_table: MappingTable, new_table: Map
     # an address that now exists must not stay remembered as unknown
     ops.invalidate += [negative_cookie(m.vni, m.ip) for m in new_table
                        if old_table.lookup(m.vni, m.ip) is None and m.vni in new.vnis]
+    # ...nor one remembered as unrouted, when its VPC's routes change
+    rerouted = {v.vni for v in new.routing if v != old.routed(v.vni)}
+    ops.invalidate += [c for c in sorted(cached) if c & COOKIE_KIND_MASK == COOKIE_NEGATIVE
+                       and (c >> 32) & 0xFFFFFF in rerouted and c not in ops.invalidate]
     old_ports, new_ports = {p.ofport for p in old.ports}, {p.ofport for p in new.ports}
     if new.on_demand:
         ops.forget = check_failed_invalidations(new, old_table, new_table)

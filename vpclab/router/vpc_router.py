@@ -28,7 +28,7 @@ def routed_vpc(topology: Topology, vpc: Vpc, table: MappingTable) -> RoutedVpc:
         _entry(topology, vpc, route.destination, route.target, table)
         for route in vpc.routes(name))) for name in ids)
     gateways = tuple(s.gateway for s in sorted(vpc.subnets.values(), key=lambda s: s.cidr))
-    return RoutedVpc(vpc.vni, gateways, tables, resolver=vpc.cidr.network_address + 2)
+    return RoutedVpc(vpc.vni, gateways, tables, resolver=vpc.resolver)
 
 
 def _entry(topology: Topology, vpc: Vpc, destination, target: str,

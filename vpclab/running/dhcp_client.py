@@ -75,7 +75,11 @@ def lease_all(script: Path, vms: dict[str, int]) -> dict[str, str]:
     failed = {name: r for name, r in done.items() if r.returncode != 0}
     if failed:
         raise VpclabError("no DHCP lease for " + ", ".join(
-            f"{name} ({(r.stderr or r.stdout).strip().splitlines()[-1:] or 'no output'})"
-            for name, r in failed.items())
+            f"{name} ({_last_line(r.stderr or r.stdout)})" for name, r in failed.items())
             + "; the mapping service's log says what it answered (vpclab logs LAB mapping-service)")
     return {name: r.stdout + r.stderr for name, r in done.items()}
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "no output"

@@ -217,7 +217,7 @@ def keep(root: Path, name: str, files: Mapping[str, bytes]) -> Path:
     if owner is None:
         return write(root, name, files)
     uid, gid = owner
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = str(Path(__file__).resolve().parents[2])     # the folder holding vpclab/
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [package_parent,
                                                          os.environ.get("PYTHONPATH")]))}

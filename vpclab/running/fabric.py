@@ -35,7 +35,7 @@ from vpclab.running.supervisor import Supervisor
 from vpclab.model.topology import MANAGEMENT_CIDR
 from vpclab.running.wait import wait_until
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]      # vpclab/running/ -> the checkout
 UNDERLAY_BRIDGE_MAC = "0e:ff:00:00:00:01"
 MGMT_BRIDGE_MAC = "0e:ff:00:00:00:02"
 NO_IPV6_SYSCTLS = {f"net/ipv6/conf/{dev}/disable_ipv6": "1" for dev in ("all", "default", "lo")}

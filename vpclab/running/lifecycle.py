@@ -25,7 +25,7 @@ from vpclab.running.state import LabState, _remove_lab, remove_lab, root_lock
 from vpclab.model.topology import Topology
 from vpclab.model.validation import check_topology, load_topology, parse_topology
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]      # vpclab/running/ -> the checkout
 CALLER_CWD = "VPCLAB_CALLER_CWD"   # where `vpclab run` was typed (its CLI's files go there)
 
 

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]      # vpclab/running/ -> the checkout
 VENV = REPO / ".venv"
 
 

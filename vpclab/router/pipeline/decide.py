@@ -8,15 +8,15 @@ the tunnel: the receive-side check (check.py).
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import ip_network
+from ipaddress import IPv4Address, ip_network
 
 from vpclab.router.mapping import MappingTable
 from vpclab.router.pipeline.check import decide_check
 from vpclab.router.pipeline.entries import entry_flows
 from vpclab.router.pipeline.route import answer_flows, route_flow
 from vpclab.router.pipeline.tables import (
-    ARP, ARP_REQUEST, ETH_ARP, ETH_IP, FORWARD, NEXTHOP, PRIO_ENTRY, PRIO_NEGATIVE, ROUTE, Decision,
-    Flow, Miss, RouteEntry, Router, negative_cookie,
+    ARP, ARP_REQUEST, ETH_ARP, ETH_IP, FORWARD, NEXT_HOP_REG, NEXTHOP, PRIO_ENTRY, PRIO_NEGATIVE, ROUTE,
+    Decision, Flow, Miss, RouteEntry, Router, negative_cookie,
 )
 from vpclab.model.topology import NEGATIVE_TTL
 
@@ -49,7 +49,8 @@ def decide_miss(router: Router, miss: Miss, table: MappingTable) -> Decision:
     mapping = table.lookup(miss.vni, miss.target)
     if miss.table == NEXTHOP:       # a cached route's next hop this router does not hold yet
         if mapping is None:
-            return Decision([], False, None, f"next hop {miss.target} is gone")
+            return Decision(unknown_hop_flows(miss.vni, miss.target), False, None,
+                            f"next hop {miss.target}: no mapping in VNI {miss.vni}")
         return Decision(entry_flows(router, mapping, router.idle_timeout), True, mapping,
                         "next hop cached")
     if not miss.is_arp and (mapping is None or mapping.mac != miss.eth_dst):
@@ -78,18 +79,29 @@ def decide_route(router: Router, miss: Miss, table: MappingTable, table_id: int)
     if routes is None:
         return Decision([], False, None, f"no route table {table_id} in VNI {miss.vni}")
     route = routes.lookup(miss.target)
-    if route is None:       # remembered briefly, as an unknown address is
-        unrouted = RouteEntry(ip_network(miss.target), "none")
+    if route is None:       # remembered briefly, as an unknown address is (a route change
+        unrouted = RouteEntry(ip_network(miss.target), "none")        # forgets it: sync.py)
         drop = replace(route_flow(miss.vni, routes, unrouted), actions=(), goto=None,
-                       hard_timeout=NEGATIVE_TTL)
+                       cookie=negative_cookie(miss.vni, miss.target), hard_timeout=NEGATIVE_TTL)
         return Decision([drop], False, None, f"no route to {miss.target} in table {routes.name}")
-    flows = answer_flows(miss.vni, routes, route, router.idle_timeout)
+    # no idle timeout: a table's answers go together (invalidated, or evicted past the
+    # bound, by its one cookie); one more specific route expiring alone would let the
+    # covering one take its traffic, past the appliance it names
+    flows = answer_flows(miss.vni, routes, route, 0)
     if route.blackhole:
         return Decision(flows, False, None, f"{route.destination} -> {route.target_name}: "
                                             "blackhole (the target no longer exists)")
     hop = table.lookup(miss.vni, miss.target) if route.local else route.target
     if hop is None:
-        return Decision(flows, False, None, f"no mapping for {miss.target} in VNI {miss.vni}")
+        return Decision(flows + unknown_hop_flows(miss.vni, miss.target), False, None,
+                        f"no mapping for {miss.target} in VNI {miss.vni}")
     via = "local" if route.local else f"{route.target_name} ({hop.ip})"
     return Decision(flows + entry_flows(router, hop, router.idle_timeout), True, hop,
                     f"routed: {route.destination} -> {via}")
+
+
+def unknown_hop_flows(vni: int, ip: IPv4Address) -> list[Flow]:
+    """A next hop no VM is, remembered briefly as an unknown address is (its next packets
+    are dropped on the router; an address that appears is forgotten at once: sync.py)."""
+    return [Flow(NEXTHOP, PRIO_NEGATIVE, {"metadata": vni, NEXT_HOP_REG: int(ip)},
+                 cookie=negative_cookie(vni, ip), hard_timeout=NEGATIVE_TTL)]
