@@ -261,15 +261,15 @@ def main() -> int:
     return 0
 
 
-PARTS = {   # in the order a full run prints them
-    "seed": seed_up_down,
+PARTS = {   # in the order a full run makes them: the latency figures first, on a machine
+    "seed": seed_up_down,                       # not yet warmed by the big labs' load
     "first-ping": lambda repeat: [first_vs_steady(mode, repeat)
                                   for mode in ("on-demand", "preload")],
     "anatomy": anatomy,
     "baseline": lambda repeat: l2_baseline(),
-    "scale": None,      # main() runs these three: their figures go in the issue's table
+    "peer": None,       # main() runs these three: their figures go in the issue's table,
+    "scale": None,      # and the peer's run writes bench/RESULTS.md at the end
     "misses": None,
-    "peer": None,       # ...and writes bench/RESULTS.md when the peer ran
 }
 
 

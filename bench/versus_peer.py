@@ -274,8 +274,9 @@ def machine() -> dict[str, str]:
     ovs = run(["ovs-vswitchd", "--version"], 10).splitlines()[0]
     iperf = run(["iperf3", "--version"], 10).splitlines()[0]
     commit = run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], 10).strip()
-    dirty = run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                10).splitlines()
+    dirty = [line for line in run(["git", "-C", str(REPO), "status", "--porcelain",
+                                   "--untracked-files=no"], 10).splitlines()
+             if not line.endswith("bench/RESULTS.md")]     # this run's own output
     return {"cpu": f"{cpu}, {os.cpu_count()} cores", "kernel": platform.release(), "ovs": ovs,
             "iperf": iperf, "commit": commit,
             "tree": ("clean" if not dirty else
