@@ -164,7 +164,7 @@ class MappingService(app_manager.OSKenApp):
             out = []
             if router.eni_option:    # the option's TLV map first: flows that name it need it
                 out.append(ofmsg.serialized(datapath, geneve_option.tlv_map_add(datapath)))
-            if router.on_demand:     # meters first: flows that name a missing meter are refused
+            if router.metered:       # meters first: flows that name a missing meter are refused
                 for meter in [TUNNEL_PORT] + [port.ofport for port in router.ports]:
                     out.append(ofmsg.serialized(datapath, ofmsg.meter_add(datapath, meter, router.miss_rate)))
             flows = static_flows(router, self.inventory.table())

@@ -217,3 +217,25 @@ def test_a_next_hop_is_part_of_its_mapping_s_entry():
     web = inventory.table().lookup(1001, IPv4Address("10.50.1.10"))
     (hop,) = [f for f in entry_flows(inventory.routers()[C], web, 300) if f.table == NEXTHOP]
     assert hop.cookie == mapping_cookie(1001, web.ip) and hop.idle_timeout == 300
+
+
+@pytest.mark.parametrize("mode", ["on-demand", "preload"])
+def test_dhcp_and_dns_go_through_the_port_s_meter_in_both_modes(mode):
+    inventory = lab(mode)
+    router = inventory.routers()[C]
+    port = vm(inventory, "app-1")[1]
+    asks = [f for f in router_flows(router) if ("controller",) in f.actions and f.match.get("in_port") == port]
+    assert asks and {f.meter for f in asks} == {port} and router.metered
+    added = inventory.add("app-2", {"vpc": "shop", "host": "hv-c", "ip": "10.50.2.30"})
+    new_port = added.ports["app-2"]
+    ops = change_ops(router, added.routers()[C], inventory.table(), added.table(), set())
+    assert ops.meters_add == [new_port]
+    gone = change_ops(added.routers()[C], router, added.table(), inventory.table(), set())
+    assert gone.meters_delete == [new_port]
+
+
+def test_a_preload_router_without_subnets_has_no_meters():
+    seed = Inventory.from_topology(dataclasses.replace(load_topology(TOPOLOGIES / "seed.yaml"),
+                                                       mapping_mode="preload"))
+    assert not any(r.metered for r in seed.routers().values())
+    assert not [f for r in seed.routers().values() for f in router_flows(r) if f.meter is not None]

@@ -120,7 +120,9 @@ def change_ops(old: Router, new: Router, old_table: MappingTable, new_table: Map
     old_ports, new_ports = {p.ofport for p in old.ports}, {p.ofport for p in new.ports}
     if new.on_demand:
         ops.forget = check_failed_invalidations(new, old_table, new_table)
+    if new.metered:             # a port's meter before the flows that name it
         ops.meters_add = sorted(new_ports - old_ports)
+    if old.metered:
         ops.meters_delete = sorted(old_ports - new_ports)
     return ops
 

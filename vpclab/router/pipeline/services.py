@@ -25,9 +25,8 @@ PRIO_DNS = PRIO_ROUTE + 33       # above every route
 
 
 def service_flows(router: Router) -> list[Flow]:
-    """Per routed VM port, its DHCP and its DNS to .2 go to the mapping service (through
-    the port's meter in on-demand mode, where the ports have meters); .2 is answered by
-    ARP with the router's MAC."""
+    """Per routed VM port, its DHCP and its DNS to .2 go to the mapping service, through
+    the port's meter; .2 is answered by ARP with the router's MAC."""
     flows = []
     for vpc in router.routing:
         flows.append(Flow(ARP, PRIO_ENTRY, {"metadata": vpc.vni, "eth_type": ETH_ARP,
@@ -36,13 +35,15 @@ def service_flows(router: Router) -> list[Flow]:
     for port in router.ports:
         vpc = router.routed(port.mapping.vni)
         if port.route_table and vpc is not None:
-            flows += port_service_flows(port, vpc.resolver, router.on_demand)
+            flows += port_service_flows(port, vpc.resolver)
     return flows
 
 
-def port_service_flows(port: LocalPort, dns: IPv4Address, metered: bool) -> list[Flow]:
+def port_service_flows(port: LocalPort, dns: IPv4Address) -> list[Flow]:
+    """Through the port's meter (Router.metered): a VM flooding its DHCP or its resolver
+    cannot crowd out the others, in either mode."""
     m = port.mapping
-    ask, meter = (("controller",),), port.ofport if metered else None
+    ask, meter = (("controller",),), port.ofport
     dhcp = Flow(CLASSIFY, PRIO_DHCP, {"in_port": port.ofport, "eth_src": m.mac, "eth_type": ETH_IP,
                                       "ip_proto": UDP, "udp_src": DHCP_CLIENT,
                                       "udp_dst": DHCP_SERVER}, ask, meter=meter)

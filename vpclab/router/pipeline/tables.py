@@ -155,6 +155,12 @@ class Router:
     def routed(self, vni: int) -> RoutedVpc | None:
         return next((v for v in self.routing if v.vni == vni), None)
 
+    @property
+    def metered(self) -> bool:
+        """Its ports have meters: they may ask the mapping service (on-demand misses; in
+        a VPC with subnets, DHCP and DNS in either mode), each at most miss_rate a second."""
+        return self.on_demand or bool(self.routing)
+
     def port_of(self, mapping: Mapping) -> int | None:
         return self._by_mapping.get(mapping)
 
