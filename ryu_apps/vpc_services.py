@@ -8,10 +8,10 @@ the resolver answers the VPC's own names only. Pure but for the caches: no os-ke
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from ryu_apps import dhcp_answer, dns_answer
+from ryu_apps.udp_frame import parse_udp
 from vpclab.running.identity import vm_hostname
 from vpclab.router.pipeline import CLASSIFY, ROUTE, Router
 from vpclab.model.plan import VM_MTU
@@ -28,26 +28,19 @@ class Answer:
     fields: dict
 
 
-def udp_ports(frame: bytes) -> tuple[int, int] | None:
-    """(source, destination) port of an untagged IPv4/UDP frame; None for anything else."""
-    if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
-        return None
-    start = 14 + (frame[14] & 0x0F) * 4
-    if len(frame) < start + 4:
-        return None
-    return struct.unpack_from("!HH", frame, start)
-
-
 def is_service(table_id: int, frame: bytes) -> bool:
     """A DHCP client message (CLASSIFY) or a DNS query (ROUTE): not a miss to decide."""
-    ports = udp_ports(frame)
-    return ports is not None and ((table_id == CLASSIFY and ports == DHCP_PORTS) or
-                                  (table_id == ROUTE and ports[1] == DNS_PORT))
+    if table_id not in (CLASSIFY, ROUTE):
+        return False
+    udp = parse_udp(frame)
+    return udp is not None and ((table_id == CLASSIFY and (udp.sport, udp.dport) == DHCP_PORTS)
+                                or (table_id == ROUTE and udp.dport == DNS_PORT))
 
 
 class VpcServices:
     def __init__(self):
-        self._names: dict[tuple[int, str], tuple[Topology, dns_answer.Names]] = {}
+        self._topology: Topology | None = None      # the inventory the names were built from
+        self._names: dict[str, dns_answer.Names] = {}
 
     @staticmethod
     def ours(topology: Topology, router: Router, in_port: int, table_id: int,
@@ -58,8 +51,8 @@ class VpcServices:
             return True
         port = router.port_by_number(in_port)
         vpc = topology.vpcs.get(port.mapping.vpc) if port else None
-        return vpc is not None and len(frame) >= 34 and \
-            frame[30:34] == vpc.resolver.packed
+        udp = parse_udp(frame)
+        return vpc is not None and udp is not None and udp.ip_dst == vpc.resolver
 
     def answer(self, topology: Topology, router: Router, in_port: int, table_id: int,
                frame: bytes) -> Answer | None:
@@ -76,13 +69,11 @@ class VpcServices:
 
     def names(self, topology: Topology, vpc: str) -> dns_answer.Names:
         """The VPC's names, built once per inventory (a change makes a new Topology)."""
-        key = (id(topology), vpc)
-        cached = self._names.get(key)
-        if cached is None or cached[0] is not topology:
-            if len(self._names) > 64:
-                self._names.clear()
-            cached = self._names[key] = (topology, dns_answer.names_for(topology, vpc))
-        return cached[1]
+        if self._topology is not topology:
+            self._topology, self._names = topology, {}
+        if vpc not in self._names:
+            self._names[vpc] = dns_answer.names_for(topology, vpc)
+        return self._names[vpc]
 
 
 def lease_for(topology: Topology, vm: Vm) -> dhcp_answer.Lease:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from vpclab.model.topology import Vpc
 from vpclab.running.identity import DONE, apply_script, hosts_file, not_separate, private_mounts, \
-    remove_files, resolv_conf, vm_hostname, vpc_resolver, write_files
+    remove_files, resolv_conf, vm_hostname, write_files
 from vpclab.lab_cli import pairs_by_vpc, vpc_matrix
 from vpclab.running.ovs import tool_environment, write_host_tools
 
@@ -16,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_a_vm_is_named_as_ec2_names_it_and_resolves_at_its_vpc_s_dot_2():
     assert vm_hostname(IPv4Address("10.0.0.148")) == "ip-10-0-0-148"
-    assert vpc_resolver(IPv4Network("172.31.16.0/20")) == IPv4Address("172.31.16.2")
+    assert Vpc("v", IPv4Network("172.31.16.0/20"), 1001).resolver == IPv4Address("172.31.16.2")
     hosts = hosts_file("ip-10-0-0-148", IPv4Address("10.0.0.148"), ("ZIGI-VM1",))
     assert "10.0.0.148\tip-10-0-0-148 ZIGI-VM1\n" in hosts and "127.0.0.1\tlocalhost" in hosts
     assert "nameserver 10.0.0.2\n" in resolv_conf(IPv4Address("10.0.0.2"))

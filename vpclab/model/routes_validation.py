@@ -20,6 +20,7 @@ from typing import Any, Callable
 from vpclab.model.names import DISPLAY_NAME_RULE, is_display_name
 from vpclab.model.topology import LOCAL, Route, Subnet, Vm, Vpc
 
+EXAMPLE = "topologies/vpc-router.yaml"
 SUBNET_KEYS = ("cidr", "route_table")
 ROUTE_KEYS = ("destination", "target")
 SUBNET_PREFIXES = (16, 28)          # what AWS allows a subnet (as a VPC)
@@ -66,23 +67,10 @@ class RoutesChecks:
                          "(the main table: local only)")
         return subnets, tables
 
-    def names(self, value: Any, path: str, what: str) -> dict[str, Any]:
-        """A mapping of names (subnets, route tables): bad names reported and left out."""
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.add(path, f"must be a mapping of {what} names, got {self.kind(value)}",
-                     "see topologies/vpc-router.yaml")
-            return {}
-        for name in value:
-            if not is_display_name(name):
-                self.add(f"{path}.{name}", "bad name", DISPLAY_NAME_RULE)
-        return {n: v for n, v in value.items() if is_display_name(n)}
-
     # -- subnets ---------------------------------------------------------------------
     def subnets(self, value: Any, path: str, cidr: IPv4Network | None) -> dict[str, Subnet]:
         subnets: dict[str, Subnet] = {}
-        for name, body in self.names(value, f"{path}.subnets", "subnet").items():
+        for name, body in self.names({} if value is None else value, f"{path}.subnets", "subnet", EXAMPLE).items():
             where = f"{path}.subnets.{name}"
             subnet = self.subnet(name, body, where, cidr)
             if subnet is None:
@@ -136,7 +124,8 @@ class RoutesChecks:
         (one mistake, one error)."""
         return {name: self.route_table(vpc, name, body, f"{path}.route_tables.{name}", cidr,
                                        subnets)
-                for name, body in self.names(value, f"{path}.route_tables", "route table").items()}
+                for name, body in self.names({} if value is None else value, f"{path}.route_tables", "route table",
+                                             EXAMPLE).items()}
 
     def route_table(self, vpc: str, table: str, value: Any, path: str,
                     cidr: IPv4Network | None, subnets: dict[str, Subnet] | None

@@ -226,13 +226,22 @@ class _Checker(RoutesChecks):
         if value is None:
             self.add(key, "is missing", f"add a `{key}:` section with at least one entry")
             return {}
-        if not isinstance(value, dict) or not value:
+        if not value and isinstance(value, dict):
             self.add(key, f"must be a non-empty mapping of names, got {_kind(value)}",
                      "see topologies/seed.yaml")
             return {}
+        return self.names(value, key, "", "topologies/seed.yaml")
+
+    def names(self, value: Any, path: str, what: str, example: str) -> dict[str, Any]:
+        """A mapping of names (hosts, VPCs, subnets, route tables): bad names reported and
+        left out, so one mistake is not reported again by what names it."""
+        if not isinstance(value, dict):
+            self.add(path, f"must be a {'non-empty ' if not what else ''}mapping of "
+                     f"{what + ' ' if what else ''}names, got {_kind(value)}", f"see {example}")
+            return {}
         for name in value:
             if not is_display_name(name):
-                self.add(f"{key}.{name}", "bad name", DISPLAY_NAME_RULE)
+                self.add(f"{path}.{name}", "bad name", DISPLAY_NAME_RULE)
         return {n: v for n, v in value.items() if is_display_name(n)}
 
     def choice(self, value: Any, path: str, choices: tuple[str, ...], default: str) -> str:

@@ -29,7 +29,7 @@ from vpclab.running.shell import in_netns_of, links_up, run
 from vpclab.running.state import LabState, process_start_time, stop_processes
 from vpclab.running.health import newest
 from vpclab.running import nodes_batch
-from vpclab.running.identity import hosts_file, remove_files, resolv_conf, vm_hostname, vpc_resolver
+from vpclab.running.identity import hosts_file, remove_files, resolv_conf, vm_hostname
 from vpclab.running.nodes_batch import NodeJob, Veth
 from vpclab.running.supervisor import Supervisor
 from vpclab.model.topology import MANAGEMENT_CIDR
@@ -163,7 +163,7 @@ class Fabric:
         return NodeJob(
             plan.node, base, name,
             {"hosts": hosts_file(name, vm.ip, (vm.name,)),
-             "resolv.conf": resolv_conf(vpc_resolver(topology.vpcs[vm.vpc].cidr))},
+             "resolv.conf": resolv_conf(topology.vpcs[vm.vpc].resolver)},
             sysctls={**NO_IPV6_SYSCTLS, "net/ipv6/conf/eth0/disable_ipv6": "1",
                      "net/ipv4/ip_default_ttl": str(vm.ttl),
                      **vm_network.forwarding_sysctls(topology, vm)},

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from pathlib import Path
 
 FILES = ("hosts", "resolv.conf")
@@ -29,11 +29,6 @@ FSTAB = "fstab"           # the binds of FILES, for one `mount --all --fstab`
 def vm_hostname(ip: IPv4Address) -> str:
     """EC2's default hostname for a private address (its "IP name")."""
     return "ip-" + str(ip).replace(".", "-")
-
-
-def vpc_resolver(cidr: IPv4Network) -> IPv4Address:
-    """The VPC's resolver address: the base of its CIDR plus two (AWS's ".2")."""
-    return cidr.network_address + 2
 
 
 def hosts_file(hostname: str, ip: IPv4Address | None = None, aliases: tuple[str, ...] = ()) -> str:
